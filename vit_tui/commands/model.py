@@ -1,0 +1,53 @@
+"""``vit-tui model summary``: parameters per component, sequence length and FLOPs as a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_config_options, config_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``model summary``."""
+    model = subparsers.add_parser("model", help="inspect a model config")
+    actions = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    summary = actions.add_parser("summary", help="parameters, sequence length and FLOPs of a config")
+    add_config_options(summary)
+    summary.add_argument("--classes", type=int, default=5, help="number of classes (default 5)")
+    summary.set_defaults(func=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the summary table of the configured model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..errors import UserError
+    from ..model.summary import summarize
+
+    cfg = config_from_args(args)
+    if args.classes < 2:
+        raise UserError("--classes", f"needs at least 2 classes, got {args.classes}")
+    summary = summarize(cfg.model, args.classes)
+    m = cfg.model
+    title = (
+        f"{cfg.preset or 'custom'}: {m.attention} attention, {m.ffn} feed-forward, "
+        f"E={m.embed_dim}, {m.heads} heads, {m.blocks} blocks, {m.image_size}/{m.patch_size}"
+    )
+    table = Table(title=title)
+    table.add_column("component")
+    table.add_column("parameters", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in summary.rows:
+        table.add_row(name, f"{count:,}", f"{100 * count / summary.params:.1f}%")
+    table.add_section()
+    table.add_row("[bold]total[/bold]", f"[bold]{summary.params:,}[/bold]", "100.0%")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"sequence length {summary.seq_len} ({summary.seq_len - 1} patches + class token), "
+        f"{summary.tokens_per_image} tokens per image, "
+        f"{summary.flops_per_image / 1e6:,.1f} MFLOP per image (forward)"
+    )
+    console.print(f"total parameters: {summary.params:,}")
+    return 0

@@ -1,0 +1,450 @@
+"""Run configuration: data, model and training settings as dataclasses.
+
+One set of key names is shared by TOML files, ``--set section.key=value`` overrides,
+the TUI form and the docs. ``field_errors`` lists every problem with the field it
+belongs to (the TUI shows them next to the field); ``validate`` raises the first one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ATTENTIONS = ("dlstudio", "einsum", "sdpa")
+FFNS = ("flattened", "mlp")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16")
+AUGMENTS = ("none", "flip", "flip-crop", "flip-resized-crop")
+KEEPS = ("best", "last")
+CUDA_GRAPH_MODES = ("auto", "off")
+
+
+class ConfigError(UserError, ValueError):
+    """A bad setting: ``field`` is the dotted key (``model.heads``), ``why`` says what to do."""
+
+    def __init__(self, field_name: str, why: str) -> None:
+        super().__init__(field_name, why)
+        self.field = field_name
+
+
+@dataclass
+class DataConfig:
+    """Which dataset a run trains on."""
+
+    dataset: str = "data/demo"
+    """Dataset folder (made by ``vit-tui data build|import|demo``)."""
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the Vision Transformer."""
+
+    image_size: int = 64
+    """Input side in pixels; images are square."""
+    patch_size: int = 16
+    """Patch side in pixels; must divide image_size."""
+    embed_dim: int = 100
+    """Embedding size E; must be divisible by heads."""
+    heads: int = 5
+    """Attention heads H."""
+    blocks: int = 3
+    """Encoder blocks."""
+    attention: str = "dlstudio"
+    """dlstudio (the reference, faithful), einsum (textbook), sdpa (fused kernel)."""
+    ffn: str = "flattened"
+    """flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token)."""
+    mlp_ratio: float = 4.0
+    """Hidden size of the per-token MLP as a multiple of embed_dim."""
+    dropout: float = 0.0
+    """Dropout probability after attention and inside the feed-forward part."""
+
+
+@dataclass
+class TrainConfig:
+    """How a run trains."""
+
+    epochs: int = 20
+    """Passes over the training split."""
+    batch_size: int = 16
+    """Images per optimizer step."""
+    optimizer: str = "adam"
+    """adam, adamw or sgd (momentum 0.9)."""
+    lr: float = 2e-4
+    """Peak learning rate."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam/AdamW betas, each in [0, 1)."""
+    weight_decay: float = 0.0
+    """Weight decay (decoupled for adamw)."""
+    schedule: str = "constant"
+    """constant, or cosine (linear warm-up then cosine decay)."""
+    warmup_epochs: float = 0.0
+    """Linear warm-up length in epochs (cosine schedule)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing in [0, 1)."""
+    grad_clip: float = 0.0
+    """Clip the gradient norm to this value; 0 turns clipping off."""
+    augment: str = "none"
+    """none, flip, flip-crop (padded crop) or flip-resized-crop; runs on the device."""
+    precision: str = "auto"
+    """auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16."""
+    compile: bool = False
+    """Wrap the model in torch.compile."""
+    cuda_graph: str = "auto"
+    """auto: capture the whole training step as a CUDA graph when possible; off: eager."""
+    seed: int = 1
+    """Seed for python, numpy and torch."""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps."""
+    deterministic: bool = True
+    """Deterministic algorithms (same config, same metrics on CPU)."""
+    keep: str = "best"
+    """Checkpoint evaluated and exported: best (by validation accuracy) or last."""
+    eval_batch_size: int = 512
+    """Images per forward pass when evaluating."""
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs; saved as ``config.toml`` in its run folder."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = ""
+    """Name of the preset this config started from, if any."""
+
+
+SECTIONS = ("data", "model", "train")
+
+
+def section_fields(section: str) -> list[dataclasses.Field]:
+    """The dataclass fields of one section (``data``, ``model`` or ``train``)."""
+    return list(fields(type(getattr(RunConfig(), section))))
+
+
+def all_keys() -> list[str]:
+    """Every dotted key, e.g. ``model.heads``."""
+    return [f"{s}.{f.name}" for s in SECTIONS for f in section_fields(s)]
+
+
+def field_doc(key: str) -> str:
+    """The docstring written under a config field (read from this module's source)."""
+    return _FIELD_DOCS.get(key, "")
+
+
+def _read_field_docs() -> dict[str, str]:
+    import ast
+
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    names = {"DataConfig": "data", "ModelConfig": "model", "TrainConfig": "train"}
+    docs: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            body = node.body
+            for stmt, nxt in zip(body, body[1:]):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)
+                ):
+                    docs[f"{names[node.name]}.{stmt.target.id}"] = nxt.value.value
+    return docs
+
+
+_FIELD_DOCS = _read_field_docs()
+
+
+# --- parsing values -------------------------------------------------------------------------
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _field_type(section: str, name: str) -> Any:
+    hints = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[section]
+    import typing
+
+    return typing.get_type_hints(hints)[name]
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Turn ``value`` (a string from ``--set`` or a form, or a TOML value) into the key's type."""
+    section, name = _split_key(key)
+    kind = _field_type(section, name)
+    try:
+        return _coerce_to(kind, value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"cannot read {value!r} as {_type_name(kind)}") from None
+
+
+def _type_name(kind: Any) -> str:
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return "a whole number"
+    if kind is float:
+        return "a number"
+    if kind is str:
+        return "text"
+    return "two numbers like 0.9,0.999"
+
+
+def _coerce_to(kind: Any, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(value)
+    if kind is int:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        return int(str(value).strip().replace("_", ""))
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(str(value).strip()) if isinstance(value, str) else float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value.strip()
+    # tuple[float, float]
+    items = value
+    if isinstance(value, str):
+        items = [v for v in value.strip().strip("()[]").split(",") if v.strip()]
+    items = tuple(float(v) for v in items)
+    if len(items) != 2:
+        raise ValueError(value)
+    return items
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    section, _, name = key.partition(".")
+    if section not in SECTIONS or name not in {f.name for f in section_fields(section)}:
+        close = difflib.get_close_matches(key, all_keys(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known keys: {', '.join(all_keys())}"
+        raise ConfigError(key, "unknown setting" + hint)
+    return section, name
+
+
+# --- building configs ---------------------------------------------------------------------
+
+
+def with_value(cfg: RunConfig, key: str, value: Any) -> RunConfig:
+    """A copy of ``cfg`` with one dotted key set (value coerced to the key's type)."""
+    section, name = _split_key(key)
+    new_section = replace(getattr(cfg, section), **{name: coerce(key, value)})
+    return replace(cfg, **{section: new_section})
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings in order."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item.strip() or "--set", "expected section.key=value, e.g. model.heads=4")
+        cfg = with_value(cfg, key.strip(), value)
+    return cfg
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Build a config from nested dicts (as read from TOML); unknown keys are errors."""
+    cfg = RunConfig()
+    for top, value in raw.items():
+        if top == "preset":
+            cfg = replace(cfg, preset=str(value))
+            continue
+        if top not in SECTIONS or not isinstance(value, dict):
+            raise ConfigError(top, f"unknown section; expected one of {', '.join(SECTIONS)} or preset")
+        for name, item in value.items():
+            cfg = with_value(cfg, f"{top}.{name}", item)
+    return cfg
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Nested plain dicts (tuples become lists), the shape written to TOML."""
+    out: dict[str, Any] = {"preset": cfg.preset}
+    for section in SECTIONS:
+        out[section] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(cfg, section)).items()
+        }
+    return out
+
+
+def get_value(cfg: RunConfig, key: str) -> Any:
+    """The value of one dotted key."""
+    section, name = _split_key(key)
+    return getattr(getattr(cfg, section), name)
+
+
+# --- TOML ---------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps(cfg: RunConfig) -> str:
+    """The config as TOML text, one table per section."""
+    data = to_dict(cfg)
+    lines = [f"preset = {_toml_value(data['preset'])}", ""]
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in data[section].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def loads(text: str, source: str = "config") -> RunConfig:
+    """Parse TOML text into a config."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, f"not valid TOML ({exc})") from None
+    return from_dict(raw)
+
+
+def load(path: str | os.PathLike) -> RunConfig:
+    """Read a TOML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "config file not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read config file ({exc})") from None
+    return loads(text, source=str(path))
+
+
+def save(cfg: RunConfig, path: str | os.PathLike) -> None:
+    """Write the config as TOML atomically (temp file, then rename)."""
+    atomic_write_text(Path(path), dumps(cfg))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def field_errors(cfg: RunConfig) -> list[ConfigError]:
+    """Every problem in the config, each naming its field."""
+    m, t = cfg.model, cfg.train
+    errors: list[ConfigError] = []
+
+    def need(ok: bool, key: str, why: str) -> None:
+        if not ok:
+            errors.append(ConfigError(key, why))
+
+    if not cfg.data.dataset.strip():
+        errors.append(ConfigError("data.dataset", "is empty; give a dataset folder"))
+    for key in ("image_size", "patch_size", "embed_dim", "heads", "blocks"):
+        need(getattr(m, key) > 0, f"model.{key}", f"must be positive, got {getattr(m, key)}")
+    if m.image_size > 0 and m.patch_size > 0:
+        need(
+            m.image_size % m.patch_size == 0,
+            "model.patch_size",
+            f"{m.patch_size} does not divide image_size {m.image_size}; pick a divisor",
+        )
+    if m.embed_dim > 0 and m.heads > 0:
+        need(
+            m.embed_dim % m.heads == 0,
+            "model.embed_dim",
+            f"{m.embed_dim} is not divisible by heads {m.heads}; pick a multiple of heads",
+        )
+    _choice(errors, "model.attention", m.attention, ATTENTIONS)
+    _choice(errors, "model.ffn", m.ffn, FFNS)
+    need(m.mlp_ratio > 0, "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}")
+    need(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        need(getattr(t, key) > 0, f"train.{key}", f"must be positive, got {getattr(t, key)}")
+    need(t.lr > 0 and math.isfinite(t.lr), "train.lr", f"must be a positive number, got {t.lr}")
+    need(all(0 <= b < 1 for b in t.betas), "train.betas", f"each beta must be in [0, 1), got {t.betas}")
+    need(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {t.weight_decay}")
+    need(t.warmup_epochs >= 0, "train.warmup_epochs", f"must be >= 0, got {t.warmup_epochs}")
+    need(0 <= t.label_smoothing < 1, "train.label_smoothing", f"must be in [0, 1), got {t.label_smoothing}")
+    need(t.grad_clip >= 0, "train.grad_clip", f"must be >= 0 (0 = off), got {t.grad_clip}")
+    _choice(errors, "train.optimizer", t.optimizer, OPTIMIZERS)
+    _choice(errors, "train.schedule", t.schedule, SCHEDULES)
+    _choice(errors, "train.augment", t.augment, AUGMENTS)
+    _choice(errors, "train.precision", t.precision, PRECISIONS)
+    _choice(errors, "train.keep", t.keep, KEEPS)
+    _choice(errors, "train.cuda_graph", t.cuda_graph, CUDA_GRAPH_MODES)
+    need(t.seed >= 0, "train.seed", f"must be >= 0, got {t.seed}")
+    need(_device_ok(t.device), "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    return errors
+
+
+def _choice(errors: list[ConfigError], key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        close = difflib.get_close_matches(value, options, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        errors.append(ConfigError(key, f"unknown value {value!r}{hint}; choose one of {', '.join(options)}"))
+
+
+def _device_ok(device: str) -> bool:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return True
+    prefix, _, index = device.partition(":")
+    return prefix == "cuda" and index.isdigit()
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Raise the first ``ConfigError`` found; return the config when it is sound."""
+    errors = field_errors(cfg)
+    if errors:
+        raise errors[0]
+    return cfg
+
+
+def sequence_length(model: ModelConfig) -> int:
+    """Tokens per image: patches plus the class token."""
+    return (model.image_size // model.patch_size) ** 2 + 1

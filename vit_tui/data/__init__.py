@@ -1,0 +1,1 @@
+"""Dataset building, import, storage and on-device augmentation (no UI imports)."""

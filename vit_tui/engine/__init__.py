@@ -1,0 +1,1 @@
+"""Training, evaluation, checkpoints, run folders and exports (no UI imports)."""

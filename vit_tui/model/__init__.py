@@ -1,0 +1,1 @@
+"""The Vision Transformer family: patch embedding, attention variants, encoder blocks."""

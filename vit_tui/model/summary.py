@@ -1,0 +1,63 @@
+"""Model summary: parameters per component, sequence length and forward FLOPs per image.
+
+The model is built on the ``meta`` device, so a summary costs no memory and no weight
+initialisation, and FLOPs come from PyTorch's own counter on one image.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..config import ModelConfig, sequence_length
+from .vit import build_model
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What a model costs: ``rows`` are (component, parameters) in forward order."""
+
+    params: int
+    rows: list[tuple[str, int]]
+    seq_len: int
+    tokens_per_image: int
+    flops_per_image: int
+
+
+def _component(name: str) -> str:
+    parts = name.split(".")
+    if parts[0] == "patch_embed":
+        return "patch embedding"
+    if parts[0] in ("cls_token", "pos_embed"):
+        return "class token + positions"
+    if parts[0] == "head":
+        return "classifier"
+    block = f"block {int(parts[1]) + 1}"
+    kind = {"attn": "attention", "ffn": "feed-forward", "norm1": "norms", "norm2": "norms"}[parts[2]]
+    return f"{block} {kind}"
+
+
+def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
+    """Summarise the model ``model_cfg`` describes (the config is assumed valid)."""
+    with torch.device("meta"):
+        model = build_model(model_cfg, num_classes)
+        image = torch.empty(1, 3, model_cfg.image_size, model_cfg.image_size)
+    rows: OrderedDict[str, int] = OrderedDict()
+    for name, param in model.named_parameters():
+        key = _component(name)
+        rows[key] = rows.get(key, 0) + param.numel()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(image)
+    rows.move_to_end("class token + positions", last=False)
+    rows.move_to_end("patch embedding", last=False)
+    seq_len = sequence_length(model_cfg)
+    return ModelSummary(
+        params=sum(rows.values()),
+        rows=list(rows.items()),
+        seq_len=seq_len,
+        tokens_per_image=seq_len,
+        flops_per_image=int(counter.get_total_flops()),
+    )

@@ -1,0 +1,1 @@
+"""Widgets of the app: charts, sparklines, the confusion table, thumbnails and form fields."""
