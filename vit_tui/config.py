@@ -362,6 +362,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write text to ``path`` through a temp file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp makes owner-only files; give the result the permissions a plain open() would.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -1,0 +1,165 @@
+"""``vit-tui runs``, ``vit-tui compare`` and ``vit-tui attach``: list, compare and follow runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+COMPARE_COLUMNS = (
+    "run",
+    "preset",
+    "attention",
+    "ffn",
+    "params",
+    "epochs_done",
+    "best_epoch",
+    "best_val_acc",
+    "final_val_acc",
+    "median_epoch_s",
+)
+POLL_S = 0.2
+START_WAIT_S = 60.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``runs``, ``compare`` and ``attach``."""
+    runs = subparsers.add_parser("runs", help="list training runs", description="Every run folder, newest first.")
+    runs.add_argument("dir", nargs="?", metavar="DIR", help="runs folder (default: <home>/runs)")
+    runs.set_defaults(func=run_list)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare runs: metrics side by side, overlaid curves, confusion matrices",
+        description="Write comparison.md/csv, compare_curves.png and compare_confusion.png.",
+    )
+    compare.add_argument("runs", metavar="RUN", nargs="+", help="two or more run folders or names")
+    compare.add_argument("--out", metavar="DIR", help="output folder (default: <home>/runs/compare-<first>-<second>)")
+    compare.add_argument("--force", action="store_true", help="write into an existing --out folder")
+    compare.set_defaults(func=run_compare)
+
+    attach = subparsers.add_parser(
+        "attach",
+        help="follow a running (e.g. detached) run's progress",
+        description="Show a run's progress from its events file until it ends; Ctrl+C leaves it running.",
+    )
+    attach.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    attach.set_defaults(func=run_attach)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the runs table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..engine.runs import list_runs
+
+    root = Path(args.dir) if args.dir else Path(args.home) / "runs"
+    infos = list_runs(root)
+    console = Console(highlight=False)
+    if not infos:
+        console.print(f"no runs in {root}; start one with: vit-tui train --preset fast")
+        return 0
+    colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red"}
+    table = Table(title=f"runs in {root}")
+    for column in ("name", "status", "preset", "epochs", "best val acc", "started"):
+        table.add_column(column, justify="right" if column in ("epochs", "best val acc") else "left")
+    for info in infos:
+        best = f"{info.best_val_acc:.1%}" if info.best_val_acc is not None else "-"
+        status = f"[{colours.get(info.status, 'white')}]{info.status}[/]"
+        table.add_row(
+            info.name, status, info.preset or "custom", f"{info.epochs_done}/{info.epochs}", best, info.started
+        )
+    console.print(table)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Write the comparison files and print the metrics table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..engine.export import COMPARE_CSV, compare_runs
+    from ..engine.runs import resolve_run
+    from ..errors import UserError
+
+    home_runs = Path(args.home) / "runs"
+    runs = [resolve_run(r, home_runs) for r in args.runs]
+    if len(runs) < 2:
+        raise UserError("compare", "give at least two runs")
+    out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
+    if out.exists() and not args.force:
+        raise UserError(str(out), "already exists; choose another --out or add --force to write into it")
+    written = compare_runs(runs, out)
+    import csv
+
+    rows = list(csv.DictReader((out / COMPARE_CSV).open(encoding="utf-8")))
+    console = Console(highlight=False)
+    table = Table(title="comparison")
+    columns = COMPARE_COLUMNS
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            if column.endswith("_acc"):
+                value = f"{float(value):.1%}"
+            elif column == "params":
+                value = f"{int(value):,}"
+            elif column == "median_epoch_s":
+                value = f"{float(value):.2f}"
+            cells.append(value)
+        table.add_row(*cells)
+    console.print(table)
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    """Follow a run's events with the training display until it ends."""
+    from ..engine.events import RunFailed, RunFinished, RunStarted
+    from ..engine.runs import RESERVED_MARKER, EventFollower, pid_alive, read_summary, resolve_run
+    from .train import EXIT_CODES, TrainingDisplay
+
+    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    follower = EventFollower(run_dir)
+    outcome: str | None = None
+    started_pid = 0
+    since = time.monotonic()
+    try:
+        with TrainingDisplay() as display:
+            while True:
+                # The process, not the status, says whether more events can come (it writes
+                # "finished" before its last exports).
+                alive = pid_alive(int(read_summary(run_dir).get("pid", 0)))
+                for event in follower.poll():
+                    display(event)
+                    if isinstance(event, RunStarted):
+                        outcome, started_pid = None, event.pid
+                    elif isinstance(event, (RunFinished, RunFailed)):
+                        outcome = event.status if isinstance(event, RunFinished) else "failed"
+                summary = read_summary(run_dir)
+                # An ending counts once it belongs to the process now named in the summary.
+                if outcome is not None and (not alive or started_pid == summary.get("pid")):
+                    return EXIT_CODES.get(outcome, 1)
+                if not alive:
+                    starting = (run_dir / RESERVED_MARKER).exists() or not summary
+                    if not (starting and time.monotonic() - since < START_WAIT_S):
+                        display.note(_gone_message(run_dir, summary))
+                        return EXIT_CODES.get(summary.get("status", "failed"), 1)
+                time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; the run goes on. Attach again with: vit-tui attach {run_dir}")
+        return 0
+
+
+def _gone_message(run_dir: Path, summary: dict) -> str:
+    status = summary.get("status", "?")
+    if status == "running":
+        return (
+            f"the training process ({summary.get('pid')}) is gone without finishing (killed?); "
+            f"continue with: vit-tui train --resume {run_dir}"
+        )
+    return f"the run is {status}"

@@ -1,0 +1,278 @@
+"""``vit-tui train``: train a config headless, with live progress, and the display it shares with attach.
+
+On a terminal the run shows rich progress bars (epochs with ETA, steps, loss, accuracy,
+images/s) and a line per epoch; otherwise (a log file, a pipe, ``--detach``) it prints one
+plain line per epoch. Ctrl+C, SIGTERM and SIGHUP stop at the next step with a resumable
+checkpoint saved (exit 130); a second Ctrl+C quits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .common import add_config_options
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 1}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (headless); Ctrl+C stops with a resumable checkpoint",
+        description="Train a Vision Transformer on a dataset folder and write a run folder.",
+    )
+    parser.add_argument("--data", metavar="DIR", help="dataset folder (default: <home>/data/demo, made if missing)")
+    add_config_options(parser)
+    parser.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default: <home>/runs/<generated>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in place")
+    parser.add_argument("--detach", action="store_true", help="run in the background; follow it with attach")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Build the config, then train in this process or start a detached one."""
+    from ..engine.detach import start_detached
+
+    cfg, runs_root, name, resume = train_request(args)
+    if args.detach:
+        run_dir = start_detached(cfg, runs_root=runs_root, name=name, resume=resume)
+        home = "" if args.home == "." else f" --home {args.home}"
+        print(f"training in the background: {run_dir}")
+        print(f"  follow it:  vit-tui{home} attach {run_dir}")
+        print(f"  its log:    {run_dir / 'train.log'}")
+        return 0
+    return train_here(cfg, runs_root, name, resume)
+
+
+def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path | None]:
+    """(config, runs root, run name, resume folder) from the command line."""
+    from .. import config as config_mod
+    from ..errors import UserError
+    from .common import config_from_args
+
+    home = Path(args.home)
+    resume = Path(args.resume) if args.resume else None
+    if resume is not None:
+        if args.preset or args.config:
+            raise UserError("--resume", "continues with the run's own config; change settings with --set only")
+        if args.out:
+            raise UserError("--resume", "continues in the run's own folder; leave out --out")
+        from ..engine.runs import check_resume_target, read_config, resolve_run
+
+        resume = resolve_run(resume, home / "runs")
+        check_resume_target(resume)
+        cfg = config_mod.validate(config_mod.apply_overrides(read_config(resume), args.overrides))
+    else:
+        cfg = config_from_args(args)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        from ..engine.runs import check_new_run_dir
+
+        check_new_run_dir(out.parent, out.name)
+    dataset = dataset_path(args, cfg, home, resumed=resume is not None)
+    cfg = config_mod.with_value(cfg, "data.dataset", str(dataset))
+    if out is not None:
+        return cfg, out.parent, out.name, None
+    return cfg, home / "runs", None, resume
+
+
+def dataset_path(args: argparse.Namespace, cfg: Any, home: Path, resumed: bool) -> Path:
+    """--data, else the config's dataset under --home; the demo set is made on first use."""
+    if args.data:
+        return checked_dataset(Path(args.data).absolute())
+    path = Path(cfg.data.dataset)
+    if not path.is_absolute() and not resumed:
+        path = home / path
+    from ..data.demo import DEMO_DIR, ensure_demo
+
+    if path.absolute() == (home / DEMO_DIR).absolute() and not (path / "manifest.json").is_file():
+        print(f"making the demo dataset in {path} (first use) ...", file=sys.stderr, flush=True)
+        ensure_demo(home)
+    return checked_dataset(path.absolute())
+
+
+def checked_dataset(path: Path) -> Path:
+    """``path`` when it holds a dataset; a one-line error (before torch loads) otherwise."""
+    from ..data.store import read_manifest
+
+    read_manifest(path)
+    return path
+
+
+def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
+    """Train in this process with the progress display; return the exit code."""
+    from ..engine.trainer import train
+
+    cancel = threading.Event()
+    display = TrainingDisplay()
+    with display, stop_signals(cancel, display.note):
+        result = train(cfg, display, cancel, runs_root=runs_root, name=name, resume=resume)
+    if result.status == "failed":
+        print(f"vit-tui: training failed: {result.message}", file=sys.stderr)
+        if result.hint:
+            print(f"  hint: {result.hint}", file=sys.stderr)
+        print(f"  run folder: {result.run_dir}", file=sys.stderr)
+    return EXIT_CODES.get(result.status, 1)
+
+
+@contextmanager
+def stop_signals(cancel: threading.Event, note) -> Iterator[None]:
+    """Ctrl+C, SIGTERM and SIGHUP set ``cancel``; the second one raises KeyboardInterrupt."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        note(f"{signal.Signals(signum).name}: stopping after this step and saving a resumable checkpoint")
+
+    previous = {}
+    for sig_name in STOP_SIGNALS:
+        sig = getattr(signal, sig_name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class TrainingDisplay:
+    """Renders a run's events: live progress bars on a terminal, plain lines elsewhere.
+
+    ``vit-tui train`` passes it to the engine as the sink; ``vit-tui attach`` feeds it the
+    events read from the run's ``events.jsonl``, so both show the same thing.
+    """
+
+    def __init__(self, live: bool | None = None, stream: Any = None) -> None:
+        from rich.console import Console
+
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=not self.live)
+        self.progress = None
+        self.epoch_task = self.step_task = None
+        self.epochs = 0
+        self.outcome: str | None = None
+        """finished, interrupted or failed once the run has ended."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> TrainingDisplay:
+        if self.live:
+            self.progress = _make_progress(self.console)
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def note(self, text: str) -> None:
+        """A line from outside the event stream (e.g. a stop request)."""
+        self._line(f"[yellow]{text}[/yellow]", text)
+
+    def _line(self, rich_text: str, plain_text: str) -> None:
+        if self.live:
+            self.console.print(rich_text)
+        else:
+            print(plain_text, file=self.stream, flush=True)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def __call__(self, event: Any) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_RunStarted(self, e: Any) -> None:
+        self.epochs = e.epochs
+        resumed = f", resuming at epoch {e.start_epoch}" if e.start_epoch > 1 else ""
+        text = (
+            f"run {e.run_dir} ({e.preset or 'custom'}{resumed}): {e.train_images:,} train / {e.val_images:,} val "
+            f"images, {len(e.classes)} classes, {e.params:,} parameters, {e.device}, {e.precision}, {e.step_path}"
+        )
+        self._line(f"[bold]{text}[/bold]", text)
+        if self.progress is not None:
+            done = e.start_epoch - 1
+            self.epoch_task = self.progress.add_task("epochs", total=e.epochs, completed=done, stats="")
+            self.step_task = self.progress.add_task("steps", total=e.steps_per_epoch, completed=0, stats="")
+
+    def _on_PhaseChanged(self, e: Any) -> None:
+        if self.progress is not None and self.step_task is not None:
+            self.progress.update(self.step_task, description=e.phase if e.phase != "training" else "steps")
+        if e.phase.startswith("warm-up"):
+            self._line(f"[dim]{e.detail}[/dim]", e.detail)
+
+    def _on_StepsLogged(self, e: Any) -> None:
+        if self.progress is None or self.epoch_task is None:
+            return
+        stats = f"loss {e.loss:.4f}  acc {e.acc:6.1%}  {e.images_per_s:,.0f} img/s  lr {e.lr:.2e}"
+        self.progress.update(self.step_task, total=e.steps_per_epoch, completed=e.step, stats=stats)
+        fraction = e.epoch - 1 + e.step / max(1, e.steps_per_epoch)
+        self.progress.update(self.epoch_task, completed=fraction, description=f"epoch {e.epoch}/{self.epochs}")
+
+    def _on_EpochEnded(self, e: Any) -> None:
+        best = "  * best" if e.is_best else ""
+        text = (
+            f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:6.1%}  "
+            f"val loss {e.val_loss:.4f} acc {e.val_acc:6.1%}  {e.seconds:6.2f} s  {e.images_per_s:,.0f} img/s{best}"
+        )
+        self._line(text.replace("* best", "[green]* best[/green]"), text)
+        if self.progress is not None and self.epoch_task is not None:
+            self.progress.update(self.epoch_task, completed=e.epoch)
+
+    def _on_EvalDone(self, e: Any) -> None:
+        text = f"evaluation ({e.checkpoint} checkpoint): accuracy {e.accuracy:.1%}, loss {e.loss:.4f}"
+        self._line(text, text)
+
+    def _on_RunFinished(self, e: Any) -> None:
+        self.outcome = e.status
+        if e.status == "finished":
+            text = (
+                f"finished in {e.wall_s:.1f} s: best val acc {e.best_val_acc:.1%} at epoch {e.best_epoch}, "
+                f"final {e.final_val_acc:.1%}; files in {e.run_dir}"
+            )
+            self._line(f"[bold green]{text}[/bold green]", text)
+        else:
+            text = f"interrupted after {e.epochs_done} epoch(s); continue with: vit-tui train --resume {e.run_dir}"
+            self._line(f"[bold yellow]{text}[/bold yellow]", text)
+
+    def _on_RunFailed(self, e: Any) -> None:
+        self.outcome = "failed"
+        text = f"failed: {e.message}" + (f" ({e.hint})" if e.hint else "")
+        self._line(f"[bold red]{text}[/bold red]", text)
+
+
+def _make_progress(console: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        refresh_per_second=8,
+        transient=True,
+    )

@@ -1,0 +1,106 @@
+"""Start a training run in its own session, so it outlives the terminal (and an SSH drop).
+
+``start_detached`` reserves the run folder, starts ``python -m vit_tui train`` in a new session
+with its output in ``<run>/train.log``, and returns once the run has started (or raises the
+child's one-line error). Follow it with ``vit-tui attach <run>`` or the app's runs screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import config as config_mod
+from ..config import RunConfig, validate
+from ..errors import UserError
+from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
+
+LOG_FILE = "train.log"
+START_TIMEOUT_S = 120.0
+
+
+def start_detached(
+    cfg: RunConfig,
+    *,
+    runs_root: str | os.PathLike = "runs",
+    name: str | None = None,
+    resume: str | os.PathLike | None = None,
+) -> Path:
+    """Start ``cfg`` training in a detached process; return its run folder once it is running."""
+    cfg = validate(cfg)
+    from ..data.store import read_manifest
+
+    read_manifest(cfg.data.dataset)  # a missing dataset is reported here, not in a log file
+    if resume is not None:
+        run_dir = Path(resume)
+        _check_resume_target(run_dir, cfg)
+        # The child resumes with the run's config.toml, so this config (e.g. more epochs) goes there.
+        config_mod.save(cfg, run_dir / CONFIG_FILE)
+        command = ["train", "--resume", str(run_dir), "--data", cfg.data.dataset]
+        reserved = False
+    else:
+        run_dir = new_run_dir(runs_root, name, cfg)
+        (run_dir / RESERVED_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+        config_mod.save(cfg, run_dir / CONFIG_FILE)
+        command = ["train", "--config", str(run_dir / CONFIG_FILE), "--out", str(run_dir), "--data", cfg.data.dataset]
+        reserved = True
+    previous_pid = int(read_summary(run_dir).get("pid", 0))
+    log_path = run_dir / LOG_FILE
+    with open(log_path, "a", encoding="utf-8") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "vit_tui", *command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    _wait_until_started(child, run_dir, previous_pid, reserved)
+    return run_dir
+
+
+def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
+    check_resume_target(run_dir)
+    if config_mod.load(run_dir / CONFIG_FILE).model != cfg.model:
+        raise UserError(str(run_dir), "a resumed run keeps its model; change only training settings")
+
+
+def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: int, reserved: bool) -> None:
+    """Return when the child wrote a running summary; raise its error line if it exits first."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        summary = read_summary(run_dir)
+        if summary.get("pid") == child.pid and summary.get("pid") != previous_pid:
+            return
+        code = child.poll()
+        if code is not None:
+            if read_summary(run_dir).get("pid") == child.pid:
+                return  # it started and already ended (a very short run)
+            message = _last_error_line(run_dir / LOG_FILE)
+            if reserved:
+                _release(run_dir)
+            raise UserError("detached run", message or f"the training process exited with code {code}")
+        time.sleep(0.05)
+
+
+def _last_error_line(log_path: Path) -> str:
+    try:
+        lines = [line.strip() for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    last = lines[-1]
+    return last.removeprefix("vit-tui: ")
+
+
+def _release(run_dir: Path) -> None:
+    """Remove a reserved folder whose run never started (only the files made for it)."""
+    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER):
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something else was put there; leave it
+        run_dir.rmdir()

@@ -1,0 +1,227 @@
+"""Evaluation: validation passes, confusion matrix, per-class metrics, mistakes, predictions.
+
+``run_inference`` is the batched no-grad pass the trainer uses every epoch (one host sync);
+``evaluate_run`` loads a run's checkpoint and scores it on a dataset's validation split;
+``predict_images`` classifies image files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..errors import UserError
+from .checkpoint import (
+    RESUME_FORMAT,
+    WEIGHTS_FORMAT,
+    checkpoint_config,
+    load_checkpoint,
+    load_model_state,
+    weights_path,
+)
+from .device import autocast, eval_mode, resolve_device, resolve_precision
+from .metrics import Evaluation, Mistake, load_evaluation, save_evaluation, summarize_predictions
+
+__all__ = [
+    "Evaluation",
+    "Inference",
+    "Mistake",
+    "evaluate_run",
+    "fit_images",
+    "load_evaluation",
+    "predict_images",
+    "run_inference",
+    "save_evaluation",
+    "summarize_predictions",
+]
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Totals of a pass over a split; ``probs`` (N, C) on the CPU when asked for."""
+
+    loss: float
+    correct: int
+    count: int
+    probs: torch.Tensor | None
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(1, self.count)
+
+
+def fit_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 NHWC images resized to ``size`` (antialiased bilinear) when they differ; else as is."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = []
+    for chunk in images.split(1024):
+        x = chunk.permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous())
+    return torch.cat(out) if out else images[:, :size, :size]
+
+
+def run_inference(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int,
+    precision: str,
+    keep_probs: bool = False,
+) -> Inference:
+    """Mean cross-entropy and correct count over a split, in batches, without gradients."""
+    from ..data.augment import to_model_input
+
+    device = images.device
+    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    probs = []
+    with eval_mode(model):
+        for start in range(0, labels.shape[0], batch_size):
+            x = to_model_input(images[start : start + batch_size])
+            y = labels[start : start + batch_size]
+            with autocast(precision, device):
+                logits = model(x)
+            logits = logits.float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+            if keep_probs:
+                probs.append(logits.softmax(dim=1))
+    loss_total, correct_total = torch.stack([loss_sum, correct.to(torch.float32)]).tolist()
+    count = int(labels.shape[0])
+    return Inference(
+        loss=loss_total / max(1, count),
+        correct=round(correct_total),
+        count=count,
+        probs=torch.cat(probs).cpu() if keep_probs and probs else None,
+    )
+
+
+# --- loading a run's model -------------------------------------------------------------------
+
+
+def load_run_model(
+    run_dir: str | os.PathLike, checkpoint: str = "best", device: torch.device | None = None
+) -> tuple[torch.nn.Module, RunConfig, list[str], dict[str, Any]]:
+    """The model of a run's checkpoint (eval mode), its config, classes and checkpoint metadata."""
+    from ..model.vit import build_model
+
+    if checkpoint not in ("best", "last"):
+        raise UserError("--checkpoint", f"unknown checkpoint {checkpoint!r}; use best or last")
+    path = weights_path(Path(run_dir), checkpoint)
+    resume = weights_path(Path(run_dir), "resume")
+    if checkpoint == "last" and not path.exists() and resume.exists():
+        # An unfinished run's latest weights live in its resumable checkpoint.
+        path = resume
+        data = load_checkpoint(path, RESUME_FORMAT)
+        data["epoch"] = len(data["history"])
+        data["val_acc"] = data["history"][-1]["val_acc"] if data["history"] else 0.0
+    else:
+        data = load_checkpoint(path, WEIGHTS_FORMAT)
+    cfg = checkpoint_config(data, path)
+    classes = list(data["classes"])
+    model = build_model(cfg.model, len(classes))
+    load_model_state(model, data["model"], str(path))
+    model.to(device or torch.device("cpu")).eval()
+    meta = {"epoch": int(data["epoch"]), "val_acc": float(data["val_acc"]), "path": str(path)}
+    return model, cfg, classes, meta
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    checkpoint: str = "best",
+    device: str = "auto",
+) -> Evaluation:
+    """Score a run's checkpoint on the validation split of its dataset (or of ``data_dir``)."""
+    from ..data.store import load_split
+
+    torch_device = resolve_device(device)
+    model, cfg, classes, _ = load_run_model(run_dir, checkpoint, torch_device)
+    dataset = Path(data_dir) if data_dir is not None else Path(cfg.data.dataset)
+    split = _user_error_on_data(lambda: load_split(dataset, "val", torch_device), dataset)
+    if list(split.classes) != classes:
+        raise UserError(str(dataset), f"classes {', '.join(split.classes)} differ from the run's {', '.join(classes)}")
+    images = fit_images(split.images, cfg.model.image_size)
+    result = run_inference(
+        model,
+        images,
+        split.labels,
+        batch_size=cfg.train.eval_batch_size,
+        precision=resolve_precision(cfg.train.precision, torch_device),
+        keep_probs=True,
+    )
+    probs = result.probs.numpy() if result.probs is not None else np.zeros((0, len(classes)))
+    return summarize_predictions(split.labels.cpu().numpy(), probs, result.loss, classes, list(split.files))
+
+
+def predict_images(
+    run_dir: str | os.PathLike,
+    image_paths: Sequence[str | os.PathLike],
+    checkpoint: str = "best",
+    top_k: int = 3,
+    device: str = "cpu",
+) -> list[list[tuple[str, float]]]:
+    """Top-k (class, probability) for each image file, most likely first."""
+    from ..data.augment import to_model_input
+    from ..data.imaging import ImageReadError, read_image
+
+    if top_k < 1:
+        raise UserError("--top-k", f"must be at least 1, got {top_k}")
+    torch_device = resolve_device(device)
+    model, cfg, classes, _ = load_run_model(run_dir, checkpoint, torch_device)
+    size = cfg.model.image_size
+    arrays = []
+    for path in image_paths:
+        if not Path(path).is_file():
+            raise UserError(str(path), "image file not found")
+        try:
+            arrays.append(read_image(path, size, _resize_mode(cfg)))
+        except ImageReadError as exc:
+            raise UserError(str(path), f"cannot read this image ({exc})") from None
+    if not arrays:
+        return []
+    batch = torch.from_numpy(np.stack(arrays)).to(torch_device)
+    with torch.no_grad():
+        probs = model(to_model_input(batch)).float().softmax(dim=1).cpu()
+    k = min(top_k, len(classes))
+    values, indices = probs.topk(k, dim=1)
+    return [
+        [(classes[i], float(p)) for p, i in zip(row_values.tolist(), row_indices.tolist())]
+        for row_values, row_indices in zip(values, indices)
+    ]
+
+
+def _resize_mode(cfg: RunConfig) -> str:
+    """How the run's dataset resized its pictures (stretch unless its manifest says otherwise)."""
+    try:
+        from ..data.store import read_manifest
+
+        manifest = read_manifest(Path(cfg.data.dataset))
+    except Exception:  # noqa: BLE001 - the dataset may be gone; stretching is the builders' default
+        return "stretch"
+    options = manifest.get("options", {}) if isinstance(manifest, dict) else getattr(manifest, "options", {})
+    resize = options.get("resize", "stretch") if isinstance(options, dict) else "stretch"
+    return resize if resize in ("stretch", "center-crop") else "stretch"
+
+
+def _user_error_on_data(load, dataset: Path):
+    """Run a dataset load, turning the data package's errors into a ``UserError``."""
+    from ..data.store import DatasetError
+
+    try:
+        return load()
+    except UserError:
+        raise
+    except DatasetError as exc:
+        raise UserError(str(dataset), str(exc)) from None

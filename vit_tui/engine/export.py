@@ -1,0 +1,391 @@
+"""Exports of a run and comparisons of runs: CSV, PNG (matplotlib, Agg) and Markdown.
+
+``export_run`` (re)writes ``confusion_matrix.csv/png``, ``curves.png`` and ``report.md`` from
+the run's files (``evaluation.json`` is made by evaluating the kept checkpoint when absent);
+``compare_runs`` writes the metrics side by side, overlaid curves and the confusion matrices
+side by side. Neither needs torch unless a run has to be evaluated first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import config as config_mod
+from ..config import atomic_write_text
+from ..errors import UserError
+from .metrics import Evaluation, load_evaluation, save_evaluation
+from .runs import read_config, read_metrics, read_steps, read_summary, resolve_run
+
+CONFUSION_CSV = "confusion_matrix.csv"
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "curves.png"
+REPORT_MD = "report.md"
+COMPARE_CURVES_PNG = "compare_curves.png"
+COMPARE_CONFUSION_PNG = "compare_confusion.png"
+COMPARE_CSV = "comparison.csv"
+COMPARE_MD = "comparison.md"
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    # A bare Figure renders with Agg and touches no global pyplot state (safe in worker threads).
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def _epoch_axis(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _save_figure(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str) -> None:
+    """An annotated heatmap: counts and row percentages; rows true, columns predicted."""
+    confusion = np.asarray(confusion)
+    rows = confusion.sum(axis=1, keepdims=True)
+    share = np.divide(confusion, rows, out=np.zeros(confusion.shape, dtype=float), where=rows > 0)
+    ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    n = len(classes)
+    ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    small = n > 8
+    for i in range(n):
+        for j in range(n):
+            text = f"{confusion[i, j]}" if small else f"{confusion[i, j]}\n{share[i, j]:.0%}"
+            colour = "white" if share[i, j] > 0.5 else "black"
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=7 if small else 9)
+
+
+def plot_confusion(path: Path, confusion: np.ndarray, classes: Sequence[str], title: str) -> Path:
+    """``confusion_matrix.png``."""
+    side = max(4.5, 0.7 * len(classes) + 2.5)
+    fig = _figure(side, side)
+    draw_confusion(fig.add_subplot(), confusion, classes, title)
+    _save_figure(fig, path)
+    return path
+
+
+def plot_curves(path: Path, history: list[dict[str, Any]], best_epoch: int, title: str) -> Path:
+    """``curves.png``: loss and accuracy per epoch, train and validation, best epoch marked."""
+    fig = _figure(10, 4)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    epochs = [row["epoch"] for row in history]
+    for ax, key, label in ((loss_ax, "loss", "loss"), (acc_ax, "acc", "accuracy")):
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], marker="o", label=f"train {label}")
+        ax.plot(epochs, [row[f"val_{key}"] for row in history], marker="o", label=f"validation {label}")
+        if best_epoch > 0:
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
+        _epoch_axis(ax)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    acc_ax.set_ylim(-0.02, 1.02)
+    fig.suptitle(title)
+    _save_figure(fig, path)
+    return path
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def write_confusion_csv(path: Path, confusion: np.ndarray, classes: Sequence[str]) -> Path:
+    """Rows true, columns predicted, class names as headers."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["true\\predicted", *classes])
+    for name, row in zip(classes, np.asarray(confusion).tolist()):
+        writer.writerow([name, *row])
+    atomic_write_text(path, out.getvalue())
+    return path
+
+
+def export_run(run_dir: str | os.PathLike, evaluate: bool = True) -> list[Path]:
+    """(Re)write the run's confusion matrix CSV/PNG, curves PNG and report; return the paths.
+
+    Without ``evaluation.json`` the kept checkpoint is evaluated first, unless ``evaluate`` is
+    False (then the report leaves the evaluation out).
+    """
+    run_dir = resolve_run(run_dir)
+    summary = read_summary(run_dir)
+    history = read_metrics(run_dir)
+    loaded = load_evaluation(run_dir)
+    if loaded is None and history and evaluate:
+        from .evaluate import evaluate_run
+
+        keep = read_config(run_dir).train.keep
+        evaluation = evaluate_run(run_dir, checkpoint=keep)
+        save_evaluation(run_dir, evaluation, {"checkpoint": keep})
+        loaded = load_evaluation(run_dir)
+    written = []
+    title = f"{run_dir.name} ({summary.get('status', '?')})"
+    if history:
+        written.append(plot_curves(run_dir / CURVES_PNG, history, int(summary.get("best_epoch", 0)), title))
+    if loaded is not None:
+        evaluation, extra = loaded
+        written.append(write_confusion_csv(run_dir / CONFUSION_CSV, evaluation.confusion, evaluation.classes))
+        heading = f"Validation accuracy {evaluation.accuracy:.1%}\n{run_dir.name}, {_checkpoint_label(extra)}"
+        written.append(plot_confusion(run_dir / CONFUSION_PNG, evaluation.confusion, evaluation.classes, heading))
+    written.append(write_report(run_dir, summary, history, loaded))
+    return written
+
+
+def _checkpoint_label(extra: dict[str, Any]) -> str:
+    checkpoint = extra.get("checkpoint", "best")
+    epoch = extra.get("epoch")
+    return f"{checkpoint} checkpoint, epoch {epoch}" if epoch else f"{checkpoint} checkpoint"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def write_report(
+    run_dir: Path,
+    summary: dict[str, Any],
+    history: list[dict[str, Any]],
+    loaded: tuple[Evaluation, dict[str, Any]] | None,
+) -> Path:
+    """``report.md``: overview, config table, per-epoch metrics, evaluation and figures."""
+    cfg = read_config(run_dir)
+    lines = [f"# Run {run_dir.name}", ""]
+    lines += _table(
+        ("status", "preset", "device", "parameters", "epochs", "best epoch", "best val acc", "wall time"),
+        [
+            (
+                summary.get("status", "?"),
+                cfg.preset or "custom",
+                summary.get("device", "?"),
+                f"{int(summary.get('params', 0)):,}",
+                f"{summary.get('epochs_done', 0)}/{cfg.train.epochs}",
+                summary.get("best_epoch", 0),
+                _pct(float(summary.get("best_val_acc", 0.0))),
+                f"{float(summary.get('wall_s', 0.0)):.1f} s",
+            )
+        ],
+    )
+    lines += [f"Dataset: `{cfg.data.dataset}`; classes: {', '.join(summary.get('classes', []))}.", ""]
+    if history:
+        lines += ["![Loss and accuracy per epoch](curves.png)", ""]
+    lines += ["## Configuration", ""]
+    lines += _table(("setting", "value"), [(k, f"`{config_mod.get_value(cfg, k)}`") for k in config_mod.all_keys()])
+    lines += ["## Metrics per epoch", ""]
+    lines += _table(
+        ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds", "images/s"),
+        [
+            (
+                r["epoch"],
+                f"{r['train_loss']:.4f}",
+                _pct(r["train_acc"]),
+                f"{r['val_loss']:.4f}",
+                _pct(r["val_acc"]),
+                f"{r['lr']:.3g}",
+                f"{r['seconds']:.2f}",
+                f"{r['images_per_s']:,.0f}",
+            )
+            for r in history
+        ],
+    )
+    if loaded is not None:
+        lines += _evaluation_section(*loaded)
+    atomic_write_text(run_dir / REPORT_MD, "\n".join(lines))
+    return run_dir / REPORT_MD
+
+
+def _evaluation_section(evaluation: Evaluation, extra: dict[str, Any]) -> list[str]:
+    lines = [f"## Evaluation on the validation split ({_checkpoint_label(extra)})", ""]
+    lines += [f"Accuracy **{_pct(evaluation.accuracy)}**, mean loss {evaluation.loss:.4f}.", ""]
+    lines += _table(
+        ("class", "precision", "recall", "F1", "support"),
+        [
+            (r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])
+            for r in evaluation.per_class
+        ],
+    )
+    lines += ["### Confusion matrix (rows true, columns predicted)", ""]
+    lines += _table(
+        ("true \\ predicted", *evaluation.classes),
+        [(name, *row) for name, row in zip(evaluation.classes, evaluation.confusion.tolist())],
+    )
+    lines += ["![Confusion matrix](confusion_matrix.png)", ""]
+    if evaluation.mistakes:
+        lines += ["## Most confident mistakes", ""]
+        lines += _table(
+            ("index", "file", "true", "predicted", "probability"),
+            [(m.index, m.file, m.true, m.predicted, f"{m.probability:.3f}") for m in evaluation.mistakes[:10]],
+        )
+    return lines
+
+
+# --- comparing runs -------------------------------------------------------------------------
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> list[Path]:
+    """Write comparison.csv/md, overlaid curves and side-by-side confusion matrices into ``out_dir``."""
+    runs = [resolve_run(r) for r in run_dirs]
+    if len(runs) < 2:
+        raise UserError("compare", "give at least two runs")
+    names = _unique_names(runs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [_comparison_row(run, name) for run, name in zip(runs, names)]
+    written = [_write_comparison_csv(out / COMPARE_CSV, rows)]
+    written.append(_plot_compare_curves(out / COMPARE_CURVES_PNG, runs, names))
+    evaluations = [load_evaluation(run) for run in runs]
+    if any(e is not None for e in evaluations):
+        written.append(_plot_compare_confusion(out / COMPARE_CONFUSION_PNG, names, evaluations))
+    written.append(_write_comparison_md(out / COMPARE_MD, rows, runs, names, written))
+    return written
+
+
+def _unique_names(runs: list[Path]) -> list[str]:
+    names = [run.name for run in runs]
+    return [name if names.count(name) == 1 else str(run) for name, run in zip(names, runs)]
+
+
+def _comparison_row(run: Path, name: str) -> dict[str, Any]:
+    cfg = read_config(run)
+    summary = read_summary(run)
+    history = read_metrics(run)
+    seconds = [r["seconds"] for r in history]
+    return {
+        "run": name,
+        "status": summary.get("status", "?"),
+        "preset": cfg.preset or "custom",
+        "attention": cfg.model.attention,
+        "ffn": cfg.model.ffn,
+        "params": int(summary.get("params", 0)),
+        "epochs_done": len(history),
+        "best_epoch": int(summary.get("best_epoch", 0)),
+        "best_val_acc": float(summary.get("best_val_acc", 0.0)),
+        "final_val_acc": history[-1]["val_acc"] if history else 0.0,
+        "final_train_acc": history[-1]["train_acc"] if history else 0.0,
+        "final_train_loss": history[-1]["train_loss"] if history else 0.0,
+        "median_epoch_s": float(np.median(seconds)) if seconds else 0.0,
+        "wall_s": float(summary.get("wall_s", 0.0)),
+    }
+
+
+def _write_comparison_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+    return path
+
+
+COMPARE_COLUMNS = (
+    ("run", lambda r: r["run"]),
+    ("preset", lambda r: r["preset"]),
+    ("attention", lambda r: r["attention"]),
+    ("ffn", lambda r: r["ffn"]),
+    ("params", lambda r: f"{r['params']:,}"),
+    ("epochs", lambda r: r["epochs_done"]),
+    ("best epoch", lambda r: r["best_epoch"]),
+    ("best val acc", lambda r: _pct(r["best_val_acc"])),
+    ("final val acc", lambda r: _pct(r["final_val_acc"])),
+    ("final train acc", lambda r: _pct(r["final_train_acc"])),
+    ("s/epoch", lambda r: f"{r['median_epoch_s']:.2f}"),
+)
+
+
+def _write_comparison_md(
+    path: Path, rows: list[dict[str, Any]], runs: list[Path], names: list[str], written: list[Path]
+) -> Path:
+    lines = ["# Comparison", ""]
+    lines += _table([header for header, _ in COMPARE_COLUMNS], [[fmt(r) for _, fmt in COMPARE_COLUMNS] for r in rows])
+    histories = [read_metrics(run) for run in runs]
+    epochs = max((len(h) for h in histories), default=0)
+    lines += ["## Per epoch (train loss / validation accuracy)", ""]
+    lines += _table(
+        ("epoch", *names),
+        [
+            (e + 1, *(f"{h[e]['train_loss']:.4f} / {_pct(h[e]['val_acc'])}" if e < len(h) else "" for h in histories))
+            for e in range(epochs)
+        ],
+    )
+    lines += [f"![{p.stem}]({p.name})" for p in written if p.suffix == ".png"]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _plot_compare_curves(path: Path, runs: list[Path], names: list[str]) -> Path:
+    fig = _figure(11, 7.5)
+    axes = fig.subplots(2, 2)
+    panels = (
+        (axes[0][0], "training loss (running)", "loss"),
+        (axes[0][1], "training accuracy (running)", "acc"),
+        (axes[1][0], "validation loss", "val_loss"),
+        (axes[1][1], "validation accuracy", "val_acc"),
+    )
+    for run, name in zip(runs, names):
+        steps = read_steps(run)
+        history = read_metrics(run)
+        per_epoch = {int(r["epoch"]): r for r in history}
+        x_steps = [s["epoch"] - 1 + s["step"] / max(1, _steps_per_epoch(steps, s["epoch"])) for s in steps]
+        for ax, _, key in panels[:2]:
+            line = ax.plot(x_steps, [s[key] for s in steps], label=name, linewidth=1.2)
+            colour = line[0].get_color()
+            train_key = "train_loss" if key == "loss" else "train_acc"
+            ax.plot(list(per_epoch), [r[train_key] for r in per_epoch.values()], "o", color=colour, markersize=4)
+        for ax, _, key in panels[2:]:
+            ax.plot(list(per_epoch), [r[key] for r in per_epoch.values()], marker="o", label=name)
+    for ax, title, key in panels:
+        ax.set_title(title)
+        _epoch_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        if key in ("acc", "val_acc"):
+            ax.set_ylim(-0.02, 1.02)
+    _save_figure(fig, path)
+    return path
+
+
+def _steps_per_epoch(steps: list[dict[str, Any]], epoch: int) -> int:
+    return max((s["step"] for s in steps if s["epoch"] == epoch), default=1)
+
+
+def _plot_compare_confusion(
+    path: Path, names: list[str], evaluations: list[tuple[Evaluation, dict[str, Any]] | None]
+) -> Path:
+    shown = [(name, loaded) for name, loaded in zip(names, evaluations) if loaded is not None]
+    n_classes = max(len(loaded[0].classes) for _, loaded in shown)
+    side = max(4.5, 0.7 * n_classes + 2.5)
+    fig = _figure(side * len(shown), side)
+    axes = np.atleast_1d(fig.subplots(1, len(shown)))
+    for ax, (name, (evaluation, _)) in zip(axes, shown):
+        draw_confusion(ax, evaluation.confusion, evaluation.classes, f"{name}\naccuracy {evaluation.accuracy:.1%}")
+    _save_figure(fig, path)
+    return path

@@ -1,0 +1,127 @@
+"""Whole-step CUDA graph capture: forward, backward and optimizer step replayed as one graph.
+
+At batch 16 a ViT step is a few hundred tiny kernels, so launch overhead, not arithmetic,
+sets the pace. ``GraphTrainStep`` warms up for a few real steps on a side stream, captures
+one step (batch gathered from the resident dataset by device-side indexing into a static
+index buffer, fused Adam with a tensor learning rate so the schedule still applies), then
+replays it. A partial last batch runs eagerly on the same parameters. ``make_train_step``
+picks the path and says why when it falls back to eager.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import RunConfig
+from .step import TrainData, TrainStep
+
+WARMUP_STEPS = 3
+
+
+def graph_unavailable_reason(cfg: RunConfig, device: torch.device) -> str | None:
+    """Why a whole-step graph cannot be used for this run, or None when it can."""
+    if cfg.train.cuda_graph == "off":
+        return "train.cuda_graph=off"
+    if device.type != "cuda":
+        return f"CUDA graphs need a CUDA device, running on {device.type}"
+    if cfg.train.compile:
+        return "train.compile=true runs the compiled model instead"
+    if cfg.train.optimizer not in ("adam", "adamw"):
+        return f"optimizer {cfg.train.optimizer} has no capturable fused form here"
+    return None
+
+
+def optimizer_options(cfg: RunConfig, device: torch.device) -> dict:
+    """Extra optimizer arguments: fused kernels where they exist; a device lr for capture."""
+    if cfg.train.optimizer not in ("adam", "adamw") or device.type not in ("cpu", "cuda"):
+        return {}
+    options: dict = {"fused": True}
+    if graph_unavailable_reason(cfg, device) is None:
+        # A tensor lr is read by the captured kernels, and the scheduler fills it in place.
+        options["lr"] = torch.tensor(cfg.train.lr, dtype=torch.float32, device=device)
+    return options
+
+
+class GraphTrainStep(TrainStep):
+    """``TrainStep`` whose full-size steps replay one captured CUDA graph."""
+
+    def __init__(self, *args, batch_size: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_size = batch_size
+        self.static_indices = torch.zeros(batch_size, dtype=torch.long, device=self.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warmed = 0
+        self.path = "cuda-graph"
+        # Random augmentation inside a graph must draw from the default (graph-safe) generator.
+        self.generator = None
+
+    def __call__(self, batch_indices: torch.Tensor) -> None:
+        if batch_indices.numel() != self.batch_size or self.path != "cuda-graph":
+            super().__call__(batch_indices)
+            return
+        self.static_indices.copy_(batch_indices, non_blocking=True)
+        if self.graph is None:
+            if self.warmed < WARMUP_STEPS:
+                self._warm_up()
+                return
+            try:
+                self._capture()
+            except RuntimeError as exc:
+                # Nothing ran during the failed capture: this batch trains eagerly instead.
+                self.path = f"eager (CUDA graph capture failed: {str(exc).splitlines()[0][:120]})"
+                torch.cuda.synchronize(self.device)
+                super().__call__(batch_indices)
+                return
+        self.graph.replay()
+        self.seen += self.batch_size
+        self.scheduler.step()
+
+    def _warm_up(self) -> None:
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._update(self.static_indices)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.warmed += 1
+        self.seen += self.batch_size
+        self.scheduler.step()
+
+    def _capture(self) -> None:
+        torch.cuda.synchronize(self.device)
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            self._update(self.static_indices)
+        self.graph = graph
+
+    def _autocast(self):
+        # Autocast's weight-cast cache would outlive the capture and break replays.
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16", cache_enabled=False)
+
+    def reset(self, loss_sum: torch.Tensor | None = None, correct: torch.Tensor | None = None, seen: int = 0) -> None:
+        """Set the running sums in place: the captured graph adds into these very tensors."""
+        self.loss_sum.copy_(loss_sum if loss_sum is not None else torch.zeros(()))
+        self.correct.copy_(correct if correct is not None else torch.zeros((), dtype=torch.int64))
+        self.seen = seen
+
+
+def make_train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data: TrainData,
+    cfg: RunConfig,
+    device: torch.device,
+    **kwargs,
+) -> TrainStep:
+    """A captured-graph step when the run allows one, else the eager (or compiled) step.
+
+    The returned step's ``path`` says which, with the reason for an eager fallback.
+    """
+    reason = graph_unavailable_reason(cfg, device)
+    if reason is None:
+        return GraphTrainStep(model, optimizer, scheduler, data, cfg, device, batch_size=cfg.train.batch_size, **kwargs)
+    step = TrainStep(model, optimizer, scheduler, data, cfg, device, **kwargs)
+    if cfg.train.cuda_graph == "auto" and step.path == "eager":
+        step.path = f"eager ({reason})"
+    return step

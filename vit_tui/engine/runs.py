@@ -1,0 +1,306 @@
+"""The run folder: its layout, creating one, listing runs, reading their files back.
+
+A run folder ``runs/<name>/`` holds ``config.toml``, ``summary.json``, ``metrics.csv``,
+``steps.csv``, ``events.jsonl``, the exports (``confusion_matrix.csv/png``, ``curves.png``,
+``report.md``, ``evaluation.json``) and ``weights/``. ``summary.json`` carries the status
+(running, finished, interrupted, failed) and the pid of the training process; a run whose
+summary says running but whose process is gone is reported as interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .. import config as config_mod
+from ..config import RunConfig, atomic_write_text
+from ..errors import UserError
+from .events import Event, from_json
+from .sinks import EVENTS_FILE
+
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.csv"
+STEPS_FILE = "steps.csv"
+RESERVED_MARKER = ".reserved"
+METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
+STEP_FIELDS = ("epoch", "step", "global_step", "loss", "acc", "lr", "images_per_s", "elapsed_s")
+STATUSES = ("running", "finished", "interrupted", "failed")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of ``vit-tui runs``."""
+
+    name: str
+    path: Path
+    status: str
+    preset: str
+    epochs_done: int
+    epochs: int
+    best_val_acc: float | None
+    started: str
+    classes: list[str]
+
+
+# --- creating -------------------------------------------------------------------------------
+
+
+def generated_name(cfg: RunConfig) -> str:
+    """``<preset or custom>-<YYYYmmdd-HHMMSS>``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.preset or "custom")
+    return f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def new_run_dir(runs_root: str | os.PathLike, name: str | None, cfg: RunConfig) -> Path:
+    """Create and return a fresh run folder; never reuses an existing one.
+
+    A given ``name`` that exists is a ``UserError``; a generated one gets ``-2``, ``-3``... A
+    folder reserved by ``start_detached`` (holding the reservation marker) is claimed instead.
+    """
+    root = Path(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    if name is not None:
+        path = root / name
+        marker = path / RESERVED_MARKER
+        if marker.is_file():
+            marker.unlink()
+            return path
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise UserError(str(path), "run folder already exists; choose another --out or --resume it") from None
+        return path
+    base = generated_name(cfg)
+    for attempt in range(1, 1000):
+        path = root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(str(root), "could not find a free run name; pass --out")
+
+
+def check_new_run_dir(runs_root: str | os.PathLike, name: str | None) -> None:
+    """Raise ``UserError`` when a run named ``name`` already exists (unless it is reserved for it)."""
+    if name is None:
+        return
+    path = Path(runs_root) / name
+    if path.exists() and not (path / RESERVED_MARKER).is_file():
+        raise UserError(str(path), "run folder already exists; choose another --out or --resume it")
+
+
+def check_resume_target(run_dir: str | os.PathLike) -> None:
+    """Raise ``UserError`` unless ``run_dir`` is a run that stopped early and can continue."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise UserError(str(run_dir), "no run here (no config.toml); check the --resume folder")
+    summary = read_summary(run_dir)
+    status = summary.get("status")
+    pid = int(summary.get("pid", 0))
+    if status == "running" and pid != os.getpid() and pid_alive(pid):
+        raise UserError(str(run_dir), f"is still running (pid {pid}); attach to it or stop it first")
+    if status == "finished":
+        raise UserError(str(run_dir), "this run already finished; start a new run instead")
+    if not (run_dir / "weights" / "resume.pt").is_file():
+        raise UserError(str(run_dir), "no resumable checkpoint (the run stopped before one was saved); start it again")
+
+
+def resolve_run(run: str | os.PathLike, runs_root: str | os.PathLike | None = None) -> Path:
+    """A run given as a folder path or as a name under ``runs_root``; missing runs are a ``UserError``."""
+    path = Path(run)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    if runs_root is not None and (Path(runs_root) / run / CONFIG_FILE).is_file():
+        return Path(runs_root) / run
+    raise UserError(str(run), "no run here (no config.toml); list runs with `vit-tui runs`")
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """Atomically (re)write ``summary.json``."""
+    atomic_write_text(Path(run_dir) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Atomically rewrite ``metrics.csv`` from the per-epoch history."""
+    atomic_write_text(Path(run_dir) / METRICS_FILE, _csv_text(METRIC_FIELDS, history))
+
+
+def append_step(run_dir: Path, row: dict[str, Any]) -> None:
+    """Append one log point to ``steps.csv`` (header written on first use)."""
+    path = Path(run_dir) / STEPS_FILE
+    new = not path.exists()
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(_exact_text(row))
+
+
+def truncate_steps(run_dir: Path, last_global_step: int) -> None:
+    """Drop log points after ``last_global_step`` (logged after the checkpoint a resume starts from)."""
+    rows = [r for r in read_steps(run_dir) if r["global_step"] <= last_global_step]
+    atomic_write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
+
+
+def _csv_text(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(_exact_text(row))
+    return out.getvalue()
+
+
+def _exact_text(row: dict[str, Any]) -> dict[str, Any]:
+    # repr keeps floats exact, so metrics read back equal what the run computed.
+    return {k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``summary.json`` as a dict (empty when the run has not written one yet)."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def read_config(run_dir: str | os.PathLike) -> RunConfig:
+    """The run's ``config.toml``."""
+    return config_mod.load(Path(run_dir) / CONFIG_FILE)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """``metrics.csv`` rows with numbers parsed (``epoch`` int, the rest float)."""
+    return _read_csv(Path(run_dir) / METRICS_FILE, ints=("epoch",))
+
+
+def read_steps(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """``steps.csv`` rows with numbers parsed."""
+    return _read_csv(Path(run_dir) / STEPS_FILE, ints=("epoch", "step", "global_step"))
+
+
+def _read_csv(path: Path, ints: tuple[str, ...]) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        try:
+            rows.append({k: int(v) if k in ints else float(v) for k, v in raw.items() if k is not None})
+        except (TypeError, ValueError):
+            continue  # a line cut short by a killed process
+    return rows
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (and is not a zombie)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(") ", 1)[1][:1] != "Z"
+        except (OSError, IndexError):
+            return True
+    return True
+
+
+def run_is_alive(run_dir: str | os.PathLike) -> bool:
+    """True while the run's training process (pid in ``summary.json``) is running."""
+    summary = read_summary(run_dir)
+    return summary.get("status") == "running" and pid_alive(int(summary.get("pid", 0)))
+
+
+def effective_status(summary: dict[str, Any], run_dir: Path) -> str:
+    """The summary's status, with a dead "running" process reported as interrupted."""
+    status = summary.get("status", "interrupted")
+    if status == "running" and not pid_alive(int(summary.get("pid", 0))):
+        return "interrupted"
+    return status
+
+
+def list_runs(root: str | os.PathLike) -> list[RunInfo]:
+    """Every run folder under ``root``, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if not (path / CONFIG_FILE).is_file() or not (path / SUMMARY_FILE).is_file():
+            continue
+        summary = read_summary(path)
+        best = summary.get("best_val_acc")
+        found.append(
+            (
+                float(summary.get("started_ts", path.stat().st_mtime)),
+                RunInfo(
+                    name=path.name,
+                    path=path,
+                    status=effective_status(summary, path),
+                    preset=str(summary.get("preset", "")),
+                    epochs_done=int(summary.get("epochs_done", 0)),
+                    epochs=int(summary.get("epochs", 0)),
+                    best_val_acc=float(best) if best is not None and summary.get("best_epoch", 0) > 0 else None,
+                    started=str(summary.get("started", "")),
+                    classes=list(summary.get("classes", [])),
+                ),
+            )
+        )
+    found.sort(key=lambda item: item[0], reverse=True)
+    return [info for _, info in found]
+
+
+class EventFollower:
+    """Reads events appended to a run's ``events.jsonl`` since the previous ``poll``."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / EVENTS_FILE
+        self._offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[Event]:
+        """New complete events (a half-written last line waits for the next poll)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            if line.strip():
+                try:
+                    events.append(from_json(line.decode("utf-8")))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line from a newer version or cut by a kill
+        return events
+
+
+def now_iso() -> str:
+    """Local time as ``YYYY-mm-dd HH:MM:SS``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S")

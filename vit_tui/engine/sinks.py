@@ -1,0 +1,61 @@
+"""Event sinks: the file sink behind ``events.jsonl``, a tee, and a list collector.
+
+Every run writes its events to ``runs/<name>/events.jsonl`` through ``FileSink`` whatever
+the caller's sink is; that file is how ``vit-tui attach`` and the app follow a detached run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+from .events import Event, Sink, to_json
+
+EVENTS_FILE = "events.jsonl"
+
+
+class FileSink:
+    """Appends one JSON line per event to a file and flushes it, so followers see it at once."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._handle: TextIO | None = None
+
+    def __call__(self, event: Event) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._handle.write(to_json(event) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file (a later event reopens it in append mode)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class TeeSink:
+    """Sends each event to several sinks in order."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = [s for s in sinks if s is not None]
+
+    def __call__(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink(event)
+
+
+class ListSink:
+    """Keeps every event in ``events`` (handy for scripts and tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of_type(self, cls: type) -> list:
+        """The collected events of one type."""
+        return [e for e in self.events if isinstance(e, cls)]

@@ -1,0 +1,153 @@
+"""One training step: gather, augment, forward, backward, optimizer and schedule step.
+
+``TrainStep(...)(batch_indices)`` runs a step without reading anything back to the host: the
+loss and the number of correct predictions accumulate in device tensors, and the trainer
+reads them once per log point with ``totals()``. ``path`` names how steps run ("eager",
+"compiled").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..data.augment import augment_batch, to_model_input
+from .device import autocast, is_out_of_memory
+
+
+@dataclass
+class TrainData:
+    """The training split resident on the device: uint8 NHWC images and int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+class TrainStep:
+    """Runs training steps and keeps the running sums on the device.
+
+    Only the model's forward may be compiled; everything else is plain tensor code, so the
+    same object drives both paths.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        data: TrainData,
+        cfg: RunConfig,
+        device: torch.device,
+        *,
+        precision: str = "fp32",
+        generator: torch.Generator | None = None,
+        forward: torch.nn.Module | None = None,
+    ) -> None:
+        self.model = model
+        self.forward = forward if forward is not None else model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.data = data
+        self.device = device
+        self.precision = precision
+        self.generator = generator
+        self.augment = cfg.train.augment
+        self.label_smoothing = cfg.train.label_smoothing
+        self.grad_clip = cfg.train.grad_clip
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.path = "compiled" if forward is not None and forward is not model else "eager"
+        self.fallback_reason = ""
+        """Why a faster path was not taken, when one was asked for."""
+        self._untried_compile = self.path == "compiled"
+        self.loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.seen = 0
+
+    def __call__(self, batch_indices: torch.Tensor) -> None:
+        if self._untried_compile:
+            self._first_compiled_step(batch_indices)
+            return
+        self._update(batch_indices)
+        self.scheduler.step()
+        self.seen += batch_indices.shape[0]
+
+    def _first_compiled_step(self, batch_indices: torch.Tensor) -> None:
+        self._untried_compile = False
+        try:
+            self._update(batch_indices)
+        except Exception as exc:
+            # Compilation happens at the first call; when the toolchain is missing, train eagerly.
+            if is_out_of_memory(exc):
+                raise
+            self.forward, self.path = self.model, "eager"
+            self.fallback_reason = f"torch.compile failed: {type(exc).__name__}"
+            self.optimizer.zero_grad(set_to_none=True)
+            self._update(batch_indices)
+        self.scheduler.step()
+        self.seen += batch_indices.shape[0]
+
+    def _autocast(self):
+        """The autocast context of the forward pass (bf16 or none)."""
+        return autocast(self.precision, self.device)
+
+    def _update(self, batch_indices: torch.Tensor) -> None:
+        """Gather, augment, forward, backward, optimizer step; add loss and hits to the sums in place.
+
+        Everything here stays on the device (no host reads), so it can also be captured as a graph.
+        """
+        images = self.data.images.index_select(0, batch_indices)  # (B, H, W, 3) uint8
+        labels = self.data.labels.index_select(0, batch_indices)  # (B,)
+        if self.augment != "none":
+            images = augment_batch(images, self.augment, self.generator)
+        inputs = to_model_input(images)  # (B, 3, H, W) float
+        with self._autocast():
+            logits = self.forward(inputs)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        self.loss_sum.add_(loss.detach() * labels.shape[0])
+        self.correct.add_((logits.detach().argmax(dim=1) == labels).sum())
+
+    def totals(self) -> tuple[float, int, int]:
+        """(sum of losses, correct predictions, images) since the last ``reset``: one host sync."""
+        loss_sum, correct = torch.stack([self.loss_sum, self.correct.to(torch.float32)]).tolist()
+        return loss_sum, round(correct), self.seen
+
+    def reset(self, loss_sum: torch.Tensor | None = None, correct: torch.Tensor | None = None, seen: int = 0) -> None:
+        """Zero the running sums, or set them (resuming mid-epoch)."""
+        self.loss_sum = (loss_sum if loss_sum is not None else torch.zeros(())).to(self.device, torch.float32)
+        self.correct = (correct if correct is not None else torch.zeros((), dtype=torch.int64)).to(self.device)
+        self.seen = seen
+
+    def sums(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The running sums as CPU tensors (for the resumable checkpoint)."""
+        return self.loss_sum.detach().cpu(), self.correct.detach().cpu(), self.seen
+
+    def describe(self) -> str:
+        """The path, with the reason for a fallback: ``eager (torch.compile failed: ...)``."""
+        return f"{self.path} ({self.fallback_reason})" if self.fallback_reason else self.path
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step uses."""
+        value = self.optimizer.param_groups[0]["lr"]
+        return float(value.item() if torch.is_tensor(value) else value)
+
+
+def compile_forward(model: torch.nn.Module, cfg: RunConfig) -> tuple[torch.nn.Module | None, str]:
+    """``torch.compile(model)`` when ``train.compile`` is on, with the reason when it cannot be."""
+    if not cfg.train.compile:
+        return None, ""
+    try:
+        return torch.compile(model), ""
+    except Exception as exc:  # noqa: BLE001 - any compiler set-up failure falls back to eager
+        return None, f"torch.compile unavailable: {type(exc).__name__}"

@@ -1,0 +1,415 @@
+"""``train(cfg, sink, cancel)``: one training run from config to finished run folder.
+
+Everything that can be wrong with the input (config, dataset, device, a resume checkpoint of
+another shape) is checked before the run folder exists and raised as a ``UserError``. Then the
+loop runs with the data resident on the device, reading the device-side running sums once per
+log point (at most ``LOG_INTERVAL_S`` apart, and at each epoch's end). ``cancel`` is checked
+before every step; when set, the run saves a resumable checkpoint and ends "interrupted".
+A NaN/inf loss or running out of memory ends it "failed" with a hint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .. import config as config_mod
+from ..config import RunConfig, validate
+from ..errors import UserError
+from .checkpoint import RESUME_FORMAT, capture_rng, checkpoint_config, load_checkpoint, save_weights, weights_path
+from .device import describe_device, is_out_of_memory
+from .events import (
+    CheckpointSaved,
+    EpochEnded,
+    EvalDone,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Sink,
+    StepsLogged,
+    null_sink,
+)
+from .runs import (
+    CONFIG_FILE,
+    append_step,
+    check_new_run_dir,
+    check_resume_target,
+    new_run_dir,
+    now_iso,
+    read_summary,
+    truncate_steps,
+    write_metrics,
+    write_summary,
+)
+from .session import Session, build_session, save_resume_state
+from .sinks import EVENTS_FILE, FileSink, TeeSink
+
+LOG_INTERVAL_S = 0.1
+
+__all__ = ["LOG_INTERVAL_S", "RunResult", "new_run_dir", "train"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. ``message`` and ``hint`` explain a failure."""
+
+    run_dir: Path
+    status: str
+    best_epoch: int
+    best_val_acc: float
+    final_val_acc: float
+    message: str = ""
+    hint: str = ""
+
+
+class _Diverged(Exception):
+    """The running loss became NaN or infinite."""
+
+
+def train(
+    cfg: RunConfig,
+    sink: Sink = null_sink,
+    cancel: threading.Event | None = None,
+    *,
+    runs_root: str | os.PathLike = "runs",
+    name: str | None = None,
+    resume: str | os.PathLike | None = None,
+) -> RunResult:
+    """Train ``cfg`` into a new run folder under ``runs_root`` (or continue ``resume`` in place)."""
+    clock0 = time.perf_counter()
+    cfg = validate(cfg)
+    cancel = cancel or threading.Event()
+    resume_dir = Path(resume) if resume is not None else None
+    resume_data = _check_resumable(resume_dir, cfg) if resume_dir is not None else None
+    if resume_dir is None:
+        check_new_run_dir(runs_root, name)
+    try:
+        session = build_session(cfg, sink, resume_data)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise UserError(
+            "train.device",
+            f"the data and model do not fit in {cfg.train.device} memory; use a smaller model or dataset",
+        ) from None
+    run_dir = resume_dir if resume_dir is not None else new_run_dir(runs_root, name, cfg)
+    files = FileSink(run_dir / EVENTS_FILE)
+    runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
+    try:
+        return runner.run(resume_data is not None)
+    finally:
+        files.close()
+
+
+def _check_resumable(run_dir: Path, cfg: RunConfig) -> dict:
+    check_resume_target(run_dir)
+    path = weights_path(run_dir, "resume")
+    data = load_checkpoint(path, RESUME_FORMAT)
+    stored = checkpoint_config(data, path).model
+    if stored != cfg.model:
+        changed = [k for k in vars(stored) if getattr(stored, k) != getattr(cfg.model, k)]
+        raise UserError(
+            f"model.{changed[0]}",
+            f"is {getattr(cfg.model, changed[0])!r} but the run was trained with {getattr(stored, changed[0])!r}; "
+            "a resumed run keeps its model",
+        )
+    return data
+
+
+class _Runner:
+    """The loop of one run and the bookkeeping around it."""
+
+    def __init__(self, session: Session, run_dir: Path, sink: Sink, cancel: threading.Event, clock0: float) -> None:
+        self.s = session
+        self.run_dir = run_dir
+        self.sink = sink
+        self.cancel = cancel
+        self.state = session.state
+        self.started = time.time()
+        self.clock0 = clock0
+        self.log_mark = (0.0, 0, 0, self.clock0)
+        self.announced_path = session.step_path
+        self.compiling = session.step.path == "compiled"
+
+    # --- top level ---------------------------------------------------------------------------
+
+    def run(self, resuming: bool) -> RunResult:
+        s, cfg = self.s, self.s.cfg
+        if resuming:
+            truncate_steps(self.run_dir, self.state.global_step)
+            self.started = float(read_summary(self.run_dir).get("started_ts", self.started))
+        config_mod.save(cfg, self.run_dir / CONFIG_FILE)
+        write_metrics(self.run_dir, self.state.history)
+        self._write_summary("running")
+        self.sink(
+            RunStarted(
+                run_dir=str(self.run_dir),
+                name=self.run_dir.name,
+                preset=cfg.preset,
+                classes=tuple(s.classes),
+                epochs=cfg.train.epochs,
+                start_epoch=self.state.epoch,
+                steps_per_epoch=s.steps_per_epoch,
+                train_images=len(s.train),
+                val_images=int(s.val_labels.shape[0]),
+                params=s.params,
+                device=describe_device(s.device),
+                precision=s.precision,
+                step_path=s.step_path,
+                pid=os.getpid(),
+                started=self.started,
+            )
+        )
+        try:
+            return self._finish() if self._loop() else self._interrupted()
+        except _Diverged as exc:
+            return self._fail(str(exc), f"lower train.lr (now {cfg.train.lr:g}) or set train.grad_clip")
+        except KeyboardInterrupt:
+            self._write_summary("interrupted")
+            raise
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                smaller = max(1, cfg.train.batch_size // 2)
+                return self._fail(
+                    f"{s.device.type} ran out of memory at batch size {cfg.train.batch_size}",
+                    f"use a smaller batch, e.g. --set train.batch_size={smaller} (or a lower train.eval_batch_size)",
+                )
+            self._fail(f"{type(exc).__name__}: {exc}", "")
+            raise
+
+    def _loop(self) -> bool:
+        s, st = self.s, self.state
+        epochs = s.cfg.train.epochs
+        self.sink(PhaseChanged("training", s.step_path))
+        while st.epoch <= epochs:
+            if st.perm is None:
+                st.perm = torch.randperm(len(s.train), generator=s.perm_gen).to(s.device)
+            if not self._train_epoch():
+                return False
+            self._end_epoch()
+        return True
+
+    # --- one epoch ---------------------------------------------------------------------------
+
+    def _train_epoch(self) -> bool:
+        s, st = self.s, self.state
+        batch = s.batch_size
+        step_fn = s.step
+        last_log = time.perf_counter()
+        epoch_clock = last_log - st.epoch_seconds
+        loss_sum, correct, seen = step_fn.totals()
+        self.log_mark = (loss_sum, correct, seen, last_log)
+        while st.step < s.steps_per_epoch:
+            if self.cancel.is_set():
+                st.epoch_seconds = time.perf_counter() - epoch_clock
+                return False
+            step_fn(st.perm[st.step * batch : (st.step + 1) * batch])
+            st.step += 1
+            st.global_step += 1
+            if self.compiling:
+                self._compiled(since=last_log)
+            now = time.perf_counter()
+            if now - last_log >= LOG_INTERVAL_S or st.step == s.steps_per_epoch:
+                self._log_point(now)
+                last_log = time.perf_counter()
+        st.epoch_seconds = time.perf_counter() - epoch_clock
+        return True
+
+    def _compiled(self, since: float) -> None:
+        """Report how long the first (compiling) step took; once per run."""
+        self.compiling = False
+        if self.s.device.type == "cuda":
+            torch.cuda.synchronize(self.s.device)
+        seconds = time.perf_counter() - since
+        self.sink(PhaseChanged("warm-up done", f"first step with compilation took {seconds:.1f} s"))
+
+    def _log_point(self, now: float) -> None:
+        s, st = self.s, self.state
+        if s.step_path != self.announced_path:  # e.g. a compile or capture fell back to eager
+            self.announced_path = s.step_path
+            self.sink(PhaseChanged("training", self.announced_path))
+        loss_sum, correct, seen = s.step.totals()
+        prev_loss, prev_correct, prev_seen, prev_time = self.log_mark
+        images = seen - prev_seen
+        loss = (loss_sum - prev_loss) / max(1, images)
+        if not math.isfinite(loss):
+            raise _Diverged(f"the training loss became {loss} at epoch {st.epoch}, step {st.step}")
+        acc = (correct - prev_correct) / max(1, images)
+        self.log_mark = (loss_sum, correct, seen, now)
+        event = StepsLogged(
+            epoch=st.epoch,
+            step=st.step,
+            steps_per_epoch=s.steps_per_epoch,
+            global_step=st.global_step,
+            loss=loss,
+            acc=acc,
+            lr=s.step.lr,
+            images_per_s=images / max(1e-9, now - prev_time),
+            elapsed_s=self._elapsed(),
+        )
+        append_step(self.run_dir, asdict(event))
+        self.sink(event)
+
+    def _end_epoch(self) -> None:
+        s, st = self.s, self.state
+        loss_sum, correct, seen = s.step.totals()
+        self.sink(PhaseChanged("validating"))
+        val = s.validate()
+        improved = val.accuracy > st.best_val_acc or st.best_epoch == 0
+        if improved:
+            st.best_epoch, st.best_val_acc = st.epoch, val.accuracy
+        row = {
+            "epoch": st.epoch,
+            "train_loss": loss_sum / max(1, seen),
+            "train_acc": correct / max(1, seen),
+            "val_loss": val.loss,
+            "val_acc": val.accuracy,
+            "lr": s.step.lr,
+            "seconds": st.epoch_seconds,
+            "images_per_s": seen / max(1e-9, st.epoch_seconds),
+        }
+        st.history.append(row)
+        self.sink(PhaseChanged("saving"))
+        if improved:
+            self._save_weights("best", st.epoch, val.accuracy)
+        st.epoch, st.step, st.perm, st.epoch_seconds = st.epoch + 1, 0, None, 0.0
+        s.step.reset()
+        if st.epoch <= s.cfg.train.epochs:
+            # After the last epoch a finished run needs no resume point; it writes last.pt instead.
+            self._save_resume(st.epoch - 1)
+        write_metrics(self.run_dir, st.history)
+        self._write_summary("running")
+        self.sink(
+            EpochEnded(
+                epoch=row["epoch"],
+                epochs=s.cfg.train.epochs,
+                train_loss=row["train_loss"],
+                train_acc=row["train_acc"],
+                val_loss=row["val_loss"],
+                val_acc=row["val_acc"],
+                lr=row["lr"],
+                seconds=row["seconds"],
+                images_per_s=row["images_per_s"],
+                is_best=improved,
+                best_epoch=st.best_epoch,
+                best_val_acc=st.best_val_acc,
+            )
+        )
+        if st.epoch <= s.cfg.train.epochs:
+            self.sink(PhaseChanged("training", s.step_path))
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def _save_weights(self, kind: str, epoch: int, val_acc: float) -> None:
+        path = weights_path(self.run_dir, kind)
+        save_weights(path, self.s.model, self.s.cfg, self.s.classes, epoch, val_acc)
+        self.sink(CheckpointSaved(kind=kind, path=str(path), epoch=epoch))
+
+    def _save_resume(self, epoch_done: int) -> None:
+        path = weights_path(self.run_dir, "resume")
+        save_resume_state(self.s, self.state, path, capture_rng(self.s.generators), self._elapsed())
+        self.sink(CheckpointSaved(kind="resume", path=str(path), epoch=epoch_done))
+
+    def _elapsed(self) -> float:
+        return self.state.wall_before + time.perf_counter() - self.clock0
+
+    def _write_summary(self, status: str, **extra) -> None:
+        s, st = self.s, self.state
+        history = st.history
+        write_summary(
+            self.run_dir,
+            {
+                "status": status,
+                "name": self.run_dir.name,
+                "preset": s.cfg.preset,
+                "pid": os.getpid(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started)),
+                "started_ts": self.started,
+                "updated": now_iso(),
+                "dataset": s.cfg.data.dataset,
+                "classes": list(s.classes),
+                "train_images": len(s.train),
+                "val_images": int(s.val_labels.shape[0]),
+                "params": s.params,
+                "device": describe_device(s.device),
+                "precision": s.precision,
+                "step_path": s.step_path,
+                "epochs": s.cfg.train.epochs,
+                "epochs_done": len(history),
+                "best_epoch": st.best_epoch,
+                "best_val_acc": st.best_val_acc,
+                "final_val_acc": history[-1]["val_acc"] if history else 0.0,
+                "wall_s": self._elapsed(),
+                **extra,
+            },
+        )
+
+    # --- endings -----------------------------------------------------------------------------
+
+    def _result(self, status: str, message: str = "", hint: str = "") -> RunResult:
+        st = self.state
+        final = st.history[-1]["val_acc"] if st.history else 0.0
+        return RunResult(self.run_dir, status, st.best_epoch, st.best_val_acc, final, message, hint)
+
+    def _run_finished(self, status: str) -> None:
+        st = self.state
+        self.sink(
+            RunFinished(
+                status=status,
+                run_dir=str(self.run_dir),
+                epochs_done=len(st.history),
+                best_epoch=st.best_epoch,
+                best_val_acc=st.best_val_acc,
+                final_val_acc=st.history[-1]["val_acc"] if st.history else 0.0,
+                wall_s=self._elapsed(),
+            )
+        )
+
+    def _interrupted(self) -> RunResult:
+        self.sink(PhaseChanged("saving", "resumable checkpoint"))
+        self._save_resume(len(self.state.history))
+        self._write_summary("interrupted")
+        if self.state.history:
+            from .export import export_run
+
+            export_run(self.run_dir, evaluate=False)
+        self._run_finished("interrupted")
+        return self._result("interrupted")
+
+    def _fail(self, message: str, hint: str) -> RunResult:
+        self._write_summary("failed", error=message, hint=hint)
+        self.sink(RunFailed(run_dir=str(self.run_dir), message=message, hint=hint))
+        return self._result("failed", message, hint)
+
+    def _finish(self) -> RunResult:
+        from .evaluate import save_evaluation
+        from .export import export_run
+
+        s, st = self.s, self.state
+        keep = s.cfg.train.keep
+        self._save_weights("last", len(st.history), st.history[-1]["val_acc"])
+        self.sink(PhaseChanged("evaluating", f"{keep} checkpoint on the validation split"))
+        evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep))
+        save_evaluation(self.run_dir, evaluation, {"checkpoint": keep, "epoch": epoch})
+        self.sink(
+            EvalDone(
+                checkpoint=keep,
+                accuracy=evaluation.accuracy,
+                loss=evaluation.loss,
+                classes=tuple(evaluation.classes),
+                confusion=tuple(tuple(int(v) for v in row) for row in evaluation.confusion.tolist()),
+            )
+        )
+        self._write_summary("finished", eval_accuracy=evaluation.accuracy, eval_checkpoint=keep)
+        self.sink(PhaseChanged("exporting", "report, curves and confusion matrix"))
+        export_run(self.run_dir)
+        weights_path(self.run_dir, "resume").unlink(missing_ok=True)
+        self._run_finished("finished")
+        return self._result("finished")
