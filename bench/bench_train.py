@@ -77,7 +77,9 @@ def time_engine(cfg: RunConfig, runs: Path) -> tuple[list[float], str]:
     return seconds, path[0] if path else "?"
 
 
-def report(name: str, model: str, batch: int, seconds: list[float], images: int, base_ips: float | None, **extra) -> float:
+def report(
+    name: str, model: str, batch: int, seconds: list[float], images: int, base_ips: float | None, **extra
+) -> float:
     """Print one JSON line; return images per second."""
     median = statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
     ips = images / median

@@ -49,7 +49,9 @@ def make_loader(folder: Path, classes: list[str], batch_size: int = 16, workers:
     )
 
 
-def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device) -> dict:
+def train_epoch(
+    model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
+) -> dict:
     """One epoch the reference's way; returns seconds, images, mean loss and accuracy."""
     model.train()
     running_loss, correct, seen = 0.0, 0, 0

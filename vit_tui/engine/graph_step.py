@@ -68,7 +68,8 @@ class GraphTrainStep(TrainStep):
                 self._capture()
             except RuntimeError as exc:
                 # Nothing ran during the failed capture: this batch trains eagerly instead.
-                self.path = f"eager (CUDA graph capture failed: {str(exc).splitlines()[0][:120]})"
+                self.path = "eager"
+                self.fallback_reason = f"CUDA graph capture failed: {str(exc).splitlines()[0][:120]}"
                 torch.cuda.synchronize(self.device)
                 super().__call__(batch_indices)
                 return
@@ -116,12 +117,12 @@ def make_train_step(
 ) -> TrainStep:
     """A captured-graph step when the run allows one, else the eager (or compiled) step.
 
-    The returned step's ``path`` says which, with the reason for an eager fallback.
+    The returned step's ``describe()`` says which, with the reason for an eager fallback.
     """
     reason = graph_unavailable_reason(cfg, device)
     if reason is None:
         return GraphTrainStep(model, optimizer, scheduler, data, cfg, device, batch_size=cfg.train.batch_size, **kwargs)
     step = TrainStep(model, optimizer, scheduler, data, cfg, device, **kwargs)
     if cfg.train.cuda_graph == "auto" and step.path == "eager":
-        step.path = f"eager ({reason})"
+        step.fallback_reason = reason
     return step

@@ -1,0 +1,109 @@
+"""TUI overhead: training speed inside the app against headless ``train()`` on the same config.
+
+Both sides train the same config on the same generated demo set, alternating, ``--repeats``
+times each. Headless calls ``vit_tui.engine.trainer.train`` with a sink that drops events; the
+app side runs ``VitApp`` (Textual's headless driver, 120x40, so every widget still updates and
+the compositor still draws) and presses ``t``. Each side's figure is the median over all runs of
+the engine-measured epoch seconds after each run's first (warm-up) epoch. Prints one JSON line.
+
+    python bench/bench_tui_overhead.py --device cpu
+    python bench/bench_tui_overhead.py --device cuda --per-class 1500 --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from vit_tui.config import RunConfig, apply_overrides
+from vit_tui.data.demo import make_demo
+from vit_tui.engine.events import EpochEnded
+from vit_tui.engine.sinks import ListSink
+from vit_tui.engine.trainer import train
+from vit_tui.presets import preset
+
+
+def bench_config(dataset: Path, device: str, epochs: int, batch: int) -> RunConfig:
+    """The fast preset on ``dataset``: what a newcomer trains from the app."""
+    cfg = apply_overrides(
+        preset("fast"), [f"train.epochs={epochs}", f"train.batch_size={batch}", f"train.device={device}"]
+    )
+    return replace(cfg, data=replace(cfg.data, dataset=str(dataset)))
+
+
+def headless_epochs(cfg: RunConfig, runs_root: Path) -> list[float]:
+    """Epoch seconds of one headless run."""
+    sink = ListSink()
+    train(cfg, sink, runs_root=runs_root)
+    return [e.seconds for e in sink.of_type(EpochEnded)]
+
+
+async def _app_run(cfg: RunConfig, home: Path) -> list[float]:
+    from vit_tui.tui.app import VitApp
+
+    app = VitApp(home, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.state.config = cfg
+        await pilot.press("3", "t")
+        train_screen = app.screen_named("train")
+        while train_screen.status not in ("finished", "failed", "interrupted"):
+            await pilot.pause(0.1)
+        if train_screen.status != "finished":
+            raise SystemExit(f"in-app run ended {train_screen.status}: {train_screen.last_error}")
+        return [row.seconds for row in train_screen.history]
+
+
+def app_epochs(cfg: RunConfig, home: Path) -> list[float]:
+    """Epoch seconds of one run trained inside the app."""
+    return asyncio.run(_app_run(cfg, home))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--per-class", type=int, default=300, help="demo training images per class")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("VIT_TUI_CONFIG_DIR", tempfile.mkdtemp(prefix="vit-tui-bench-settings-"))
+    with tempfile.TemporaryDirectory(prefix="vit-tui-bench-") as tmp:
+        home = Path(tmp)
+        dataset = make_demo(home / "data" / "demo", per_class_train=args.per_class, per_class_val=args.per_class // 4)
+        cfg = bench_config(dataset, args.device, args.epochs, args.batch)
+        headless, in_app = [], []
+        start = time.perf_counter()
+        for _ in range(args.repeats):
+            headless += headless_epochs(cfg, home / "runs-headless")[1:]
+            in_app += app_epochs(cfg, home)[1:]
+        result = {
+            "bench": "tui_overhead",
+            "device": args.device,
+            "images_per_epoch": 5 * args.per_class,
+            "epochs_per_run": args.epochs,
+            "repeats": args.repeats,
+            "headless_median_epoch_s": round(statistics.median(headless), 4),
+            "app_median_epoch_s": round(statistics.median(in_app), 4),
+            "app_over_headless": round(statistics.median(in_app) / statistics.median(headless), 4),
+            "headless_epochs_s": [round(s, 3) for s in headless],
+            "app_epochs_s": [round(s, 3) for s in in_app],
+            "wall_s": round(time.perf_counter() - start, 1),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
