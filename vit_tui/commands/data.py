@@ -1,0 +1,427 @@
+"""``vit-tui data build|import|demo|classes|show``: make, list and look at datasets.
+
+Default ``--out`` folders live under ``<home>/data/``. Builds show a progress bar with images per
+second and the time left, then a table of counts per class and split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+REFERENCE_CLASSES = "airplane,bus,cat,dog,pizza"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data`` and its actions."""
+    data = subparsers.add_parser("data", help="build, import, list and inspect datasets")
+    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    _add_build(actions)
+    _add_import(actions)
+    _add_demo(actions)
+    _add_classes(actions)
+    _add_show(actions)
+
+
+def _add_common_build_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--out", metavar="DIR", help=f"dataset folder to create (default: <home>/{default_out})")
+    parser.add_argument("--force", action="store_true", help="replace an existing dataset folder at --out")
+    parser.add_argument("--workers", type=int, metavar="N", help="processes decoding images (default: every CPU)")
+
+
+def _add_build(actions: argparse._SubParsersAction) -> None:
+    build = actions.add_parser("build", help="build a COCO subset (the reference recipe by default)")
+    build.add_argument("--coco", metavar="ROOT", help="COCO root with annotations/ and train2014/ (or train2017/)")
+    build.add_argument("--coco-ann", metavar="FILE", help="instances JSON, e.g. annotations/instances_train2014.json")
+    build.add_argument("--coco-images", metavar="DIR", help="folder holding the images the JSON lists")
+    build.add_argument(
+        "--classes",
+        default=REFERENCE_CLASSES,
+        metavar="A,B,...",
+        help=f"comma-separated names (default {REFERENCE_CLASSES})",
+    )
+    build.add_argument(
+        "--per-class", type=int, default=2000, metavar="N", help="images sampled per class (default 2000)"
+    )
+    build.add_argument(
+        "--train-per-class",
+        type=int,
+        metavar="N",
+        help="of those, how many train (default 3/4 of --per-class: 1500 of 2000)",
+    )
+    build.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
+    build.add_argument("--seed", type=int, default=5, metavar="N", help="sampling seed (default 5, as the reference)")
+    build.add_argument(
+        "--resize",
+        choices=("stretch", "center-crop"),
+        default="stretch",
+        help="stretch (default, as the reference) or center-crop",
+    )
+    build.add_argument("--exclusive", action="store_true", help="skip images holding two or more chosen classes")
+    build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
+    _add_common_build_options(build, "data/coco5")
+    build.set_defaults(func=run_build)
+
+
+def _add_import(actions: argparse._SubParsersAction) -> None:
+    imp = actions.add_parser("import", help="import a folder of images (class folders or <class>_*.jpg)")
+    imp.add_argument("src", metavar="DIR", help="folder with class subfolders, train/ + val/ splits, or train_data/")
+    imp.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
+    imp.add_argument(
+        "--val-fraction", type=float, default=0.2, metavar="F", help="val share when DIR has no split (default 0.2)"
+    )
+    imp.add_argument("--seed", type=int, default=0, metavar="N", help="seed of that split (default 0)")
+    imp.add_argument(
+        "--resize",
+        choices=("stretch", "center-crop"),
+        default="stretch",
+        help="stretch (default, as the reference) or center-crop",
+    )
+    _add_common_build_options(imp, "data/<DIR name>")
+    imp.set_defaults(func=run_import)
+
+
+def _add_demo(actions: argparse._SubParsersAction) -> None:
+    demo = actions.add_parser("demo", help="draw the offline 5-class shapes dataset")
+    demo.add_argument(
+        "--per-class-train", type=int, default=600, metavar="N", help="train images per class (default 600)"
+    )
+    demo.add_argument("--per-class-val", type=int, default=150, metavar="N", help="val images per class (default 150)")
+    demo.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
+    demo.add_argument("--seed", type=int, default=0, metavar="N", help="drawing seed (default 0)")
+    _add_common_build_options(demo, "data/demo")
+    demo.set_defaults(func=run_demo)
+
+
+def _add_classes(actions: argparse._SubParsersAction) -> None:
+    classes = actions.add_parser("classes", help="list every category of a COCO instances file")
+    classes.add_argument("--coco", metavar="ROOT", help="COCO root (2014 or 2017 layout)")
+    classes.add_argument("--coco-ann", metavar="FILE", help="instances JSON")
+    classes.add_argument("--sort", choices=("id", "name", "count"), default="id", help="row order (default id)")
+    classes.set_defaults(func=run_classes)
+
+
+def _add_show(actions: argparse._SubParsersAction) -> None:
+    show = actions.add_parser("show", help="counts per class and split, and samples.png")
+    show.add_argument("dataset", metavar="DIR", help="dataset folder (or a name under <home>/data/)")
+    show.add_argument(
+        "--per-class", type=int, default=5, metavar="N", help="images per class in samples.png (default 5)"
+    )
+    show.add_argument("--split", choices=("train", "val"), default="train", help="split to sample (default train)")
+    show.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
+    show.add_argument("--samples", metavar="PNG", help="where to write the grid (default DIR/samples.png)")
+    show.add_argument("--no-samples", action="store_true", help="print the counts only")
+    show.set_defaults(func=run_show)
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _out_dir(args: argparse.Namespace, default_name: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    return Path(args.home) / "data" / default_name
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers", f"must be 1 or more, got {args.workers}")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Build a COCO subset."""
+    from ..data.coco import build_coco, find_coco
+
+    _check_workers(args)
+    ann, images = _coco_paths(args, find_coco)
+    out = _out_dir(args, "coco5")
+    with _progress_bar("converting") as progress:
+        started = time.perf_counter()
+        path = build_coco(
+            ann,
+            images,
+            args.classes,
+            out,
+            per_class=args.per_class,
+            train_per_class=_train_share(args.per_class, args.train_per_class),
+            size=args.size,
+            seed=args.seed,
+            resize=args.resize,
+            exclusive=args.exclusive,
+            allow_fewer=args.allow_fewer,
+            force=args.force,
+            workers=args.workers,
+            progress=progress,
+        )
+    _print_built(path, time.perf_counter() - started)
+    return 0
+
+
+def _train_share(per_class: int, train_per_class: int | None) -> int:
+    """``--train-per-class``, or the reference's 3/4 of ``--per-class`` when not given."""
+    if train_per_class is not None:
+        return train_per_class
+    return min(max(1, round(per_class * 3 / 4)), max(1, per_class - 1))
+
+
+def _coco_paths(args: argparse.Namespace, find_coco: Callable[[str], tuple[Path, Path]]) -> tuple[Path, Path]:
+    ann = Path(args.coco_ann) if args.coco_ann else None
+    images = Path(args.coco_images) if args.coco_images else None
+    if args.coco and (ann is None or images is None):
+        found_ann, found_images = find_coco(args.coco)
+        ann, images = ann or found_ann, images or found_images
+    if ann is None:
+        raise UserError("--coco-ann", "pass --coco ROOT, or --coco-ann FILE with --coco-images DIR")
+    if images is None:
+        guess = ann.parent.parent / ann.stem.split("_", 1)[-1]  # annotations/instances_train2014.json -> train2014/
+        if not guess.is_dir():
+            raise UserError("--coco-images", f"pass the folder holding the images ({guess} does not exist)")
+        images = guess
+    return ann, images
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import an image folder."""
+    from ..data.folder import import_folder
+
+    _check_workers(args)
+    src = Path(args.src)
+    out = _out_dir(args, src.absolute().name or "imported")
+    with _progress_bar("importing") as progress:
+        started = time.perf_counter()
+        path = import_folder(
+            src,
+            out,
+            size=args.size,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            force=args.force,
+            progress=progress,
+            resize=args.resize,
+            workers=args.workers,
+        )
+    _print_built(path, time.perf_counter() - started)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Draw the demo dataset."""
+    from ..data.demo import make_demo
+
+    _check_workers(args)
+    out = _out_dir(args, "demo")
+    with _progress_bar("drawing") as progress:
+        started = time.perf_counter()
+        path = make_demo(
+            out,
+            per_class_train=args.per_class_train,
+            per_class_val=args.per_class_val,
+            size=args.size,
+            seed=args.seed,
+            force=args.force,
+            workers=args.workers,
+            progress=progress,
+        )
+    _print_built(path, time.perf_counter() - started)
+    return 0
+
+
+def run_classes(args: argparse.Namespace) -> int:
+    """List the categories of a COCO instances file."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..data.coco import coco_classes, find_coco
+
+    if args.coco_ann:
+        ann = Path(args.coco_ann)
+    elif args.coco:
+        ann = find_coco(args.coco)[0]
+    else:
+        raise UserError("--coco-ann", "pass --coco-ann FILE or --coco ROOT")
+    rows = coco_classes(ann)
+    order = {"id": lambda r: r[1], "name": lambda r: r[0], "count": lambda r: (-r[2], r[0])}[args.sort]
+    table = Table(title=f"{len(rows)} categories in {ann.name}")
+    table.add_column("id", justify="right")
+    table.add_column("name")
+    table.add_column("images", justify="right")
+    for name, cat_id, count in sorted(rows, key=order):
+        table.add_row(str(cat_id), name, f"{count:,}")
+    Console().print(table)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print counts and write samples.png."""
+    from rich.console import Console
+
+    from ..data.preview import write_samples
+    from ..data.store import SPLITS, load_split_arrays, read_manifest
+
+    folder = _dataset_folder(args)
+    manifest = read_manifest(folder)
+    counts = {split: _split_counts(load_split_arrays(folder, split).labels, len(manifest.classes)) for split in SPLITS}
+    console = Console()
+    console.print(_counts_table(manifest.name, manifest.classes, counts))
+    _say(console, _describe(manifest))
+    if not args.no_samples:
+        target = write_samples(folder, args.samples, per_class=args.per_class, split=args.split, seed=args.seed)
+        _say(console, f"samples: {target}")
+    return 0
+
+
+def _dataset_folder(args: argparse.Namespace) -> Path:
+    folder = Path(args.dataset)
+    named = Path(args.home) / "data" / args.dataset
+    if not (folder / "manifest.json").is_file() and (named / "manifest.json").is_file():
+        return named
+    return folder
+
+
+def _split_counts(labels: Any, num_classes: int) -> list[int]:
+    import numpy as np
+
+    return np.bincount(labels, minlength=num_classes).tolist()
+
+
+def _describe(manifest: Any) -> str:
+    source = manifest.source
+    where = source.get("annotations") or source.get("path") or source.get("generator", "")
+    seed = "" if manifest.seed is None else f", seed {manifest.seed}"
+    return (
+        f"{manifest.image_size}x{manifest.image_size} RGB, {source.get('kind', '?')} source {where}{seed}, "
+        f"built {manifest.created}"
+    )
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _counts_table(title: str, classes: list[str], counts: dict[str, list[int]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("class")
+    for split in counts:
+        table.add_column(split, justify="right")
+    table.add_column("total", justify="right")
+    for label, name in enumerate(classes):
+        values = [counts[split][label] for split in counts]
+        table.add_row(name, *(f"{v:,}" for v in values), f"{sum(values):,}")
+    table.add_section()
+    totals = [sum(counts[split]) for split in counts]
+    table.add_row("[bold]all[/bold]", *(f"{v:,}" for v in totals), f"[bold]{sum(totals):,}[/bold]")
+    return table
+
+
+def _print_built(path: Path, seconds: float) -> None:
+    from rich.console import Console
+
+    from ..data.store import SPLITS, read_manifest
+
+    manifest = read_manifest(path)
+    console = Console()
+    counts = {split: [manifest.counts[split].get(c, 0) for c in manifest.classes] for split in SPLITS}
+    console.print(_counts_table(manifest.name, manifest.classes, counts))
+    for line in _report_lines(manifest):
+        _say(console, line)
+    total = sum(manifest.total(split) for split in SPLITS)
+    rate = total / seconds if seconds > 0 else 0.0
+    _say(
+        console,
+        f"wrote {path} ({manifest.total('train'):,} train / {manifest.total('val'):,} val, "
+        f"{manifest.image_size}x{manifest.image_size}) in {seconds:.1f} s, {rate:,.0f} images/s",
+    )
+
+
+def _say(console: Any, text: str) -> None:
+    """Print plain text: paths are neither wrapped nor read as rich markup."""
+    console.print(text, soft_wrap=True, markup=False)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _names(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _report_lines(manifest: Any) -> list[str]:
+    report, lines = manifest.report, []
+    if manifest.source.get("kind") == "coco":
+        multi = report.get("multi_class", 0)
+        if manifest.options.get("exclusive"):
+            dropped = report.get("dropped_multi_class", 0)
+            lines.append(f"--exclusive dropped {_count(dropped, 'candidate image')} holding two or more chosen classes")
+        else:
+            shared = _count(report.get("shared_between_classes", 0), "sampled image")
+            lines.append(
+                f"{shared} appear under two or more classes ({_count(multi, 'image')} in the file hold "
+                "several chosen classes; --exclusive drops them)"
+            )
+    for name, count in report.get("fewer", {}).items():
+        lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
+    for key, what in (
+        ("missing", "listed image(s) not found"),
+        ("unreadable", "unreadable image(s) skipped"),
+        ("unlabelled", "file(s) without a <class>_ prefix skipped"),
+        ("ignored", "folder(s) ignored"),
+    ):
+        items = report.get(key) or []
+        if items:
+            lines.append(f"{len(items):,} {what}: {_names(items)}")
+    return lines
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar with images/s and time left; yields the ``progress(done, total)`` callback.
+
+    The bar appears with the first report, so input errors found before any work print no bar.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} img/s" if speed else "- img/s", style="progress.data.speed")
+
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+    )
+    task_ids: list[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        if not task_ids:
+            bar.start()
+            task_ids.append(bar.add_task(description, total=total))
+        bar.update(task_ids[0], completed=done, total=total)
+
+    try:
+        yield progress
+    finally:
+        if task_ids:
+            bar.stop()
