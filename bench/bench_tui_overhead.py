@@ -1,10 +1,13 @@
 """TUI overhead: training speed inside the app against headless ``train()`` on the same config.
 
 Both sides train the same config on the same generated demo set, alternating, ``--repeats``
-times each. Headless calls ``vit_tui.engine.trainer.train`` with a sink that drops events; the
-app side runs ``VitApp`` (Textual's headless driver, 120x40, so every widget still updates and
-the compositor still draws) and presses ``t``. Each side's figure is the median over all runs of
-the engine-measured epoch seconds after each run's first (warm-up) epoch. Prints one JSON line.
+times each, every run in a fresh process (as a user runs them: OpenMP thread pools left behind
+by one run would otherwise slow the next). Headless calls ``vit_tui.engine.trainer.train`` on
+the main thread with a sink that keeps events, as the CLI does; the app side runs ``VitApp``
+(Textual's headless driver at 120x40, so every widget still updates and the compositor still
+draws) and presses ``t``, which trains in the app's worker thread. Each side's figure is the
+median over all runs of the engine-measured epoch seconds after each run's first (warm-up)
+epoch. Prints one JSON line.
 
     python bench/bench_tui_overhead.py --device cpu
     python bench/bench_tui_overhead.py --device cuda --per-class 1500 --epochs 4
@@ -18,6 +21,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,11 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.data.demo import make_demo
-from vit_tui.engine.events import EpochEnded
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
 from vit_tui.presets import preset
+
+# torch-importing modules are imported inside the functions, so an app child can set its
+# process environment (prepare_environment) before torch loads, exactly as `vit-tui` does.
 
 
 def bench_config(dataset: Path, device: str, epochs: int, batch: int) -> RunConfig:
@@ -42,6 +45,10 @@ def bench_config(dataset: Path, device: str, epochs: int, batch: int) -> RunConf
 
 def headless_epochs(cfg: RunConfig, runs_root: Path) -> list[float]:
     """Epoch seconds of one headless run."""
+    from vit_tui.engine.events import EpochEnded
+    from vit_tui.engine.sinks import ListSink
+    from vit_tui.engine.trainer import train
+
     sink = ListSink()
     train(cfg, sink, runs_root=runs_root)
     return [e.seconds for e in sink.of_type(EpochEnded)]
@@ -67,6 +74,29 @@ def app_epochs(cfg: RunConfig, home: Path) -> list[float]:
     return asyncio.run(_app_run(cfg, home))
 
 
+def one_run(mode: str, args: argparse.Namespace, home: Path) -> list[float]:
+    """Epoch seconds of one run in a fresh process (``--child MODE`` of this script)."""
+    command = [sys.executable, __file__, "--child", mode, "--home", str(home), "--device", args.device,
+               "--epochs", str(args.epochs), "--batch", str(args.batch)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(args: argparse.Namespace) -> int:
+    """Train once in this process and print the epoch seconds as JSON."""
+    if args.child == "app":
+        from vit_tui.tui.app import prepare_environment
+
+        prepare_environment()  # what `vit-tui` does before the app starts
+    home = Path(args.home)
+    cfg = bench_config(home / "data" / "demo", args.device, args.epochs, args.batch)
+    seconds = headless_epochs(cfg, home / "runs-headless") if args.child == "headless" else app_epochs(cfg, home)
+    print(json.dumps(seconds))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -74,17 +104,29 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--omp-wait-policy",
+        default="PASSIVE",
+        help="OMP_WAIT_POLICY for both sides (the app's default is PASSIVE); 'inherit' keeps the environment's",
+    )
+    parser.add_argument("--child", choices=("headless", "app"), help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("VIT_TUI_CONFIG_DIR", tempfile.mkdtemp(prefix="vit-tui-bench-settings-"))
+    if args.child:
+        return child(args)
+    if args.omp_wait_policy != "inherit":
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     with tempfile.TemporaryDirectory(prefix="vit-tui-bench-") as tmp:
         home = Path(tmp)
-        dataset = make_demo(home / "data" / "demo", per_class_train=args.per_class, per_class_val=args.per_class // 4)
-        cfg = bench_config(dataset, args.device, args.epochs, args.batch)
+        from vit_tui.data.demo import make_demo
+
+        make_demo(home / "data" / "demo", per_class_train=args.per_class, per_class_val=args.per_class // 4)
         headless, in_app = [], []
         start = time.perf_counter()
         for _ in range(args.repeats):
-            headless += headless_epochs(cfg, home / "runs-headless")[1:]
-            in_app += app_epochs(cfg, home)[1:]
+            headless += one_run("headless", args, home)[1:]
+            in_app += one_run("app", args, home)[1:]
         result = {
             "bench": "tui_overhead",
             "device": args.device,
@@ -97,9 +139,10 @@ def main() -> int:
             "headless_epochs_s": [round(s, 3) for s in headless],
             "app_epochs_s": [round(s, 3) for s in in_app],
             "wall_s": round(time.perf_counter() - start, 1),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "command": " ".join(["python", *sys.argv]),
         }
     print(json.dumps(result))
     return 0

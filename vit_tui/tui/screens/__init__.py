@@ -1,1 +1,1 @@
-"""Screens of the Textual app."""
+"""The app's five main screens and its modal dialogs."""

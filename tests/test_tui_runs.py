@@ -1,0 +1,114 @@
+"""Runs and evaluate screens in Pilot: the list, marking and comparing, resuming, evaluating."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+from tui_fixtures import CLASSES, make_fixed_run, make_tiny_dataset, wait_until
+
+from vit_tui.tui.app import VitApp
+from vit_tui.tui.screens.compare import CompareScreen
+from vit_tui.tui.settings import SETTINGS_ENV
+from vit_tui.tui.widgets.confusion import ConfusionView
+from vit_tui.tui.widgets.plot import ChartView
+
+
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def home(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-dlstudio", attention="dlstudio")
+    make_fixed_run(tmp_path / "runs", "ref-einsum", attention="einsum", skill=0.1)
+    make_fixed_run(tmp_path / "runs", "cut-short", status="interrupted", epochs=5, epochs_done=2, evaluated=False)
+    return tmp_path
+
+
+async def test_runs_listed_with_status_preset_and_best_accuracy(home):
+    app = VitApp(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        table = app.screen.query_one("#runs-table", DataTable)
+        rows = {str(table.get_row_at(i)[1]): table.get_row_at(i) for i in range(table.row_count)}
+        assert str(rows["cut-short"][2]) == "interrupted" and rows["cut-short"][4] == "2/5"
+        assert str(rows["ref-einsum"][2]) == "finished" and rows["ref-einsum"][3] == "reference"
+        assert rows["ref-einsum"][5] == "68.0%" and rows["ref-dlstudio"][5] == "58.0%"
+
+
+async def test_mark_two_and_compare_side_by_side(home):
+    app = VitApp(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        runs = app.screen
+        names = [r.name for r in runs.runs]
+        table = runs.query_one("#runs-table", DataTable)
+        await pilot.press("c")
+        await pilot.pause()
+        assert not isinstance(app.screen, CompareScreen), "compare needs two marked runs"
+        for name in ("ref-dlstudio", "ref-einsum"):
+            table.move_cursor(row=names.index(name))
+            await pilot.press("space")
+        assert [p.name for p in runs.marked] == ["ref-dlstudio", "ref-einsum"]
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 30)
+        compare = app.screen
+        out = home / "compare" / "ref-dlstudio-vs-ref-einsum"
+        assert {p.name for p in compare.files} >= {"comparison.csv", "comparison.md"}
+        assert all(p.parent == out and p.is_file() for p in compare.files)
+        views = list(compare.query(ConfusionView))
+        await wait_until(pilot, lambda: all(v.class_names for v in views), 10)
+        assert [v.class_names for v in views] == [CLASSES, CLASSES]
+        loss = compare.query_one("#compare-loss", ChartView)
+        assert [s.label for s in loss.series] == ["A train", "A val", "B train", "B val"]
+        assert list(loss.series[2].y) == [round(1.1 - 0.2 * e - 0.05, 4) for e in (1, 2, 3)]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.name == "runs"
+
+
+async def test_resume_refuses_a_finished_run(home):
+    app = VitApp(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        names = [r.name for r in app.screen.runs]
+        app.screen.query_one("#runs-table", DataTable).move_cursor(row=names.index("ref-einsum"))
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen.name == "runs" and not app.screen_named("train").busy
+
+
+async def test_enter_opens_the_evaluation_with_metrics_and_mistakes(home):
+    app = VitApp(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        names = [r.name for r in app.screen.runs]
+        app.screen.query_one("#runs-table", DataTable).move_cursor(row=names.index("ref-dlstudio"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.name == "evaluate" and app.screen.evaluation is not None, 10)
+        evaluate = app.screen
+        assert evaluate.run_dir == home / "runs" / "ref-dlstudio"
+        assert evaluate.query_one(ConfusionView).class_names == CLASSES
+        assert abs(evaluate.evaluation.accuracy - 8 / 12) < 1e-9
+        assert "66.7%" in str(evaluate.query_one("#eval-accuracy").render())
+        mistakes = evaluate.query_one("#mistake-list")
+        assert mistakes.option_count == 3
+        caption = str(evaluate.query_one("#mistake-caption").render())
+        assert "circle_val_000001.jpg" in caption and "said square" in caption
+        assert evaluate.query_one("#mistake-thumb")._image is not None, "the mistake's image is shown"
+
+
+async def test_evaluating_a_run_without_weights_fails_in_a_modal(home):
+    app = VitApp(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.state.run_dir = home / "runs" / "cut-short"
+        await pilot.press("4")
+        await wait_until(pilot, lambda: app.screen.name != "evaluate", 30)
+        assert "weights" in app.screen.message or "checkpoint" in app.screen.message
+        assert app.screen.run_dir == home / "runs" / "cut-short"

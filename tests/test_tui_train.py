@@ -1,0 +1,154 @@
+"""Train screen in Pilot: the full flow, stopping, quitting while training, failures, attaching."""
+
+from __future__ import annotations
+
+import pytest
+from tui_fixtures import make_fixed_run, make_tiny_dataset, tiny_config, wait_until
+
+from vit_tui import config as config_mod
+from vit_tui.data.demo import DEMO_CLASSES
+from vit_tui.engine.events import EpochEnded, RunFinished, RunStarted
+from vit_tui.engine.runs import read_summary
+from vit_tui.tui.app import VitApp
+from vit_tui.tui.messages import TrainEvent, TrainingEnded, TrainProgress
+from vit_tui.tui.screens.modals import DemoOffer, FailureScreen, QuitWhileTraining
+from vit_tui.tui.settings import SETTINGS_ENV
+from vit_tui.tui.widgets.confusion import ConfusionView
+from vit_tui.tui.widgets.epochs import EpochTable
+
+
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
+
+
+@pytest.mark.slow
+async def test_full_flow_demo_train_evaluate_export(tmp_path):
+    config_mod.save(tiny_config("data/demo", ["model.image_size=64", "model.patch_size=16"]), tmp_path / "vit-tui.toml")
+    messages = []
+    app = VitApp(tmp_path, demo_options={"per_class_train": 12, "per_class_val": 6})
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, DemoOffer), 10)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: bool(app.screen_named("data").datasets), 60)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: app.screen.name == "model", 30)
+        await pilot.press("ctrl+o")  # loads vit-tui.toml from the home folder
+        await pilot.pause()
+        assert app.state.config.train.epochs == 1
+        await pilot.press("escape", "3", "t")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 120)
+        assert len(train.history) == 1 and train.query_one(EpochTable).row_count == 1
+        assert train.query_one(EpochTable).best_epoch == 1
+        run_dir = train.run_dir
+        assert run_dir is not None and run_dir.parent == tmp_path / "runs"
+        await pilot.press("4")
+        evaluate = app.screen_named("evaluate")
+        await wait_until(pilot, lambda: evaluate.evaluation is not None, 60)
+        confusion = evaluate.query_one(ConfusionView)
+        assert confusion.class_names == list(DEMO_CLASSES)
+        table_text = _text_of(app, confusion)
+        assert all(name in table_text for name in DEMO_CLASSES)
+        assert sum(map(sum, evaluate.evaluation.confusion.tolist())) == 5 * 6
+        await pilot.press("e")
+        await wait_until(pilot, lambda: bool(evaluate.exported), 60)
+        names = {p.name for p in evaluate.exported}
+        assert {"confusion_matrix.csv", "confusion_matrix.png", "curves.png", "report.md"} <= names
+        assert all(p.is_file() and p.parent == run_dir for p in evaluate.exported)
+    messages = list({id(m): m for m in messages}.values())  # a bubbling message is seen at each node
+    train_events = [m.event for m in messages if isinstance(m, TrainEvent)]
+    assert any(isinstance(e, RunStarted) for e in train_events)
+    assert [e.epoch for e in train_events if isinstance(e, EpochEnded)] == [1]
+    assert isinstance([e for e in train_events if isinstance(e, RunFinished)][0], RunFinished)
+    assert any(isinstance(m, TrainProgress) for m in messages)
+    assert [m.status for m in messages if isinstance(m, TrainingEnded)] == ["finished"]
+
+
+def _text_of(app, widget) -> str:
+    """What a widget shows, as plain text."""
+    return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+
+
+async def _start_long_run(app, pilot, home):
+    app.state.config = tiny_config("data/tiny", ["train.epochs=400"])
+    await pilot.press("3", "t")
+    train = app.screen_named("train")
+    await wait_until(pilot, lambda: train.status == "training", 90)
+    return train
+
+
+@pytest.mark.slow
+async def test_x_stops_with_a_resumable_checkpoint(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        train = await _start_long_run(app, pilot, tmp_path)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: train.status == "interrupted", 60)
+        assert not train.training_in_app
+        assert read_summary(train.run_dir)["status"] == "interrupted"
+        assert (train.run_dir / "weights").is_dir() and any((train.run_dir / "weights").iterdir())
+
+
+@pytest.mark.slow
+async def test_quit_while_training_asks_and_stop_saves(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        train = await _start_long_run(app, pilot, tmp_path)
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitWhileTraining), 5)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert train.training_in_app, "cancel keeps training"
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitWhileTraining), 5)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not app.is_running, 60)
+    assert read_summary(train.run_dir)["status"] == "interrupted"
+
+
+async def test_failure_shows_a_modal_with_the_message_and_the_app_stays_up(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.state.config = tiny_config("data/missing")
+        await pilot.press("3", "t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), 60)
+        assert "missing" in app.screen.message
+        assert app.screen_named("train").status == "failed"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.name == "train" and app.is_running
+
+
+async def test_attach_replays_a_runs_events_into_the_train_view(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-a")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and bool(app.screen.runs), 10)
+        await pilot.press("a")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 10)
+        assert [row.epoch for row in train.history] == [1, 2, 3]
+        assert train.query_one(EpochTable).best_epoch == 2
+        assert not train.following, "a finished run is not polled any more"
+        assert app.state.run_dir == tmp_path / "runs" / "ref-a"
+
+
+@pytest.mark.slow
+async def test_d_trains_detached_and_the_view_follows_it(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.state.config = tiny_config("data/tiny", ["train.epochs=2"])
+        await pilot.press("3", "d")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.following, 90)
+        await wait_until(pilot, lambda: train.status == "finished", 120)
+        assert [row.epoch for row in train.history] == [1, 2]
+        summary = read_summary(train.run_dir)
+        assert summary["status"] == "finished" and summary["pid"] != 0

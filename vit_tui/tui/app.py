@@ -1,0 +1,157 @@
+"""The Textual app: five screens on keys 1-5, the command palette, themes, and quitting safely.
+
+Screens own their behaviour; the app only switches between them, registers themes, offers
+the demo set when there is no dataset, and asks before quitting while training runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.theme import Theme
+
+from .actions import VitCommands
+from .screens.data import DataScreen
+from .screens.evaluate import EvaluateScreen
+from .screens.modals import DemoOffer, FailureScreen, HelpScreen, QuitWhileTraining
+from .screens.model import ModelScreen
+from .screens.runs import RunsScreen
+from .screens.train import TrainScreen
+from .settings import load_settings, save_setting
+from .state import AppState
+from .themes import DEFAULT_THEME, load_themes
+
+SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
+
+
+def prepare_environment() -> None:
+    """Process settings for training beside a UI; call before torch is imported.
+
+    OpenMP threads that spin while waiting (the default) fight the UI thread, and any other busy
+    process, for the cores: on a loaded 2-core machine an epoch took 6x longer. Waiting threads
+    that sleep cost nothing measurable when the machine is idle. A value the user set is kept.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _start_process_helpers() -> None:
+    """Start multiprocessing's resource tracker while stderr is still the real one.
+
+    While the app runs, Textual replaces ``sys.stderr`` with an object whose ``fileno()`` is -1,
+    and a process pool started from a worker (the dataset builders use one) would then fail to
+    launch the tracker with "bad value(s) in fds_to_keep".
+    """
+    from multiprocessing import resource_tracker
+
+    # Without a tracker, a pool reports its own error, which the failure dialog then shows.
+    with contextlib.suppress(OSError, ValueError):
+        resource_tracker.ensure_running()
+
+
+class VitApp(App[None]):
+    """vit-tui: datasets, models, training, evaluation and runs in one terminal app."""
+
+    TITLE = "vit-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {VitCommands}
+    SCREENS: ClassVar = {
+        "data": DataScreen,
+        "model": ModelScreen,
+        "train": TrainScreen,
+        "evaluate": EvaluateScreen,
+        "runs": RunsScreen,
+    }
+    MODES: ClassVar = {name: name for name in SCREEN_NAMES}
+    DEFAULT_MODE = "data"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
+
+    def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
+        super().__init__()
+        _start_process_helpers()
+        self.state = AppState(home=Path(home).expanduser().resolve())
+        self.demo_options = demo_options or {}
+        self.offer_demo = offer_demo
+        self.theme_order: list[str] = []
+
+    # --- start-up -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._warm_up()
+        self._register_themes(load_themes())
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.offer_demo and not self.screen_named("data").has_datasets():
+            self.push_screen(DemoOffer(), self._demo_answer)
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Import the engine (and torch) in the background so the first train or evaluate is quick."""
+        import vit_tui.engine.evaluate  # noqa: F401
+        import vit_tui.engine.trainer  # noqa: F401
+        import vit_tui.model.summary  # noqa: F401
+
+    def _register_themes(self, themes: list[Theme]) -> None:
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_order = [t.name for t in themes] + sorted(set(self.available_themes) - {t.name for t in themes})
+        saved = load_settings().get("theme")
+        wanted = saved if saved in self.available_themes else DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+
+    def _remember_theme(self, theme: Theme) -> None:
+        save_setting("theme", theme.name)
+
+    def _demo_answer(self, make: bool | None) -> None:
+        if make:
+            self.screen_named("data").action_make_demo()
+
+    # --- navigation -----------------------------------------------------------------------
+
+    def screen_named(self, name: str):
+        """The installed screen called ``name`` (created on first use)."""
+        return self.get_screen(name)
+
+    async def action_goto(self, mode: str, action: str | None = None) -> None:
+        """Show a screen, then optionally run one of its actions."""
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        if action:
+            await self.screen_named(mode).run_action(action)
+
+    def action_help(self) -> None:
+        """Show the keys of the current screen."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_use_theme(self, name: str) -> None:
+        """Switch theme (remembered for next time)."""
+        if name in self.available_themes:
+            self.theme = name
+
+    def show_failure(self, title: str, message: str, run_dir: Path | None = None) -> None:
+        """A modal with the failure; the app stays up."""
+        self.push_screen(FailureScreen(title, message, run_dir))
+
+    # --- quitting -------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit, asking first while a training run lives inside the app."""
+        train: TrainScreen = self.screen_named("train")
+        if not train.training_in_app:
+            self.exit()
+            return
+        self.push_screen(QuitWhileTraining(), self._quit_answer)
+
+    async def _quit_answer(self, choice: str | None) -> None:
+        if choice not in ("stop", "detach"):
+            return
+        train: TrainScreen = self.screen_named("train")
+        await train.stop_in_app(detach=choice == "detach")
+        self.exit()

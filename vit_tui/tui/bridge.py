@@ -1,0 +1,61 @@
+"""The one sink that turns engine events into Textual messages.
+
+The engine calls the sink from the training thread. ``post_message`` is thread-safe and does
+not wait for the UI, so training never blocks on drawing. Step log points are thinned to at
+most ``max_rate`` per second; every other event (epochs, checkpoints, the end) always passes,
+and a thinned log point is flushed before the event that follows it so the last state shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.message import Message
+
+from ..engine.events import Event, StepsLogged
+from .messages import TrainEvent, TrainProgress
+
+
+class MessageSink:
+    """A callable engine sink posting ``TrainEvent``/``TrainProgress`` messages to ``post``."""
+
+    def __init__(
+        self,
+        post: Callable[[Message], object],
+        max_rate: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._post = post
+        self._min_gap = 1.0 / max_rate if max_rate > 0 else 0.0
+        self._clock = clock
+        self._last_post = float("-inf")
+        self._held: StepsLogged | None = None
+        self.posted = 0
+        self.dropped = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepsLogged):
+            now = self._clock()
+            if now - self._last_post >= self._min_gap:
+                self._last_post = now
+                self._held = None
+                self._send(TrainProgress(event))
+            else:
+                if self._held is not None:
+                    self.dropped += 1
+                self._held = event
+            return
+        self.flush()
+        self._send(TrainEvent(event))
+
+    def flush(self) -> None:
+        """Post the newest thinned log point, if one is waiting."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._last_post = self._clock()
+            self._send(TrainProgress(held))
+
+    def _send(self, message: Message) -> None:
+        self.posted += 1
+        self._post(message)

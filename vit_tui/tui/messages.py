@@ -1,0 +1,96 @@
+"""Messages the app's workers post: small dataclasses, most wrapping one engine event.
+
+Only ``post_message`` crosses from a worker thread to the UI. Progress-like messages may be
+replaced by a newer one of the same kind while still queued (``can_replace``); messages that
+carry data (epoch results, evaluations, failures) never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from ..engine.events import Event, StepsLogged
+
+
+@dataclass
+class TrainEvent(Message):
+    """An engine event from the training worker or a followed events file."""
+
+    event: Event
+
+
+@dataclass
+class TrainProgress(Message):
+    """A log point of a running epoch; only the newest queued one matters."""
+
+    event: StepsLogged
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainProgress)
+
+
+@dataclass
+class TrainingEnded(Message):
+    """The training worker returned: ``status`` is finished, interrupted or failed."""
+
+    status: str
+    run_dir: Path | None
+    error: str = ""
+    detach: bool = False
+    """True when the run was stopped only to be resumed in its own process."""
+
+
+@dataclass
+class TaskProgress(Message):
+    """Progress of a data task (build, import, demo): ``done`` of ``total`` items."""
+
+    task: str
+    done: int
+    total: int
+    note: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TaskProgress) and message.task == self.task
+
+
+@dataclass
+class TaskDone(Message):
+    """A background task finished; ``result`` is what its function returned."""
+
+    task: str
+    result: Any = None
+
+
+@dataclass
+class TaskFailed(Message):
+    """A background task failed; the app shows ``message`` (and ``run_dir`` when there is one)."""
+
+    task: str
+    message: str
+    run_dir: Path | None = None
+
+
+@dataclass
+class DatasetChosen(Message):
+    """The user picked the dataset runs train on."""
+
+    path: Path
+
+
+@dataclass
+class RunChosen(Message):
+    """The user picked the run the evaluate screen shows."""
+
+    path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SummaryReady(Message):
+    """The model summary text computed in a worker."""
+
+    text: str

@@ -1,0 +1,28 @@
+"""The base of the main screens: keys 1-5 first in the footer, then ``?``, then the screen's own."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+NAV_BINDINGS: list[BindingType] = [
+    Binding("1", "app.goto('data')", "Data"),
+    Binding("2", "app.goto('model')", "Model"),
+    Binding("3", "app.goto('train')", "Train"),
+    Binding("4", "app.goto('evaluate')", "Eval"),
+    Binding("5", "app.goto('runs')", "Runs"),
+    Binding("f1,question_mark", "app.help", "Keys", key_display="?"),
+    Binding("escape", "leave_field", "Leave the field (then 1-5 switch screens)", show=False),
+]
+
+
+class VitScreen(Screen):
+    """A main screen; subclasses list their own keys in ``BINDINGS`` (shown after these)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = NAV_BINDINGS
+
+    def action_leave_field(self) -> None:
+        """Take the focus off a text field, so single-key shortcuts work again."""
+        self.set_focus(None)

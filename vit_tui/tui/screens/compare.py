@@ -1,0 +1,136 @@
+"""Compare view: two runs' curves overlaid, metrics side by side, both confusion matrices.
+
+The files come from ``engine.export.compare_runs`` (its ``comparison.csv`` is the metrics
+table shown here); the curves are the runs' own ``metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from pathlib import Path
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Static
+
+from ..widgets.confusion import ConfusionView
+from ..widgets.plot import ChartView, Series
+from .base import VitScreen
+
+SHOWN_METRICS = (
+    ("status", "status"),
+    ("preset", "preset"),
+    ("attention", "attention"),
+    ("ffn", "ffn"),
+    ("params", "parameters"),
+    ("epochs_done", "epochs"),
+    ("best_epoch", "best epoch"),
+    ("best_val_acc", "best val acc"),
+    ("final_val_acc", "final val acc"),
+    ("final_train_acc", "final train acc"),
+    ("final_train_loss", "final train loss"),
+    ("median_epoch_s", "median epoch s"),
+)
+
+
+class CompareScreen(VitScreen):
+    """Two runs side by side; esc goes back to the run list."""
+
+    TITLE = "Compare"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "Back")]
+
+    def __init__(self, first: Path, second: Path, files: list[Path]) -> None:
+        super().__init__(name="compare")
+        self.runs = (first, second)
+        self.files = files
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="compare-body"):
+            yield Static(self._metrics_table(), id="compare-metrics")
+            with Horizontal(id="compare-charts", classes="pair"):
+                yield ChartView("loss by epoch", id="compare-loss")
+                yield ChartView("accuracy by epoch", id="compare-acc")
+            with Horizontal(id="compare-confusions", classes="pair"):
+                yield ConfusionView(id="compare-confusion-a")
+                yield ConfusionView(id="compare-confusion-b")
+            yield Static(self._files_text(), id="compare-files")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        from ...engine.evaluate import load_evaluation
+        from ...engine.runs import read_metrics
+
+        loss, acc = [], []
+        for tag, run in zip("AB", self.runs):
+            rows = read_metrics(run)
+            epochs = [float(r["epoch"]) for r in rows]
+            loss += [Series(f"{tag} train", epochs, [r["train_loss"] for r in rows])]
+            loss += [Series(f"{tag} val", epochs, [r["val_loss"] for r in rows])]
+            acc += [Series(f"{tag} train", epochs, [r["train_acc"] for r in rows])]
+            acc += [Series(f"{tag} val", epochs, [r["val_acc"] for r in rows])]
+        self.query_one("#compare-loss", ChartView).set_series(loss)
+        self.query_one("#compare-acc", ChartView).set_series(acc)
+        for widget_id, tag, run in (
+            ("#compare-confusion-a", "A", self.runs[0]),
+            ("#compare-confusion-b", "B", self.runs[1]),
+        ):
+            view = self.query_one(widget_id, ConfusionView)
+            loaded = load_evaluation(run)
+            if loaded is None:
+                view.clear_matrix(f"{tag} {run.name}: not evaluated yet (Evaluate screen, v)")
+            else:
+                evaluation = loaded[0]
+                view.show_matrix(
+                    evaluation.classes,
+                    evaluation.confusion.tolist(),
+                    title=f"{tag} {run.name} · {evaluation.accuracy:.1%}",
+                )
+
+    def _metrics_table(self) -> Table:
+        rows = _read_comparison(self.files)
+        table = Table(title="A vs B", title_justify="left", padding=(0, 1))
+        table.add_column("")
+        for tag, run in zip("AB", self.runs):
+            table.add_column(f"{tag} {run.name}", justify="right", overflow="fold")
+        for key, label in SHOWN_METRICS:
+            values = [_format(key, row.get(key, "")) for row in rows[:2]]
+            table.add_row(label, *values)
+        return table
+
+    def _files_text(self) -> str:
+        if not self.files:
+            return ""
+        folder = self.files[0].parent
+        with contextlib.suppress(ValueError):  # outside the home folder: keep it absolute
+            folder = folder.relative_to(self.app.state.home)
+        return f"written to {folder}: " + ", ".join(p.name for p in self.files)
+
+
+def _read_comparison(files: list[Path]) -> list[dict[str, str]]:
+    for path in files:
+        if path.name.endswith(".csv"):
+            with open(path, encoding="utf-8", newline="") as handle:
+                return list(csv.DictReader(handle))
+    return [{}, {}]
+
+
+def _format(key: str, raw: str) -> str:
+    if raw == "":
+        return "–"
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    if key.endswith("_acc"):
+        return f"{value:.1%}"
+    if key == "params":
+        return f"{int(value):,}"
+    if key in ("epochs_done", "best_epoch"):
+        return str(int(value))
+    if key == "median_epoch_s":
+        return f"{value:.1f}"
+    return f"{value:.4f}"

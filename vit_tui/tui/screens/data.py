@@ -1,0 +1,353 @@
+"""Data screen (1): the datasets found, their counts and sample thumbnails, and the builders.
+
+Building (demo set, COCO subset, folder import) runs in a thread worker that reports
+progress as messages; the functions themselves come from ``vit_tui.data``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich import box
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, ItemGrid, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+
+from ...errors import UserError
+from ..messages import DatasetChosen, TaskDone, TaskFailed, TaskProgress
+from ..widgets.thumbnails import Thumbnail
+from .base import VitScreen
+from .data_forms import CocoCategory, CocoForm, FolderForm
+
+DEMO_NAME = "demo"
+
+
+class DataScreen(VitScreen):
+    """Datasets under ``<home>/data`` and the ways to make one."""
+
+    TITLE = "Data"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "make_demo", "Demo"),
+        Binding("u", "use_dataset", "Use", show=False),
+        Binding("b", "show_coco", "COCO"),
+        Binding("i", "show_import", "Import"),
+        Binding("r", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name="data")
+        self.datasets: list[Path] = []
+        self.shown: Path | None = None
+        self.task_running = ""
+
+    def compose(self) -> ComposeResult:
+        home = self.app.state.home
+        with TabbedContent(id="data-tabs"):
+            with TabPane("Datasets", id="tab-datasets"):
+                with Horizontal(id="datasets-body"):
+                    with Vertical(id="datasets-left"):
+                        yield OptionList(id="dataset-list")
+                        yield Static("", id="dataset-chosen")
+                    with VerticalScroll(id="dataset-detail"):
+                        yield Static("", id="dataset-counts")
+                        yield ItemGrid(id="dataset-samples", min_column_width=13)
+                yield ProgressBar(total=1, show_eta=False, id="demo-progress")
+            with TabPane("Build from COCO", id="tab-coco"):
+                yield CocoForm(home)
+            with TabPane("Import folder", id="tab-folder"):
+                yield FolderForm(home)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#demo-progress").display = False
+        self.action_refresh()
+
+    # --- the dataset list ---------------------------------------------------------------------
+
+    def has_datasets(self) -> bool:
+        """True when ``<home>/data`` holds at least one dataset."""
+        from ...data.store import list_datasets
+
+        return bool(list_datasets(self.app.state.data_root))
+
+    def action_refresh(self) -> None:
+        """Read the data folder again."""
+        from ...data.store import list_datasets
+
+        self.datasets = list_datasets(self.app.state.data_root)
+        options = self.query_one("#dataset-list", OptionList)
+        options.clear_options()
+        for path in self.datasets:
+            options.add_option(Option(self._dataset_label(path), id=str(path)))
+        if not self.datasets:
+            self.query_one("#dataset-counts", Static).update(
+                f"No datasets in {self.app.state.data_root}.\n\nm makes the demo set (no download);\n"
+                "b builds a COCO subset; i imports an image folder."
+            )
+            self.query_one("#dataset-samples", ItemGrid).remove_children()
+        chosen = self.app.state.dataset_path()
+        if self.datasets and not (chosen / "manifest.json").is_file():
+            # The configured dataset is not there: train on one that is (the demo set if present).
+            names = [p.name for p in self.datasets]
+            fallback = self.datasets[names.index(DEMO_NAME)] if DEMO_NAME in names else self.datasets[0]
+            self.app.state.set_dataset(fallback)
+            chosen = fallback
+        index = next((i for i, p in enumerate(self.datasets) if p.resolve() == chosen.resolve()), 0)
+        if self.datasets:
+            options.highlighted = index
+            self.show_dataset(self.datasets[index])
+        self._show_chosen()
+
+    def _dataset_label(self, path: Path) -> str:
+        from ...data.store import read_manifest
+
+        try:
+            manifest = read_manifest(path)
+        except UserError:
+            return f"{path.name} (unreadable)"
+        return f"{path.name}  {len(manifest.classes)} cls · {manifest.total('train')}/{manifest.total('val')}"
+
+    def _show_chosen(self) -> None:
+        self.query_one("#dataset-chosen", Static).update(
+            f"training on: [b]{self.app.state.config.data.dataset}[/b]\nenter (or u) uses the highlighted one"
+        )
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "dataset-list" and event.option.id:
+            self.show_dataset(Path(event.option.id))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "dataset-list" and event.option.id:
+            self.choose_dataset(Path(event.option.id))
+
+    def action_use_dataset(self) -> None:
+        """Train on the highlighted dataset."""
+        if self.shown is not None:
+            self.choose_dataset(self.shown)
+
+    def choose_dataset(self, path: Path) -> None:
+        """Make ``path`` the dataset runs train on."""
+        self.app.state.set_dataset(path)
+        self._show_chosen()
+        self.post_message(DatasetChosen(path))
+        self.notify(f"training on {path.name}")
+
+    def show_dataset(self, path: Path) -> None:
+        """Counts per class and split, and one sample thumbnail per class."""
+        from ...data.store import file_prefix, read_manifest
+
+        self.shown = path
+        try:
+            manifest = read_manifest(path)
+        except UserError as exc:
+            self.query_one("#dataset-counts", Static).update(str(exc))
+            return
+        self.query_one("#dataset-counts", Static).update(_counts_table(path.name, manifest))
+        grid = self.query_one("#dataset-samples", ItemGrid)
+        grid.remove_children()
+        samples = []
+        for name in manifest.classes:
+            sample = _first_image(path / "train", file_prefix(name)) or _first_image(path / "val", file_prefix(name))
+            if sample is not None:
+                samples.append(
+                    Vertical(
+                        Thumbnail(sample, classes="sample-thumb"),
+                        Label(name[:12], classes="sample-name"),
+                        classes="sample",
+                    )
+                )
+        grid.mount_all(samples)
+
+    # --- tasks --------------------------------------------------------------------------------
+
+    def action_show_coco(self) -> None:
+        """Open the COCO builder tab."""
+        self.query_one(TabbedContent).active = "tab-coco"
+
+    def action_show_import(self) -> None:
+        """Open the folder import tab."""
+        self.query_one(TabbedContent).active = "tab-folder"
+
+    def action_make_demo(self) -> None:
+        """Draw the built-in demo set into ``<home>/data/demo``."""
+        target = self.app.state.data_root / DEMO_NAME
+        if (target / "manifest.json").is_file():
+            self.notify("The demo set is already there.")
+            self.choose_dataset(target)
+            self.action_refresh()
+            return
+        if self._claim("demo"):
+            bar = self.query_one("#demo-progress", ProgressBar)
+            bar.display = True
+            bar.update(total=None, progress=0)
+            self.query_one("#dataset-counts", Static).update("drawing the demo set…")
+            self._run_task("demo", _make_demo, target, self.app.demo_options)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id
+        if button == "coco-read":
+            ann = self.query_one("#coco-ann", Input).value.strip()
+            if self._claim("coco-classes"):
+                self.query_one("#coco-read-note", Static).update("reading…")
+                self._run_task("coco-classes", _read_coco_classes, self._resolve(ann))
+        elif button == "coco-build":
+            self._start_coco_build()
+        elif button == "folder-import":
+            self._start_import()
+
+    def _start_coco_build(self) -> None:
+        try:
+            values = self.query_one(CocoForm).values()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not values["name"]:
+            self.notify("name: give the dataset a name", severity="error")
+            return
+        values["ann_file"] = self._resolve(values["ann_file"])
+        values["images_dir"] = self._resolve(values["images_dir"])
+        values["out_dir"] = self.app.state.data_root / values.pop("name")
+        if self._claim("coco-build"):
+            self.query_one("#coco-progress", ProgressBar).update(total=None, progress=0)
+            self.query_one("#coco-note", Static).update("building…")
+            self._run_task("coco-build", _build_coco, values)
+
+    def _start_import(self) -> None:
+        try:
+            values = self.query_one(FolderForm).values()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not values["src"] or not values["name"]:
+            self.notify("folder: give the image folder to import", severity="error")
+            return
+        values["src"] = self._resolve(values["src"])
+        values["out_dir"] = self.app.state.data_root / values.pop("name")
+        if self._claim("folder-import"):
+            self.query_one("#folder-progress", ProgressBar).update(total=None, progress=0)
+            self.query_one("#folder-note", Static).update("importing…")
+            self._run_task("folder-import", _import_folder, values)
+
+    def _resolve(self, raw: str) -> Path:
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.app.state.home / path
+
+    def _claim(self, task: str) -> bool:
+        if self.task_running:
+            self.notify(f"Wait for {self.task_running} to finish.", severity="warning")
+            return False
+        self.task_running = task
+        return True
+
+    @work(thread=True, group="data", exit_on_error=False)
+    def _run_task(self, task: str, function: Callable[..., Any], *args: Any) -> None:
+        def progress(done: int, total: int | None = None, note: str = "", *_: Any, **__: Any) -> None:
+            self.post_message(TaskProgress(task, int(done), int(total or 0), str(note)))
+
+        try:
+            result = function(*args, progress=progress)
+        except UserError as exc:
+            self.post_message(TaskFailed(task, str(exc)))
+        except Exception as exc:  # shown in a modal; the app stays up
+            self.post_message(TaskFailed(task, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(TaskDone(task, result))
+
+    def _park_bar(self, bar_id: str) -> None:
+        """Hide a bar and stop its indeterminate animation (it would keep redrawing while hidden)."""
+        bar = self.query_one(bar_id, ProgressBar)
+        bar.update(total=1, progress=0)
+        bar.display = False
+
+    def on_task_progress(self, message: TaskProgress) -> None:
+        bar_id = {"demo": "#demo-progress", "coco-build": "#coco-progress", "folder-import": "#folder-progress"}
+        if message.task in bar_id:
+            self.query_one(bar_id[message.task], ProgressBar).update(total=message.total or None, progress=message.done)
+
+    def on_task_done(self, message: TaskDone) -> None:
+        self.task_running = ""
+        if message.task == "coco-classes":
+            categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
+            self.query_one(CocoForm).set_categories(categories)
+            self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
+            return
+        path = Path(message.result)
+        notes = {"demo": None, "coco-build": "#coco-note", "folder-import": "#folder-note"}
+        if message.task == "demo":
+            self._park_bar("#demo-progress")
+        elif message.task in notes:
+            self.query_one(notes[message.task], Static).update(f"built {path}")
+        self.choose_dataset(path)
+        self.query_one(TabbedContent).active = "tab-datasets"
+        self.action_refresh()
+
+    def on_task_failed(self, message: TaskFailed) -> None:
+        self.task_running = ""
+        if message.task == "demo":
+            self._park_bar("#demo-progress")
+        for task, bar_id in (("coco-build", "#coco-progress"), ("folder-import", "#folder-progress")):
+            if message.task == task:
+                self.query_one(bar_id, ProgressBar).update(total=1, progress=0)
+        if message.task == "coco-classes":
+            self.query_one("#coco-read-note", Static).update("")
+        self.app.show_failure(f"{message.task} failed", message.message)
+
+
+# --- work done in the worker thread ------------------------------------------------------------
+
+
+def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
+    from ...data.demo import make_demo
+
+    return make_demo(target, **options)
+
+
+def _read_coco_classes(ann_file: Path, progress: Callable) -> list[tuple[str, int, int]]:
+    from ...data.coco import coco_classes
+
+    return coco_classes(ann_file)
+
+
+def _build_coco(values: dict, progress: Callable) -> Path:
+    from ...data.coco import build_coco
+
+    return build_coco(progress=progress, **values)
+
+
+def _import_folder(values: dict, progress: Callable) -> Path:
+    from ...data.folder import import_folder
+
+    return import_folder(progress=progress, **values)
+
+
+def _first_image(folder: Path, prefix: str) -> Path | None:
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix + "_"))
+    except OSError:
+        return None
+    return folder / names[0] if names else None
+
+
+def _counts_table(name: str, manifest) -> Table:
+    table = Table(
+        title=f"{name} · {manifest.image_size}x{manifest.image_size}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("class", no_wrap=True)
+    table.add_column("train", justify="right")
+    table.add_column("val", justify="right")
+    for cls in manifest.classes:
+        table.add_row(
+            cls, str(manifest.counts.get("train", {}).get(cls, 0)), str(manifest.counts.get("val", {}).get(cls, 0))
+        )
+    table.add_section()
+    table.add_row("total", str(manifest.total("train")), str(manifest.total("val")))
+    return table

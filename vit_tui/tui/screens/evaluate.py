@@ -1,0 +1,263 @@
+"""Evaluate screen (4): confusion matrix, per-class precision/recall/F1, mistakes, export.
+
+The numbers come from the engine: the run's saved ``evaluation.json`` when there is one,
+otherwise ``evaluate_run`` in a thread worker (then saved, so the next look is instant).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich import box
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from ...errors import UserError
+from ..messages import TaskDone, TaskFailed
+from ..widgets.confusion import ConfusionView
+from ..widgets.thumbnails import Thumbnail
+from .base import VitScreen
+
+
+class EvaluateScreen(VitScreen):
+    """Scores of the selected run's kept checkpoint on its validation split."""
+
+    TITLE = "Evaluate"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "export", "Export"),
+        Binding("v", "evaluate", "Redo"),
+        Binding("s", "pick_run", "Run"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name="evaluate")
+        self.run_dir: Path | None = None
+        self.evaluation = None
+        self.exported: list[Path] = []
+        self.busy = ""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="eval-bar"):
+            yield Select([], prompt="run", compact=True, id="eval-run")
+            yield Static("", id="eval-accuracy")
+        with Horizontal(id="eval-body"):
+            with VerticalScroll(id="eval-left"):
+                yield ConfusionView(id="eval-confusion")
+                yield Static("", id="eval-per-class")
+            with Vertical(id="eval-mistakes"):
+                yield Label("most confident mistakes", classes="panel-title")
+                yield OptionList(id="mistake-list")
+                yield Thumbnail(id="mistake-thumb")
+                yield Static("", id="mistake-caption")
+        yield Static("", id="eval-note")
+        yield Footer(compact=True)
+
+    def on_screen_resume(self) -> None:
+        runs = self._fill_run_choices()
+        if self.app.state.run_dir is None and runs:
+            # Nothing chosen yet: show the newest finished run (the list is newest first).
+            finished = [r for r in runs if r.status == "finished"]
+            self.app.state.run_dir = (finished or runs)[0].path
+            self._fill_run_choices()
+        chosen = self.app.state.run_dir
+        if chosen is not None and chosen != self.run_dir:
+            self.show_run(chosen)
+        elif chosen is None and self.run_dir is None:
+            self._note("No run chosen yet: train one (3), or pick one here (s) or on Runs (5).")
+
+    def _fill_run_choices(self) -> list:
+        from ...engine.runs import list_runs
+
+        runs = list_runs(self.app.state.runs_root)
+        select = self.query_one("#eval-run", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([(f"{r.name} · {r.status}", str(r.path)) for r in runs])
+            if self.app.state.run_dir is not None and any(r.path == self.app.state.run_dir for r in runs):
+                select.value = str(self.app.state.run_dir)
+        return runs
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "eval-run" and event.value is not Select.NULL:
+            self.app.state.run_dir = Path(str(event.value))
+            self.show_run(self.app.state.run_dir)
+
+    def action_pick_run(self) -> None:
+        """Open the run list."""
+        select = self.query_one("#eval-run", Select)
+        select.focus()
+        select.expanded = True
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def show_run(self, run_dir: Path) -> None:
+        """Show the run's saved evaluation, or compute it."""
+        from ...engine.evaluate import load_evaluation
+
+        self.run_dir = run_dir
+        self.exported = []
+        loaded = load_evaluation(run_dir)
+        if loaded is not None:
+            self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+            self._note(f"{run_dir.name}: e exports, v evaluates again")
+        else:
+            self.action_evaluate()
+
+    def action_evaluate(self) -> None:
+        """Evaluate the run's kept checkpoint again (in a worker)."""
+        if self.run_dir is None:
+            self.notify("Pick a run first (s).", severity="warning")
+            return
+        if self.busy:
+            return
+        self.busy = "evaluate"
+        self._note(f"evaluating {self.run_dir.name}…")
+        self._evaluate_worker(self.run_dir)
+
+    @work(thread=True, group="evaluate", exit_on_error=False)
+    def _evaluate_worker(self, run_dir: Path) -> None:
+        from ...engine.evaluate import evaluate_run, load_evaluation, save_evaluation
+        from ...engine.runs import read_config
+
+        try:
+            keep = read_config(run_dir).train.keep
+            evaluation = evaluate_run(run_dir, checkpoint=keep)
+            save_evaluation(run_dir, evaluation, {"checkpoint": keep})
+            loaded = load_evaluation(run_dir)
+        except UserError as exc:
+            self.post_message(TaskFailed("evaluate", str(exc), run_dir))
+            return
+        except Exception as exc:  # shown, not raised: the app stays up
+            self.post_message(TaskFailed("evaluate", f"{type(exc).__name__}: {exc}", run_dir))
+            return
+        self.post_message(TaskDone("evaluate", (run_dir, loaded)))
+
+    def action_export(self) -> None:
+        """Write the run's CSV, PNG and Markdown exports and list them."""
+        if self.run_dir is None:
+            self.notify("Pick a run first (s).", severity="warning")
+            return
+        if self.busy:
+            return
+        self.busy = "export"
+        self._note(f"exporting {self.run_dir.name}…")
+        self._export_worker(self.run_dir)
+
+    @work(thread=True, group="evaluate", exit_on_error=False)
+    def _export_worker(self, run_dir: Path) -> None:
+        from ...engine.export import export_run
+
+        try:
+            paths = export_run(run_dir)
+        except UserError as exc:
+            self.post_message(TaskFailed("export", str(exc), run_dir))
+            return
+        except Exception as exc:  # shown, not raised
+            self.post_message(TaskFailed("export", f"{type(exc).__name__}: {exc}", run_dir))
+            return
+        self.post_message(TaskDone("export", [Path(p) for p in paths]))
+
+    def on_task_done(self, message: TaskDone) -> None:
+        self.busy = ""
+        if message.task == "evaluate":
+            run_dir, loaded = message.result
+            if run_dir == self.run_dir and loaded is not None:
+                self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+                self._note(f"evaluated {run_dir.name}: e exports")
+        elif message.task == "export":
+            self.exported = list(message.result)
+            names = ", ".join(p.name for p in self.exported)
+            folder = self.exported[0].parent if self.exported else self.run_dir
+            self._note(f"exported to {folder}: {names}")
+            self.notify(f"exported {len(self.exported)} files")
+
+    def on_task_failed(self, message: TaskFailed) -> None:
+        self.busy = ""
+        self._note(f"{message.task} failed")
+        self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _show_evaluation(self, evaluation, checkpoint: str) -> None:
+        self.evaluation = evaluation
+        which = f" ({checkpoint} checkpoint)" if checkpoint else ""
+        self.query_one("#eval-accuracy", Static).update(
+            f"accuracy [b]{evaluation.accuracy:.1%}[/b] · loss {evaluation.loss:.4f}{which}"
+        )
+        self.query_one(ConfusionView).show_matrix(
+            evaluation.classes, evaluation.confusion.tolist(), title="confusion matrix"
+        )
+        self.query_one("#eval-per-class", Static).update(_per_class_table(evaluation.per_class))
+        options = self.query_one("#mistake-list", OptionList)
+        options.clear_options()
+        for number, mistake in enumerate(evaluation.mistakes):
+            options.add_option(
+                Option(f"{mistake.true} → {mistake.predicted} {mistake.probability:.0%}", id=str(number))
+            )
+        if evaluation.mistakes:
+            options.highlighted = 0
+            self._show_mistake(0)
+        else:
+            self.query_one("#mistake-thumb", Thumbnail).set_image(None)
+            self.query_one("#mistake-caption", Static).update("no mistakes")
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "mistake-list" and event.option.id is not None:
+            self._show_mistake(int(event.option.id))
+
+    def _show_mistake(self, number: int) -> None:
+        if self.evaluation is None or self.run_dir is None:
+            return
+        mistake = self.evaluation.mistakes[number]
+        path = _mistake_image(self.run_dir, mistake.file, self.app.state.home)
+        thumb = self.query_one("#mistake-thumb", Thumbnail)
+        try:
+            thumb.set_image(path if path is not None else None)
+        except OSError:
+            thumb.set_image(None)
+        self.query_one("#mistake-caption", Static).update(
+            f"{mistake.file}\ntrue {mistake.true} · said {mistake.predicted} ({mistake.probability:.1%})"
+        )
+
+    def _note(self, text: str) -> None:
+        self.query_one("#eval-note", Static).update(text)
+
+
+def _per_class_table(per_class: list[dict]) -> Table:
+    table = Table(title="per class", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("class", no_wrap=True)
+    for name in ("precision", "recall", "F1"):
+        table.add_column(name, justify="right")
+    table.add_column("n", justify="right")
+    for row in per_class:
+        table.add_row(
+            str(row["class"]),
+            f"{row['precision']:.2f}",
+            f"{row['recall']:.2f}",
+            f"{row['f1']:.2f}",
+            str(row["support"]),
+        )
+    return table
+
+
+def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
+    """The validation image a mistake refers to (file names are relative to the split folder)."""
+    from ...engine.runs import read_config
+
+    if not file_name:
+        return None
+    try:
+        dataset = Path(read_config(run_dir).data.dataset).expanduser()
+    except UserError:
+        return None
+    if not dataset.is_absolute():
+        dataset = home / dataset
+    for candidate in (dataset / "val" / file_name, dataset / file_name, Path(file_name)):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,357 @@
+"""Train screen (3): start, watch, stop and detach training; follow a detached run live.
+
+Training runs in one thread worker that calls the engine with the bridge sink, so events
+reach the screen only as messages. A detached run is followed by polling its events file;
+both feed the same ``show_event``, so the view is the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Footer, Label, ProgressBar, Static
+from textual.worker import Worker
+
+from ...config import RunConfig, field_errors
+from ...engine.events import (
+    EpochEnded,
+    EvalDone,
+)
+from ...errors import UserError
+from ..bridge import MessageSink
+from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
+from ..widgets.epochs import EpochTable
+from ..widgets.plot import ChartView
+from ..widgets.sparkline import LabelledSparkline
+from .base import VitScreen
+from .train_view import TrainView
+
+FOLLOW_INTERVAL_S = 0.25
+FOLLOW_GIVE_UP_S = 60.0
+ENDED = ("finished", "interrupted", "failed")
+
+
+class TrainScreen(TrainView, VitScreen):
+    """Live training: progress, sparklines, the per-epoch table and the curves."""
+
+    TITLE = "Train"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "start", "Train"),
+        Binding("x", "stop", "Stop"),
+        Binding("d", "detach", "Detach"),
+        Binding("c", "toggle_chart", "Loss/acc"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name="train")
+        self.run_dir: Path | None = None
+        self.run_name = ""
+        self.status = "idle"
+        """idle, starting, training (in this app), following (a detached run), or how it ended."""
+        self.device = ""
+        self.last_error = ""
+        self.history: list[EpochEnded] = []
+        self.eval_done: EvalDone | None = None
+        self._cancel = threading.Event()
+        self._detach_requested = False
+        self._worker: Worker | None = None
+        self._follower = None
+        self._follow_timer: Timer | None = None
+        self._follow_quiet_s = 0.0
+        self._await_new_start = False
+        self._follow_since = 0.0
+        self._pid = 0
+        self._epochs = 0
+        self._chart_kind = "loss"
+        self._failure_shown = False
+        self._resumed_detached: set[Path] = set()
+        self._detach_pending = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="train-top"):
+            yield Static("No run yet. Press t to train the config from the Model screen.", id="train-status")
+            with Horizontal(classes="bar-row"):
+                yield Label("epoch", classes="bar-label")
+                yield ProgressBar(total=1, show_eta=True, id="epoch-bar")
+                yield Label("", id="epoch-count", classes="bar-count")
+            with Horizontal(classes="bar-row"):
+                yield Label("step", classes="bar-label")
+                yield ProgressBar(total=1, show_eta=False, id="step-bar")
+                yield Label("", id="step-count", classes="bar-count")
+            with Horizontal(id="sparks"):
+                yield LabelledSparkline("loss", id="loss-spark")
+                yield LabelledSparkline("acc", fmt="{:.1%}", id="acc-spark")
+        with Horizontal(id="train-body"):
+            yield EpochTable(id="epoch-table")
+            with Vertical(id="train-charts"):
+                yield ChartView("loss by epoch", id="train-chart")
+                yield ChartView("accuracy by epoch", id="train-acc-chart")
+        yield Static("", id="train-note")
+        yield Footer(compact=True)
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def training_in_app(self) -> bool:
+        """True while a run trains inside this app's worker."""
+        return self._worker is not None and self._worker.is_running
+
+    @property
+    def busy(self) -> bool:
+        """Training here, starting a detached run, or following one."""
+        return self.training_in_app or self.following or self._detach_pending
+
+    def _state(self):
+        return self.app.state
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        """Train the current config on the chosen dataset inside the app."""
+        if self.busy:
+            self.notify("A run is already on; x stops it.", severity="warning")
+            return
+        cfg = self._checked_config()
+        if cfg is None:
+            return
+        self._begin_view("starting")
+        self._worker = self._train_worker(cfg, self._state().runs_root)
+
+    def action_stop(self) -> None:
+        """Stop the run; the engine saves a checkpoint so it can be resumed."""
+        if self.training_in_app:
+            self._cancel.set()
+            self._note("stopping after this step; a checkpoint will be saved…")
+        elif self.following and self._pid:
+            try:
+                os.kill(self._pid, signal.SIGINT)
+                self._note(f"asked the detached run (pid {self._pid}) to stop and save…")
+            except ProcessLookupError:
+                self._note("the detached run has already ended")
+        else:
+            self.notify("Nothing is training.", severity="warning")
+
+    def action_detach(self) -> None:
+        """Keep training in a separate process that outlives the app."""
+        if self.training_in_app:
+            self._detach_requested = True
+            self._cancel.set()
+            self._note("detaching: saving a checkpoint, then resuming in its own process…")
+            return
+        if self.following:
+            self.notify("This run already trains in its own process.")
+            return
+        cfg = self._checked_config()
+        if cfg is not None:
+            self._start_detached(cfg)
+
+    def _checked_config(self) -> RunConfig | None:
+        """The config to train, or None (after saying why) while the form has problems."""
+        cfg = self._state().training_config()
+        problems = dict(self._state().form_errors)
+        for error in field_errors(cfg):
+            problems.setdefault(error.field, error.why)
+        if problems:
+            key, why = next(iter(problems.items()))
+            self.notify(f"{key}: {why} (fix it on the Model screen, 2)", severity="error")
+            return None
+        return cfg
+
+    def action_toggle_chart(self) -> None:
+        """Switch the chart between loss and accuracy."""
+        self._chart_kind = "acc" if self._chart_kind == "loss" else "loss"
+        self._draw_chart()
+
+    async def stop_in_app(self, detach: bool) -> None:
+        """Stop the in-app run and wait for its checkpoint; with ``detach``, resume it detached."""
+        if not self.training_in_app or self._worker is None:
+            return
+        self._detach_requested = detach
+        self._cancel.set()
+        await self._worker.wait()
+        if detach and self.run_dir is not None:
+            from ...engine.detach import start_detached
+            from ...engine.runs import read_config
+
+            self._resumed_detached.add(self.run_dir)
+            try:
+                await asyncio.to_thread(
+                    start_detached, read_config(self.run_dir), runs_root=self._state().runs_root, resume=self.run_dir
+                )
+            except UserError as exc:
+                self.app.show_failure("Could not detach", str(exc), self.run_dir)
+
+    # --- the worker ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def _train_worker(self, cfg: RunConfig, runs_root: Path) -> None:
+        from ...engine.trainer import train
+
+        sink = MessageSink(self.post_message)
+        try:
+            result = train(cfg, sink, self._cancel, runs_root=runs_root)
+        except UserError as exc:
+            sink.flush()
+            self.post_message(TrainingEnded("failed", self.run_dir, error=str(exc)))
+            return
+        except Exception as exc:  # the app stays up and shows what broke
+            sink.flush()
+            self.post_message(TrainingEnded("failed", self.run_dir, error=f"{type(exc).__name__}: {exc}"))
+            return
+        sink.flush()
+        self.post_message(TrainingEnded(result.status, Path(result.run_dir), detach=self._detach_requested))
+
+    def on_train_event(self, message: TrainEvent) -> None:
+        self.show_event(message.event)
+
+    def on_train_progress(self, message: TrainProgress) -> None:
+        self.show_event(message.event)
+
+    def on_training_ended(self, message: TrainingEnded) -> None:
+        self._worker = None
+        if message.run_dir is not None:
+            self.run_dir = message.run_dir
+        if message.status == "failed":
+            self._set_status("failed")
+            self.last_error = message.error
+            if not self._failure_shown:
+                self._failure_shown = True
+                self.app.show_failure("Training failed", message.error, self.run_dir)
+            return
+        if message.detach and message.status == "interrupted" and self.run_dir is not None:
+            self._resume_detached(self.run_dir)
+            return
+        self._set_status(message.status)
+
+    # --- detached runs ------------------------------------------------------------------------
+
+    def _start_detached(self, cfg: RunConfig, resume: Path | None = None) -> None:
+        """Start (or resume) a run in its own process from a worker, then follow it."""
+        if self._detach_pending:
+            return
+        self._detach_pending = True
+        self._set_status("starting")
+        self._note(
+            "starting the run in its own process…" if resume is None else f"resuming {resume.name} in its own process…"
+        )
+        self._detach_worker(cfg, self._state().runs_root, resume)
+
+    @work(thread=True, group="detach", exit_on_error=False)
+    def _detach_worker(self, cfg: RunConfig, runs_root: Path, resume: Path | None) -> None:
+        from ...engine.detach import start_detached
+
+        try:
+            run_dir = start_detached(cfg, runs_root=runs_root, resume=resume)
+        except UserError as exc:
+            self.post_message(TaskFailed("detach", str(exc), resume))
+            return
+        except Exception as exc:  # shown, not raised
+            self.post_message(TaskFailed("detach", f"{type(exc).__name__}: {exc}", resume))
+            return
+        self.post_message(TaskDone("detach", (Path(run_dir), resume is None)))
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task == "detach":
+            self._detach_pending = False
+            run_dir, fresh = message.result
+            self.follow(run_dir, fresh=True)
+
+    def on_task_failed(self, message: TaskFailed) -> None:
+        if message.task == "detach":
+            self._detach_pending = False
+            self._set_status("failed")
+            self._note("the detached run did not start")
+            self.app.show_failure("Could not start the detached run", message.message, message.run_dir)
+
+    def resume_run(self, run_dir: Path) -> None:
+        """Continue an interrupted run in its own process and follow it."""
+        from ...engine.runs import read_config
+
+        self._start_detached(read_config(run_dir), resume=run_dir)
+
+    def _resume_detached(self, run_dir: Path) -> None:
+        if run_dir in self._resumed_detached:
+            return
+        self._resumed_detached.add(run_dir)
+        from ...engine.runs import read_config
+
+        self._detach_requested = False
+        self._start_detached(read_config(run_dir), resume=run_dir)
+
+    def follow(self, run_dir: Path, fresh: bool = True) -> None:
+        """Show a run that trains in another process by reading its events file as it grows.
+
+        ``fresh`` says the process was only just started (or restarted to resume): an end seen
+        in the events file before its new start belongs to an earlier process and is not final.
+        """
+        from ...engine.runs import EventFollower
+
+        self.stop_following()
+        self._begin_view("following")
+        self.run_dir = run_dir
+        self.run_name = run_dir.name
+        self._follower = EventFollower(run_dir)
+        self._follow_quiet_s = 0.0
+        self._await_new_start = fresh
+        self._follow_since = time.time()
+        self._follow_timer = self.set_interval(FOLLOW_INTERVAL_S, self._poll_follower)
+        self._note(f"following {run_dir.name} (its own process; x asks it to stop)")
+        self._poll_follower()
+
+    @property
+    def following(self) -> bool:
+        """True while a detached run's events file is being followed."""
+        return self._follow_timer is not None
+
+    def stop_following(self) -> None:
+        """Stop polling a detached run (the run itself goes on)."""
+        if self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        self._follower = None
+
+    def _poll_follower(self) -> None:
+        if self._follower is None:
+            return
+        events = self._follower.poll()
+        for event in events:
+            self.show_event(event)
+        if self.status in ENDED and not self._await_new_start:
+            self.stop_following()
+            return
+        self._follow_quiet_s = 0.0 if events else self._follow_quiet_s + FOLLOW_INTERVAL_S
+        if not events and self._follow_quiet_s >= 2.0:
+            self._check_follow_alive()
+
+    def _check_follow_alive(self) -> None:
+        from ...engine.runs import effective_status, read_summary
+
+        if self.run_dir is None:
+            return
+        summary = read_summary(self.run_dir)
+        status = effective_status(summary, self.run_dir) if summary else ""
+        if self._await_new_start:
+            if self._follow_quiet_s >= FOLLOW_GIVE_UP_S:
+                self._set_status("failed")
+                self._note("the detached run did not start; see events.jsonl and summary.json in its folder")
+                self.stop_following()
+            return
+        if status in ENDED:
+            self._set_status(status)
+            self._note(f"the run's process has ended ({status})")
+            self.stop_following()
+
+    def on_unmount(self) -> None:
+        self._cancel.set()
+        self.stop_following()

@@ -1,0 +1,213 @@
+"""The train screen's drawing: how each engine event changes the progress bars, table and charts.
+
+Kept apart from the screen's actions and threads so either can be read on its own; the screen
+mixes this in and calls ``show_event`` for events from its worker and from followed runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.widgets import ProgressBar
+
+from ...engine.events import (
+    CheckpointSaved,
+    EpochEnded,
+    EvalDone,
+    Event,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepsLogged,
+)
+from ..widgets.epochs import EpochTable
+from ..widgets.plot import ChartView, Series
+from ..widgets.sparkline import LabelledSparkline
+
+
+class TrainView:
+    """Event-to-widget updates of the train screen (a mixin of ``TrainScreen``)."""
+
+    def _begin_view(self, status: str) -> None:
+        self._cancel = threading.Event()
+        self._detach_requested = False
+        self._failure_shown = False
+        self.history = []
+        self.eval_done = None
+        self.last_error = ""
+        self._pid = 0
+        self.query_one("#loss-spark", LabelledSparkline).reset()
+        self.query_one("#acc-spark", LabelledSparkline).reset()
+        self.query_one(EpochTable).show_history([])
+        self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=0)
+        self.query_one("#step-bar", ProgressBar).update(total=1, progress=0)
+        self._set_text("#epoch-count", "")
+        self._set_text("#step-count", "")
+        self._draw_chart()
+        self._set_status(status)
+
+    def show_event(self, event: Event) -> None:
+        """Update the view for one engine event (from the worker or from an events file)."""
+        handler = getattr(self, f"_show_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _show_RunStarted(self, event: RunStarted) -> None:  # noqa: N802 - named after the event
+        self.run_dir = Path(event.run_dir)
+        self.run_name = event.name
+        self._pid = event.pid
+        self.device = f"{event.device} · {event.precision} · {event.step_path.split(' (')[0]}"
+        self.history = [row for row in self.history if row.epoch <= event.start_epoch]
+        if event.start_epoch and not self.history:
+            self.history = _history_from_files(self.run_dir, event.start_epoch)
+        self.query_one(EpochTable).show_history(self.history)
+        self._epochs = event.epochs
+        self.query_one("#epoch-bar", ProgressBar).update(total=event.epochs, progress=event.start_epoch)
+        self._set_text("#epoch-count", f"{event.start_epoch}/{event.epochs}")
+        self.query_one("#step-bar", ProgressBar).update(total=event.steps_per_epoch, progress=0)
+        if self.following:
+            if event.started >= self._follow_since - 5.0:
+                self._await_new_start = False
+            self._set_status("following")
+        else:
+            self._set_status("training")
+        self._draw_chart()
+        self._note(
+            f"{event.train_images} train / {event.val_images} val images · {', '.join(event.classes)} · "
+            f"{event.params:,} parameters"
+        )
+
+    def _show_PhaseChanged(self, event: PhaseChanged) -> None:  # noqa: N802
+        self._note(f"{event.phase}{': ' + event.detail if event.detail else ''}")
+
+    def _show_StepsLogged(self, event: StepsLogged) -> None:  # noqa: N802
+        # The hottest path of the view (up to ~10 times a second while training shares the
+        # cores with it): cached widgets, and text is only replaced when it changes.
+        self._widget("#loss-spark").push(event.loss)
+        self._widget("#acc-spark").push(event.acc)
+        self._widget("#step-bar").update(total=event.steps_per_epoch, progress=event.step)
+        self._set_text("#step-count", f"{event.step}/{event.steps_per_epoch}")
+        self._set_text("#epoch-count", f"{event.epoch}/{self._epochs}")
+        self._widget("#epoch-bar").update(progress=(event.epoch - 1) + event.step / max(1, event.steps_per_epoch))
+        self._status_line(lr=event.lr, speed=event.images_per_s)
+
+    def _widget(self, selector: str):
+        """A widget of the view, looked up once."""
+        cache = self.__dict__.setdefault("_widget_cache", {})
+        if selector not in cache:
+            cache[selector] = self.query_one(selector)
+        return cache[selector]
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Replace a Label's or Static's text only when it differs (an update costs a layout pass)."""
+        shown = self.__dict__.setdefault("_text_cache", {})
+        if shown.get(selector) != text:
+            shown[selector] = text
+            self._widget(selector).update(text)
+
+    def _show_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
+        self.history = [row for row in self.history if row.epoch < event.epoch] + [event]
+        self.query_one(EpochTable).show_history(self.history)
+        self.query_one("#epoch-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
+        self._set_text("#epoch-count", f"{event.epoch}/{event.epochs}")
+        self._status_line(lr=event.lr, speed=event.images_per_s)
+        self._draw_chart()
+
+    def _show_EvalDone(self, event: EvalDone) -> None:  # noqa: N802
+        self.eval_done = event
+        self._note(f"evaluated the {event.checkpoint} checkpoint: accuracy {event.accuracy:.1%}")
+
+    def _show_CheckpointSaved(self, event: CheckpointSaved) -> None:  # noqa: N802
+        self._note(f"saved the {event.kind} checkpoint (epoch {event.epoch})")
+
+    def _show_RunFinished(self, event: RunFinished) -> None:  # noqa: N802
+        self.run_dir = Path(event.run_dir)
+        self._state().run_dir = self.run_dir
+        if self._detach_requested and event.status == "interrupted":
+            self._note("checkpoint saved; resuming in its own process…")
+            return
+        self._set_status(event.status)
+        best = f"best val acc {event.best_val_acc:.1%} at epoch {event.best_epoch}" if event.best_epoch else "no epoch"
+        hint = "4 evaluates" if event.status == "finished" else "resume it from Runs (5)"
+        self._note(f"{event.status}: {event.epochs_done} epochs, {best} · {hint}")
+
+    def _show_RunFailed(self, event: RunFailed) -> None:  # noqa: N802
+        self.run_dir = Path(event.run_dir) if event.run_dir else self.run_dir
+        self.last_error = event.message
+        self._set_status("failed")
+        if not self._failure_shown:
+            self._failure_shown = True
+            text = event.message + (f"\n{event.hint}" if event.hint else "")
+            self.app.show_failure("Training failed", text, self.run_dir)
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        self._status_line()
+
+    def _status_line(self, lr: float | None = None, speed: float | None = None) -> None:
+        if lr is not None:
+            self._lr, self._speed = lr, speed or 0.0
+        parts = [f"[b]{self.run_name or 'no run'}[/b]", self.status]
+        if self.device:
+            parts.append(self.device)
+        if getattr(self, "_lr", None) is not None:
+            parts.append(f"lr {self._lr:.2e}")
+            parts.append(f"{self._speed:,.0f} img/s")
+        memory = _gpu_memory(self.device) if self.training_in_app else ""
+        if memory:
+            parts.append(memory)
+        self._set_text("#train-status", " · ".join(parts))
+
+    def _note(self, text: str) -> None:
+        self._set_text("#train-note", text)
+
+    def _draw_chart(self) -> None:
+        """The loss chart (or accuracy, after c) and, on wide screens, accuracy beneath it."""
+        epochs = [float(row.epoch) for row in self.history]
+        loss = [
+            Series("train loss", epochs, [row.train_loss for row in self.history]),
+            Series("val loss", epochs, [row.val_loss for row in self.history]),
+        ]
+        acc = [
+            Series("train acc", epochs, [row.train_acc for row in self.history]),
+            Series("val acc", epochs, [row.val_acc for row in self.history]),
+        ]
+        first = self.query_one("#train-chart", ChartView)
+        if self._chart_kind == "loss":
+            first.set_series(loss, title="loss by epoch")
+        else:
+            first.set_series(acc, title="accuracy by epoch")
+        self.query_one("#train-acc-chart", ChartView).set_series(acc, title="accuracy by epoch")
+
+
+def _history_from_files(run_dir: Path, up_to_epoch: int) -> list[EpochEnded]:
+    """Epoch rows of a resumed run, read back from its metrics file."""
+    from ...engine.runs import read_metrics, read_summary
+
+    summary = read_summary(run_dir)
+    rows = [r for r in read_metrics(run_dir) if r["epoch"] <= up_to_epoch]
+    best_epoch = int(summary.get("best_epoch", 0))
+    epochs = int(summary.get("epochs", up_to_epoch))
+    best_acc = float(summary.get("best_val_acc", 0.0))
+    return [
+        EpochEnded(
+            epoch=r["epoch"], epochs=epochs, train_loss=r["train_loss"], train_acc=r["train_acc"],
+            val_loss=r["val_loss"], val_acc=r["val_acc"], lr=r["lr"], seconds=r["seconds"],
+            images_per_s=r["images_per_s"], is_best=r["epoch"] == best_epoch, best_epoch=best_epoch,
+            best_val_acc=best_acc,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def _gpu_memory(device: str) -> str:
+    """Peak GPU memory of this process, when it trains on CUDA."""
+    if not device.startswith("cuda"):
+        return ""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    return f"GPU {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
