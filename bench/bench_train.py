@@ -123,14 +123,17 @@ def main(argv: list[str] | None = None) -> int:
             loop_seconds = time_loop(dataset, cfg, device, args.epochs)
             base[model] = report("loop", model, 16, loop_seconds, images, None)
             engine_seconds, path = time_engine(cfg, root / "runs")
-            report("engine", model, 16, engine_seconds, images, base[model], step_path=path)
+            report("engine", model, 16, engine_seconds, images // 16 * 16, base[model], step_path=path)
             print(json.dumps({"model": model, "wall_s": round(time.perf_counter() - start, 1)}), flush=True)
         for batch in [int(b) for b in args.large.split(",") if b]:
             if "sdpa-mlp" not in base or batch > images:
                 continue
             cfg = reference_config(dataset, "sdpa-mlp", args.device, args.epochs, batch=batch)
             engine_seconds, path = time_engine(cfg, root / "runs")
-            report("engine", "sdpa-mlp", batch, engine_seconds, images, base["sdpa-mlp"], step_path=path)
+            # The engine trains on full batches only.
+            report(
+                "engine", "sdpa-mlp", batch, engine_seconds, images // batch * batch, base["sdpa-mlp"], step_path=path
+            )
     return 0
 
 
