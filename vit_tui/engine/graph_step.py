@@ -99,12 +99,6 @@ class GraphTrainStep(TrainStep):
         # Autocast's weight-cast cache would outlive the capture and break replays.
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16", cache_enabled=False)
 
-    def reset(self, loss_sum: torch.Tensor | None = None, correct: torch.Tensor | None = None, seen: int = 0) -> None:
-        """Set the running sums in place: the captured graph adds into these very tensors."""
-        self.loss_sum.copy_(loss_sum if loss_sum is not None else torch.zeros(()))
-        self.correct.copy_(correct if correct is not None else torch.zeros((), dtype=torch.int64))
-        self.seen = seen
-
 
 def make_train_step(
     model: torch.nn.Module,

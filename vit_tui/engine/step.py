@@ -123,9 +123,9 @@ class TrainStep:
         return loss_sum, round(correct), self.seen
 
     def reset(self, loss_sum: torch.Tensor | None = None, correct: torch.Tensor | None = None, seen: int = 0) -> None:
-        """Zero the running sums, or set them (resuming mid-epoch)."""
-        self.loss_sum = (loss_sum if loss_sum is not None else torch.zeros(())).to(self.device, torch.float32)
-        self.correct = (correct if correct is not None else torch.zeros((), dtype=torch.int64)).to(self.device)
+        """Zero the running sums, or set them (resuming mid-epoch); in place, as a captured graph adds into them."""
+        self.loss_sum.copy_(loss_sum if loss_sum is not None else torch.zeros(()))
+        self.correct.copy_(correct if correct is not None else torch.zeros((), dtype=torch.int64))
         self.seen = seen
 
     def sums(self) -> tuple[torch.Tensor, torch.Tensor, int]:
