@@ -1,13 +1,14 @@
-"""TUI overhead: training speed inside the app against headless ``train()`` on the same config.
+"""TUI overhead: training speed inside the app against the headless command line, same config.
 
 Both sides train the same config on the same generated demo set, alternating, ``--repeats``
 times each, every run in a fresh process (as a user runs them: OpenMP thread pools left behind
-by one run would otherwise slow the next). Headless calls ``vit_tui.engine.trainer.train`` on
-the main thread with a sink that keeps events, as the CLI does; the app side runs ``VitApp``
-(Textual's headless driver at 120x40, so every widget still updates and the compositor still
-draws) and presses ``t``, which trains in the app's worker thread. Each side's figure is the
-median over all runs of the engine-measured epoch seconds after each run's first (warm-up)
-epoch. Prints one JSON line.
+by one run would otherwise slow the next), each with its own defaults. Headless is the real
+``vit-tui train`` command (its live rich display included) as a user types it; the app side
+runs ``VitApp`` the way ``vit-tui`` does (``prepare_environment`` first, then Textual's headless
+driver at 120x40, so every widget still updates and the compositor still draws) and presses
+``t``, which trains in the app's worker thread. Each side's figure is the median over all runs
+of the engine-measured epoch seconds (``metrics.csv``) after each run's first (warm-up) epoch.
+Prints one JSON line.
 
     python bench/bench_tui_overhead.py --device cpu
     python bench/bench_tui_overhead.py --device cuda --per-class 1500 --epochs 4
@@ -43,15 +44,18 @@ def bench_config(dataset: Path, device: str, epochs: int, batch: int) -> RunConf
     return replace(cfg, data=replace(cfg.data, dataset=str(dataset)))
 
 
-def headless_epochs(cfg: RunConfig, runs_root: Path) -> list[float]:
-    """Epoch seconds of one headless run."""
-    from vit_tui.engine.events import EpochEnded
-    from vit_tui.engine.sinks import ListSink
-    from vit_tui.engine.trainer import train
+def headless_epochs(args: argparse.Namespace, home: Path) -> list[float]:
+    """Epoch seconds of one run of the real ``vit-tui train`` command, with its own defaults."""
+    from vit_tui.engine.runs import read_metrics
 
-    sink = ListSink()
-    train(cfg, sink, runs_root=runs_root)
-    return [e.seconds for e in sink.of_type(EpochEnded)]
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=home)) / "run"
+    command = [sys.executable, "-m", "vit_tui", "train", "--preset", "fast", "--data", str(home / "data" / "demo"),
+               "--out", str(run_dir), "--set", f"train.epochs={args.epochs}", "--set", f"train.batch_size={args.batch}",
+               "--set", f"train.device={args.device}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"headless run failed:\n{done.stderr[-2000:]}")
+    return [row["seconds"] for row in read_metrics(run_dir)]
 
 
 async def _app_run(cfg: RunConfig, home: Path) -> list[float]:
@@ -75,7 +79,9 @@ def app_epochs(cfg: RunConfig, home: Path) -> list[float]:
 
 
 def one_run(mode: str, args: argparse.Namespace, home: Path) -> list[float]:
-    """Epoch seconds of one run in a fresh process (``--child MODE`` of this script)."""
+    """Epoch seconds of one run in a fresh process."""
+    if mode == "headless":
+        return headless_epochs(args, home)
     command = [sys.executable, __file__, "--child", mode, "--home", str(home), "--device", args.device,
                "--epochs", str(args.epochs), "--batch", str(args.batch)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -85,15 +91,13 @@ def one_run(mode: str, args: argparse.Namespace, home: Path) -> list[float]:
 
 
 def child(args: argparse.Namespace) -> int:
-    """Train once in this process and print the epoch seconds as JSON."""
-    if args.child == "app":
-        from vit_tui.tui.app import prepare_environment
+    """Train once in the app in this process and print the epoch seconds as JSON."""
+    from vit_tui.tui.app import prepare_environment
 
-        prepare_environment()  # what `vit-tui` does before the app starts
+    prepare_environment()  # what `vit-tui` does before the app starts
     home = Path(args.home)
     cfg = bench_config(home / "data" / "demo", args.device, args.epochs, args.batch)
-    seconds = headless_epochs(cfg, home / "runs-headless") if args.child == "headless" else app_epochs(cfg, home)
-    print(json.dumps(seconds))
+    print(json.dumps(app_epochs(cfg, home)))
     return 0
 
 
@@ -104,19 +108,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--omp-wait-policy",
-        default="PASSIVE",
-        help="OMP_WAIT_POLICY for both sides (the app's default is PASSIVE); 'inherit' keeps the environment's",
-    )
-    parser.add_argument("--child", choices=("headless", "app"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("app",), help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("VIT_TUI_CONFIG_DIR", tempfile.mkdtemp(prefix="vit-tui-bench-settings-"))
     if args.child:
         return child(args)
-    if args.omp_wait_policy != "inherit":
-        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     with tempfile.TemporaryDirectory(prefix="vit-tui-bench-") as tmp:
         home = Path(tmp)
         from vit_tui.data.demo import make_demo
@@ -139,7 +136,7 @@ def main() -> int:
             "headless_epochs_s": [round(s, 3) for s in headless],
             "app_epochs_s": [round(s, 3) for s in in_app],
             "wall_s": round(time.perf_counter() - start, 1),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset: each side's default)"),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "command": " ".join(["python", *sys.argv]),

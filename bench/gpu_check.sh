@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# GPU check in one go (under 5 minutes on one H200): the CUDA tests, then the training
-# benchmark at the reference's size. Needs only torch, torchvision, numpy, pillow,
-# scikit-learn, matplotlib and pytest: no UI module is imported. Results land in $OUT
-# (or bench/out when OUT is unset):
-#   gpu_tests.log      pytest output of the CUDA tests
-#   bench_gpu.jsonl    one JSON line per benchmark configuration
-#   env.txt            GPU, driver, torch
+# GPU check in one go (about 4 minutes on one H200): the CUDA tests, the training-speed benchmark,
+# then the accuracy benchmark on cifar10-5 and the demo set. Needs only torch, torchvision, numpy,
+# pillow, scikit-learn, matplotlib and pytest: no UI module is imported.
+#   bash bench/gpu_check.sh [DIR]    DIR holds cifar10-5.tar.gz (default ../shared/data)
+# Results land in $OUT (or bench/out when OUT is unset):
+#   env.txt             GPU, driver, torch
+#   gpu_tests.log       pytest output of the CUDA tests (capture holds for a whole run; captured == eager)
+#   bench_gpu.jsonl     bench_train.py: engine against the in-memory loop, batch 16 / 256 / 1024
+#   accuracy_gpu.jsonl  bench_accuracy.py: accurate and fast on cifar10-5, fast on the demo set
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench/out}"
+shared="${1:-../shared/data}"
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 py=${PYTHON:-python3}
+accuracy=(timeout 150 "$py" bench/bench_accuracy.py --device cuda --shared "$shared" --set train.cuda_graph=auto
+  --out "$out/accuracy_gpu.jsonl")
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
 
 timeout 120 "$py" -m pytest --noconftest -p no:cacheprovider -o addopts="" -q -m gpu tests/test_graph_step.py 2>&1 | tee "$out/gpu_tests.log"
 
-timeout 170 "$py" bench/bench_train.py --device cuda --images 7500 --epochs 4 2>&1 | tee "$out/bench_gpu.jsonl"
+timeout 120 "$py" bench/bench_train.py --device cuda --images 4096 --epochs 4 --batches 16,256,1024 --jpeg 2>&1 | tee "$out/bench_gpu.jsonl"
+
+"${accuracy[@]}" --data cifar10-5 --preset accurate --no-loop
+"${accuracy[@]}" --data cifar10-5 --preset fast
+"${accuracy[@]}" --data demo --preset fast

@@ -37,3 +37,10 @@ def test_unknown_key_suggests_the_right_one() -> None:
     out = _run("model", "summary", "--set", "model.embed=64")
     assert out.returncode == 2
     assert "did you mean model.embed_dim" in out.stderr
+
+
+def test_mean_pooling_summary_has_no_class_token() -> None:
+    out = _run("model", "summary", "--preset", "fast", "--set", "model.pool=mean")
+    assert out.returncode == 0, out.stderr
+    assert "(64 patches, no class token)" in out.stdout
+    assert "sequence length 64" in out.stdout

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vit_tui.config import ModelConfig
-from vit_tui.model.attention import DLStudioAttention, EinsumAttention, SdpaAttention
+from vit_tui.config import ModelConfig, sequence_length
+from vit_tui.model.attention import DLStudioAttention, EinsumAttention, MultiHeadAttention
 from vit_tui.model.summary import summarize
 from vit_tui.model.vit import build_model, count_parameters
 from vit_tui.presets import preset
@@ -30,32 +30,92 @@ def test_summary_agrees_with_the_built_model() -> None:
     assert summary.flops_per_image > 3 * 2 * 2 * 1700 * 3400
 
 
+def _mha_pair(length: int, embed: int, heads: int) -> tuple[MultiHeadAttention, MultiHeadAttention]:
+    fused = MultiHeadAttention(length, embed, heads).double()
+    manual = MultiHeadAttention(length, embed, heads).double()
+    manual.load_state_dict(fused.state_dict())
+    manual.fused_attn = False
+    return fused, manual
+
+
 @pytest.mark.parametrize(
     ("batch", "length", "embed", "heads"),
-    [(3, 17, 100, 5), (2, 5, 12, 3), (1, 9, 7, 1), (4, 65, 96, 4)],
+    [(3, 17, 100, 5), (2, 5, 12, 3), (1, 9, 7, 1), (4, 65, 96, 4), (2, 1, 6, 2)],
 )
-def test_einsum_and_sdpa_agree_in_outputs_and_gradients(batch: int, length: int, embed: int, heads: int) -> None:
+def test_mha_fused_kernel_matches_the_written_out_attention(batch: int, length: int, embed: int, heads: int) -> None:
     torch.manual_seed(0)
-    einsum = EinsumAttention(length, embed, heads).double()
-    sdpa = SdpaAttention(length, embed, heads).double()
-    sdpa.load_state_dict(einsum.state_dict())
+    fused, manual = _mha_pair(length, embed, heads)
     x1 = torch.randn(batch, length, embed, dtype=torch.float64, requires_grad=True)
     x2 = x1.detach().clone().requires_grad_(True)
-    out1, out2 = einsum(x1), sdpa(x2)
+    out1, out2 = fused(x1), manual(x2)
     torch.testing.assert_close(out1, out2, rtol=1e-10, atol=1e-10)
     grad = torch.randn_like(out1)
     out1.backward(grad)
     out2.backward(grad)
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(einsum.qkv.grad, sdpa.qkv.grad, rtol=1e-10, atol=1e-10)
+    for (name, p1), p2 in zip(fused.named_parameters(), manual.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-10, atol=1e-10, msg=name)
 
 
-def test_einsum_and_sdpa_agree_in_float32() -> None:
+def test_mha_manual_path_is_softmax_over_keys_of_scaled_logits() -> None:
     torch.manual_seed(1)
-    einsum, sdpa = EinsumAttention(17, 100, 5), SdpaAttention(17, 100, 5)
-    sdpa.load_state_dict(einsum.state_dict())
-    x = torch.randn(8, 17, 100)
-    torch.testing.assert_close(einsum(x), sdpa(x), rtol=1e-5, atol=1e-5)
+    _, manual = _mha_pair(6, 8, 2)
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    q, k, v = manual.qkv(x).view(2, 6, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1)  # sqrt(head_dim) = 2
+    expected = manual.proj((weights @ v).transpose(1, 2).reshape(2, 6, 8))
+    torch.testing.assert_close(manual(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def _einsum_by_the_listing(attn: EinsumAttention, x: torch.Tensor) -> torch.Tensor:
+    """Loops over batch, heads, queries and keys; the softmax normalises across the head axis."""
+    batch, length, embed = x.shape
+    heads, dim = attn.heads, embed // attn.heads
+    w = attn.qkv.detach()
+    out = torch.zeros(batch, length, embed, dtype=x.dtype)
+    for b in range(batch):
+        q, k, v = {}, {}, {}
+        for h in range(heads):
+            part = x[b, :, h * dim : (h + 1) * dim]  # head h: its D channels of every token
+            q[h], k[h], v[h] = part @ w[h, :, :dim], part @ w[h, :, dim : 2 * dim], part @ w[h, :, 2 * dim :]
+        for i in range(length):
+            for j in range(length):
+                scores = [float(q[h][i] @ k[h][j]) for h in range(heads)]  # no scale on the logits
+                exps = [math.exp(s) for s in scores]
+                for h in range(heads):
+                    weight = exps[h] / sum(exps)  # across heads, as the listing's softmax(dim=1)
+                    out[b, i, h * dim : (h + 1) * dim] += weight * v[h][j]
+    return out / math.sqrt(dim)  # scaled after the product with V
+
+
+@pytest.mark.parametrize(
+    ("batch", "length", "embed", "heads"), [(2, 5, 12, 3), (1, 4, 6, 2), (2, 3, 5, 1), (1, 7, 8, 4)]
+)
+def test_einsum_matches_a_loop_written_from_the_listing(batch: int, length: int, embed: int, heads: int) -> None:
+    torch.manual_seed(4)
+    attn = EinsumAttention(length, embed, heads).double()
+    x = torch.randn(batch, length, embed, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), _einsum_by_the_listing(attn, x), rtol=1e-10, atol=1e-10)
+
+
+def test_einsum_with_one_head_weights_every_key_by_one() -> None:
+    # A softmax across a single head is 1 everywhere, so each output is the sum of all values.
+    torch.manual_seed(5)
+    attn = EinsumAttention(5, 4, 1).double()
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+    v = x @ attn.qkv.detach()[0, :, 8:]
+    expected = v.sum(dim=1, keepdim=True).expand(-1, 5, -1) / 2.0
+    torch.testing.assert_close(attn(x).detach(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_parameter_and_init_follow_the_listing() -> None:
+    attn = EinsumAttention(17, 100, 5)
+    assert [tuple(p.shape) for p in attn.parameters()] == [(5, 20, 60)]
+    # Kaiming-uniform with a=sqrt(5) on a (H, D, 3D) tensor: fan_in = D * 3D, bound 1/sqrt(fan_in).
+    bound = 1.0 / math.sqrt(20 * 60)
+    assert attn.qkv.abs().max().item() <= bound
+    assert attn.qkv.abs().max().item() > 0.9 * bound
 
 
 def _dlstudio_by_the_spec(attn: DLStudioAttention, x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +162,170 @@ def test_dlstudio_softmax_runs_over_queries_not_keys() -> None:
     assert not torch.allclose(weights.sum(dim=1), torch.ones(4, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("attention", ["dlstudio", "einsum", "sdpa"])
+# (image, patch, classes, embed, depth, heads, mlp_ratio): the two presets and some odd shapes.
+TIMM_SHAPES = [
+    (64, 8, 5, 96, 4, 3, 2.0),
+    (64, 8, 5, 192, 6, 6, 2.0),
+    (64, 16, 5, 100, 3, 5, 4.0),
+    (28, 7, 10, 30, 1, 6, 2.5),
+    (20, 4, 3, 10, 2, 1, 1.5),
+    (15, 5, 7, 21, 2, 7, 3.3),
+]
+# Each shape with the class token (pool=token), and some also with mean pooling (pool=mean).
+TIMM_CASES = [(*shape, "token") for shape in TIMM_SHAPES] + [
+    (*shape, "mean") for shape in (TIMM_SHAPES[1], TIMM_SHAPES[3], TIMM_SHAPES[5])
+]
+TIMM_PARAMS = ("image", "patch", "classes", "embed", "depth", "heads", "ratio", "pool")
+
+
+def _mha_config(
+    image: int, patch: int, embed: int, depth: int, heads: int, ratio: float, pool: str = "token"
+) -> ModelConfig:
+    return ModelConfig(
+        image_size=image,
+        patch_size=patch,
+        embed_dim=embed,
+        heads=heads,
+        blocks=depth,
+        attention="mha",
+        ffn="mlp",
+        mlp_ratio=ratio,
+        pool=pool,
+    )
+
+
+def _timm_vit(
+    image: int, patch: int, classes: int, embed: int, depth: int, heads: int, ratio: float, pool: str = "token"
+) -> torch.nn.Module:
+    timm = pytest.importorskip("timm")
+    # pool=mean is timm's class_token=False, global_pool='avg' (which puts its LayerNorm in fc_norm).
+    layout = {"class_token": pool == "token", "global_pool": "token" if pool == "token" else "avg"}
+    return timm.models.vision_transformer.VisionTransformer(
+        img_size=image,
+        patch_size=patch,
+        in_chans=3,
+        num_classes=classes,
+        embed_dim=embed,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=ratio,
+        qkv_bias=True,
+        **layout,
+    )
+
+
+@pytest.mark.parametrize(TIMM_PARAMS, TIMM_CASES)
+def test_mha_has_timms_parameters_under_timms_names(
+    image: int, patch: int, classes: int, embed: int, depth: int, heads: int, ratio: float, pool: str
+) -> None:
+    theirs = _timm_vit(image, patch, classes, embed, depth, heads, ratio, pool)
+    ours = build_model(_mha_config(image, patch, embed, depth, heads, ratio, pool), classes)
+    assert count_parameters(ours) == count_parameters(theirs)
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in theirs.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize(TIMM_PARAMS, TIMM_CASES)
+def test_mha_with_timms_weights_gives_timms_logits(
+    image: int, patch: int, classes: int, embed: int, depth: int, heads: int, ratio: float, pool: str
+) -> None:
+    torch.manual_seed(6)
+    theirs = _timm_vit(image, patch, classes, embed, depth, heads, ratio, pool).double().eval()
+    ours = build_model(_mha_config(image, patch, embed, depth, heads, ratio, pool), classes).double().eval()
+    with torch.no_grad():
+        for param in theirs.parameters():  # away from the init, so every weight matters
+            param.add_(0.1 * torch.randn_like(param))
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    images = torch.randn(3, 3, image, image, dtype=torch.float64)
+    with torch.no_grad():
+        expected = theirs(images)
+        for fused in (True, False):
+            for block in ours.blocks:
+                block.attn.fused_attn = fused
+            torch.testing.assert_close(ours(images), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_mha_starts_from_timms_default_init() -> None:
+    torch.manual_seed(7)
+    model = build_model(_mha_config(64, 8, 192, 6, 6, 4.0), 5)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 6 * 4 + 1
+    for linear in linears:
+        assert 0.015 < linear.weight.std().item() < 0.025
+        assert not linear.bias.any()
+    assert 0.015 < model.pos_embed.std().item() < 0.025
+    assert model.cls_token.abs().max().item() < 1e-5
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 6 * 2 + 1
+    assert all(n.eps == 1e-6 for n in norms)
+
+
+def test_mean_pooling_has_no_class_token_and_one_token_per_patch() -> None:
+    torch.manual_seed(8)
+    cfg = _mha_config(64, 8, 96, 2, 3, 2.0, "mean")
+    assert sequence_length(cfg) == 64
+    assert sequence_length(replace(cfg, pool="token")) == 65
+    model = build_model(cfg, 5)
+    names = list(model.state_dict())
+    assert "cls_token" not in names
+    assert tuple(model.pos_embed.shape) == (1, 64, 96)
+    assert isinstance(model.norm, torch.nn.Identity)
+    assert isinstance(model.fc_norm, torch.nn.LayerNorm) and model.fc_norm.eps == 1e-6
+    assert names[-4:] == ["fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"]
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+    # The class-token model has the final norm before the head and no fc_norm parameters.
+    token = build_model(replace(cfg, pool="token"), 5)
+    assert isinstance(token.fc_norm, torch.nn.Identity) and isinstance(token.norm, torch.nn.LayerNorm)
+    assert count_parameters(token) == count_parameters(model) + 96 + 96  # cls_token + one position
+
+
+def test_reference_layout_keeps_its_checkpoint_names() -> None:
+    names = list(build_model(preset("reference").model, 5).state_dict())
+    assert names[:5] == ["cls_token", "pos_embed", "patch_embed.weight", "patch_embed.bias", "blocks.0.norm1.weight"]
+    assert [n for n in names if n.startswith("blocks.0.")] == [
+        "blocks.0.norm1.weight",
+        "blocks.0.norm1.bias",
+        "blocks.0.attn.weight",
+        "blocks.0.attn.bias",
+        "blocks.0.norm2.weight",
+        "blocks.0.norm2.bias",
+        "blocks.0.ffn.net.0.weight",
+        "blocks.0.ffn.net.0.bias",
+        "blocks.0.ffn.net.2.weight",
+        "blocks.0.ffn.net.2.bias",
+    ]
+    assert names[-2:] == ["head.weight", "head.bias"]
+    einsum = build_model(preset("reference-einsum").model, 5)
+    assert tuple(einsum.state_dict()["blocks.0.attn.qkv"].shape) == (5, 20, 60)
+    norms = [m for m in einsum.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 3 * 2 and all(n.eps == 1e-5 for n in norms)  # no final norm, PyTorch's eps
+
+
+def test_summary_groups_the_standard_layout() -> None:
+    summary = summarize(preset("fast").model, 5)
+    names = [name for name, _ in summary.rows]
+    assert names[:2] == ["patch embedding", "class token + positions"]
+    assert names[-2:] == ["final norm", "classifier"]
+    assert "block 4 feed-forward" in names
+    assert summary.params == count_parameters(build_model(preset("fast").model, 5))
+    assert dict(summary.rows)["final norm"] == 2 * 96
+    assert summary.seq_len == 65
+
+
+def test_summary_of_mean_pooling() -> None:
+    cfg = replace(preset("fast").model, pool="mean")
+    summary = summarize(cfg, 5)
+    names = [name for name, _ in summary.rows]
+    assert names[:2] == ["patch embedding", "positions"]
+    assert names[-2:] == ["final norm", "classifier"]
+    assert dict(summary.rows)["positions"] == 64 * 96
+    assert dict(summary.rows)["final norm"] == 2 * 96  # fc_norm
+    assert summary.seq_len == summary.tokens_per_image == 64
+    assert summary.params == count_parameters(build_model(cfg, 5))
+
+
+@pytest.mark.parametrize("attention", ["dlstudio", "einsum", "mha"])
 @pytest.mark.parametrize("ffn", ["flattened", "mlp"])
 def test_output_shapes(attention: str, ffn: str) -> None:
     cfg = ModelConfig(image_size=32, patch_size=8, embed_dim=24, heads=3, blocks=2, attention=attention, ffn=ffn)
@@ -110,7 +333,7 @@ def test_output_shapes(attention: str, ffn: str) -> None:
     assert model(torch.randn(5, 3, 32, 32)).shape == (5, 7)
 
 
-@pytest.mark.parametrize("attention", ["dlstudio", "einsum", "sdpa"])
+@pytest.mark.parametrize("attention", ["dlstudio", "einsum", "mha"])
 @pytest.mark.parametrize("ffn", ["flattened", "mlp"])
 def test_each_variant_overfits_a_tiny_batch(attention: str, ffn: str) -> None:
     torch.manual_seed(0)

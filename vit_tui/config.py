@@ -24,8 +24,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-ATTENTIONS = ("dlstudio", "einsum", "sdpa")
+ATTENTIONS = ("dlstudio", "einsum", "mha")
 FFNS = ("flattened", "mlp")
+POOLS = ("token", "mean")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -65,7 +66,9 @@ class ModelConfig:
     blocks: int = 3
     """Encoder blocks."""
     attention: str = "dlstudio"
-    """dlstudio (the reference, faithful), einsum (textbook), sdpa (fused kernel)."""
+    """dlstudio (the reference, faithful), einsum (the course listing, faithful), mha (standard ViT, fused kernel)."""
+    pool: str = "token"
+    """token: classify from the class token; mean: average the patch tokens (no class token). mha only."""
     ffn: str = "flattened"
     """flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token)."""
     mlp_ratio: float = 4.0
@@ -104,8 +107,10 @@ class TrainConfig:
     """auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16."""
     compile: bool = False
     """Wrap the model in torch.compile."""
-    cuda_graph: str = "auto"
-    """auto: capture the whole training step as a CUDA graph when possible; off: eager."""
+    cuda_graph: str = "off"
+    """off: eager steps; auto: replay the whole step as a captured CUDA graph when the run allows it
+    (CUDA, Adam or AdamW, no compile), much faster at small batches. Off by default until a GPU run
+    of bench/gpu_check.sh has shown captured and eager training agree."""
     seed: int = 1
     """Seed for python, numpy and torch."""
     device: str = "auto"
@@ -403,8 +408,24 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
             "model.embed_dim",
             f"{m.embed_dim} is not divisible by heads {m.heads}; pick a multiple of heads",
         )
-    _choice(errors, "model.attention", m.attention, ATTENTIONS)
+    if m.attention == "sdpa":
+        # Earlier versions had an sdpa choice; its successor is the standard attention.
+        errors.append(
+            ConfigError(
+                "model.attention",
+                "sdpa is no longer a choice; use mha (the standard attention, run with the fused kernel)",
+            )
+        )
+    else:
+        _choice(errors, "model.attention", m.attention, ATTENTIONS)
     _choice(errors, "model.ffn", m.ffn, FFNS)
+    _choice(errors, "model.pool", m.pool, POOLS)
+    # The reference layouts (dlstudio, einsum) always prepend a class token and classify from it.
+    need(
+        m.pool != "mean" or m.attention == "mha",
+        "model.pool",
+        f"mean pooling needs attention mha, not {m.attention}; set model.attention=mha or model.pool=token",
+    )
     need(m.mlp_ratio > 0, "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}")
     need(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
 
@@ -450,5 +471,10 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 def sequence_length(model: ModelConfig) -> int:
-    """Tokens per image: patches plus the class token."""
-    return (model.image_size // model.patch_size) ** 2 + 1
+    """Tokens per image: the patches, plus the class token unless ``pool`` is mean."""
+    return (model.image_size // model.patch_size) ** 2 + (1 if has_class_token(model) else 0)
+
+
+def has_class_token(model: ModelConfig) -> bool:
+    """Whether the model prepends a class token (every layout except mha with mean pooling)."""
+    return model.pool != "mean"

@@ -22,6 +22,7 @@ def run_summary(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ..config import has_class_token
     from ..errors import UserError
     from ..model.summary import summarize
 
@@ -33,6 +34,7 @@ def run_summary(args: argparse.Namespace) -> int:
     title = (
         f"{cfg.preset or 'custom'}: {m.attention} attention, {m.ffn} feed-forward, "
         f"E={m.embed_dim}, {m.heads} heads, {m.blocks} blocks, {m.image_size}/{m.patch_size}"
+        + (", mean pooling" if not has_class_token(m) else "")
     )
     table = Table(title=title)
     table.add_column("component")
@@ -44,8 +46,10 @@ def run_summary(args: argparse.Namespace) -> int:
     table.add_row("[bold]total[/bold]", f"[bold]{summary.params:,}[/bold]", "100.0%")
     console = Console()
     console.print(table)
+    patches = (m.image_size // m.patch_size) ** 2
+    tokens = f"{patches} patches + class token" if has_class_token(m) else f"{patches} patches, no class token"
     console.print(
-        f"sequence length {summary.seq_len} ({summary.seq_len - 1} patches + class token), "
+        f"sequence length {summary.seq_len} ({tokens}), "
         f"{summary.tokens_per_image} tokens per image, "
         f"{summary.flops_per_image / 1e6:,.1f} MFLOP per image (forward)"
     )

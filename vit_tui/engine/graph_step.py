@@ -2,13 +2,24 @@
 
 At batch 16 a ViT step is a few hundred tiny kernels, so launch overhead, not arithmetic,
 sets the pace. ``GraphTrainStep`` warms up for a few real steps on a side stream, captures
-one step (batch gathered from the resident dataset by device-side indexing into a static
-index buffer, fused Adam with a tensor learning rate so the schedule still applies), then
-replays it. A partial last batch runs eagerly on the same parameters. ``make_train_step``
-picks the path and says why when it falls back to eager.
+one step, then replays it. What capture needs, and why:
+
+- the batch is gathered from the resident dataset by device-side indexing into a static index
+  buffer, so each replay reads the indices copied in just before it;
+- Adam/AdamW are fused with ``capturable=True`` (their step counters live on the device; torch
+  refuses to capture a non-capturable step) and a tensor learning rate the scheduler fills in
+  place, so the schedule still applies to a replayed graph;
+- the seeded augmentation generator is registered with the graph, so replays draw the same
+  random numbers an eager run would, and a fallback to eager keeps using it.
+
+``make_train_step`` picks the path and says why when it falls back to eager. The trainer only
+hands out full batches, so every step has the captured shape.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -28,22 +39,25 @@ def graph_unavailable_reason(cfg: RunConfig, device: torch.device) -> str | None
         return "train.compile=true runs the compiled model instead"
     if cfg.train.optimizer not in ("adam", "adamw"):
         return f"optimizer {cfg.train.optimizer} has no capturable fused form here"
+    if cfg.train.augment != "none" and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+        return f"torch {torch.__version__} cannot capture a seeded augmentation generator"
     return None
 
 
 def optimizer_options(cfg: RunConfig, device: torch.device) -> dict:
-    """Extra optimizer arguments: fused kernels where they exist; a device lr for capture."""
+    """Extra optimizer arguments: fused kernels where they exist; capturable with a device lr for capture."""
     if cfg.train.optimizer not in ("adam", "adamw") or device.type not in ("cpu", "cuda"):
         return {}
     options: dict = {"fused": True}
     if graph_unavailable_reason(cfg, device) is None:
         # A tensor lr is read by the captured kernels, and the scheduler fills it in place.
+        options["capturable"] = True
         options["lr"] = torch.tensor(cfg.train.lr, dtype=torch.float32, device=device)
     return options
 
 
 class GraphTrainStep(TrainStep):
-    """``TrainStep`` whose full-size steps replay one captured CUDA graph."""
+    """``TrainStep`` whose steps replay one captured CUDA graph after a short eager warm-up."""
 
     def __init__(self, *args, batch_size: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -52,11 +66,9 @@ class GraphTrainStep(TrainStep):
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warmed = 0
         self.path = "cuda-graph"
-        # Random augmentation inside a graph must draw from the default (graph-safe) generator.
-        self.generator = None
 
     def __call__(self, batch_indices: torch.Tensor) -> None:
-        if batch_indices.numel() != self.batch_size or self.path != "cuda-graph":
+        if self.path != "cuda-graph":
             super().__call__(batch_indices)
             return
         self.static_indices.copy_(batch_indices, non_blocking=True)
@@ -68,9 +80,7 @@ class GraphTrainStep(TrainStep):
                 self._capture()
             except RuntimeError as exc:
                 # Nothing ran during the failed capture: this batch trains eagerly instead.
-                self.path = "eager"
-                self.fallback_reason = f"CUDA graph capture failed: {str(exc).splitlines()[0][:120]}"
-                torch.cuda.synchronize(self.device)
+                self._fall_back(exc)
                 super().__call__(batch_indices)
                 return
         self.graph.replay()
@@ -78,26 +88,46 @@ class GraphTrainStep(TrainStep):
         self.scheduler.step()
 
     def _warm_up(self) -> None:
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
+        with self._side_stream():
             self._update(self.static_indices)
-        torch.cuda.current_stream(self.device).wait_stream(side)
         self.warmed += 1
         self.seen += self.batch_size
         self.scheduler.step()
 
+    @contextlib.contextmanager
+    def _side_stream(self) -> Iterator[None]:
+        """Warm-up work on a side stream, as capture requires on CUDA; plain elsewhere."""
+        if self.device.type != "cuda":
+            yield
+            return
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            yield
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
     def _capture(self) -> None:
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
+        if self.generator is not None and self.generator.device.type == "cuda":
+            graph.register_generator_state(self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
             self._update(self.static_indices)
         self.graph = graph
 
+    def _fall_back(self, exc: BaseException) -> None:
+        self.path = "eager"
+        self.fallback_reason = f"CUDA graph capture failed: {str(exc).splitlines()[0][:120]}"
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+
     def _autocast(self):
         # Autocast's weight-cast cache would outlive the capture and break replays.
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16", cache_enabled=False)
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16", cache_enabled=False
+        )
 
 
 def make_train_step(

@@ -5,10 +5,11 @@
   across *queries* (dim 1 of the (B, L, L) scores), and the 1/sqrt(E/H) scale is applied
   after the product with V. The per-head Linears are stored stacked so that all heads and
   all of Q, K, V run as one batched matrix product; the arithmetic is the reference's.
-- ``EinsumAttention`` is textbook attention: one (H, E/H, 3E/H) parameter without bias,
-  einsum projections, scale on the logits, softmax over keys.
-- ``SdpaAttention`` has the same parameter as ``EinsumAttention`` and computes the same
-  function with ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels).
+- ``EinsumAttention`` reproduces the course listing's einsum attention just as faithfully,
+  including its softmax across *heads* (dim 1 of the (B, H, L, L) scores).
+- ``MultiHeadAttention`` is the standard attention of the ViT paper and timm: a biased
+  ``qkv`` Linear, softmax over keys of the scaled logits, an output ``proj`` Linear. It runs
+  through the fused ``scaled_dot_product_attention`` kernel unless ``fused_attn`` is off.
 """
 
 from __future__ import annotations
@@ -53,7 +54,20 @@ class DLStudioAttention(nn.Module):
 
 
 class EinsumAttention(nn.Module):
-    """Textbook attention with one (H, E/H, 3E/H) projection parameter and no bias."""
+    """The course listing's einsum attention, reproduced as written.
+
+    One parameter ``qkv`` of shape (H, D, 3D) with D = E/H, Kaiming-uniform (a = sqrt(5)),
+    no bias; columns ``[0:D]`` of ``qkv[h]`` give head h's Q, ``[D:2D]`` its K, ``[2D:3D]``
+    its V. The listing reshapes the input to (B, H, L, D); that is read here as the usual
+    head split, a view to (B, L, H, D) then a transpose, so head h sees channels
+    ``h*D:(h+1)*D`` of every token (a bare reshape would mix tokens across heads).
+
+    Then: Q, K, V from one einsum; scores ``Q K^T`` with no scale on the logits; a softmax
+    over dim 1 of the (B, H, L, L) scores, which normalises each (query, key) pair *across
+    heads*; the product with V; and only then the 1/sqrt(D) factor. The softmax axis is the
+    listing's defect, kept because this variant exists to reproduce that listing; the
+    standard attention is ``MultiHeadAttention``.
+    """
 
     def __init__(self, seq_len: int, embed_dim: int, heads: int) -> None:
         super().__init__()
@@ -62,35 +76,47 @@ class EinsumAttention(nn.Module):
         self.qkv = nn.Parameter(torch.empty(heads, self.head_dim, 3 * self.head_dim))
         nn.init.kaiming_uniform_(self.qkv, a=math.sqrt(5))
 
-    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Q, K, V, each (B, H, L, D)."""
-        batch, length, _ = x.shape
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, embed = x.shape
         heads = x.view(batch, length, self.heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
-        qkv = torch.einsum("bhld,hdk->bhlk", heads, self.qkv)  # (B, H, L, 3D)
-        return qkv.split(self.head_dim, dim=-1)
+        q, k, v = torch.einsum("bhld,hdk->bhlk", heads, self.qkv).split(self.head_dim, dim=-1)
+        scores = torch.einsum("bhld,bhmd->bhlm", q, k)  # (B, H, L, L), unscaled as in the listing
+        weights = scores.softmax(dim=1)  # across heads: the listing's dim=1
+        z = torch.einsum("bhlm,bhmd->bhld", weights, v) * (1.0 / math.sqrt(self.head_dim))
+        return z.transpose(1, 2).reshape(batch, length, embed)
 
-    def merge(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, H, L, D) -> (B, L, E)."""
-        batch, _, length, _ = z.shape
-        return z.transpose(1, 2).reshape(batch, length, self.heads * self.head_dim)
+
+class MultiHeadAttention(nn.Module):
+    """Standard multi-head self-attention with timm's parameter layout (``qkv``, ``proj``).
+
+    ``fused_attn`` picks ``F.scaled_dot_product_attention``; off, the same function is
+    spelled out (scaled logits, softmax over keys, product with V), which the tests use as
+    the reference for the fused kernel.
+    """
+
+    def __init__(self, seq_len: int, embed_dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = embed_dim // heads
+        self.scale = self.head_dim**-0.5
+        self.fused_attn = True
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim, bias=True)
+        self.proj = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.project(x)
-        scores = torch.einsum("bhld,bhmd->bhlm", q, k) * (1.0 / math.sqrt(self.head_dim))  # (B, H, L, L)
-        weights = scores.softmax(dim=-1)  # over keys
-        return self.merge(torch.einsum("bhlm,bhmd->bhld", weights, v))
+        batch, length, embed = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B, H, L, D)
+        if self.fused_attn:
+            z = F.scaled_dot_product_attention(q, k, v)
+        else:
+            weights = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # over keys
+            z = weights @ v
+        return self.proj(z.transpose(1, 2).reshape(batch, length, embed))
 
 
-class SdpaAttention(EinsumAttention):
-    """``EinsumAttention``'s function through the fused scaled-dot-product kernel."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.project(x)
-        return self.merge(F.scaled_dot_product_attention(q, k, v))
-
-
-ATTENTION_CLASSES: dict[str, type[nn.Module]] = {
+REFERENCE_ATTENTIONS: dict[str, type[nn.Module]] = {
     "dlstudio": DLStudioAttention,
     "einsum": EinsumAttention,
-    "sdpa": SdpaAttention,
 }
+"""The attentions of the reference layout; ``mha`` brings the standard layout with it."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import ModelConfig, sequence_length
+from ..config import ModelConfig, has_class_token, sequence_length
 from .vit import build_model
 
 
@@ -27,17 +27,23 @@ class ModelSummary:
     flops_per_image: int
 
 
-def _component(name: str) -> str:
+# The reference layout calls its feed-forward part ffn, the standard (timm) layout mlp.
+_BLOCK_PARTS = {"attn": "attention", "ffn": "feed-forward", "mlp": "feed-forward", "norm1": "norms", "norm2": "norms"}
+
+
+def _component(name: str, embeddings: str) -> str:
     parts = name.split(".")
     if parts[0] == "patch_embed":
         return "patch embedding"
     if parts[0] in ("cls_token", "pos_embed"):
-        return "class token + positions"
+        return embeddings
+    # With mean pooling timm's final LayerNorm is fc_norm (after the pooling); norm is then empty.
+    if parts[0] in ("norm", "fc_norm"):
+        return "final norm"
     if parts[0] == "head":
         return "classifier"
     block = f"block {int(parts[1]) + 1}"
-    kind = {"attn": "attention", "ffn": "feed-forward", "norm1": "norms", "norm2": "norms"}[parts[2]]
-    return f"{block} {kind}"
+    return f"{block} {_BLOCK_PARTS[parts[2]]}"
 
 
 def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
@@ -45,13 +51,15 @@ def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
     with torch.device("meta"):
         model = build_model(model_cfg, num_classes)
         image = torch.empty(1, 3, model_cfg.image_size, model_cfg.image_size)
+    # Mean pooling has no class token, so that row holds the positions alone.
+    embeddings = "class token + positions" if has_class_token(model_cfg) else "positions"
     rows: OrderedDict[str, int] = OrderedDict()
     for name, param in model.named_parameters():
-        key = _component(name)
+        key = _component(name, embeddings)
         rows[key] = rows.get(key, 0) + param.numel()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(image)
-    rows.move_to_end("class token + positions", last=False)
+    rows.move_to_end(embeddings, last=False)
     rows.move_to_end("patch embedding", last=False)
     seq_len = sequence_length(model_cfg)
     return ModelSummary(

@@ -1,8 +1,17 @@
-"""The Vision Transformer: patch embedding, pre-LayerNorm encoder blocks, class-token head.
+"""The Vision Transformer in two layouts, chosen by ``model.attention``.
 
-``build_model(model_cfg, num_classes)`` is the one builder. With ``ffn="flattened"`` and
-``attention="dlstudio"`` it is the course reference (39,993,005 parameters at its shape);
-``ffn="mlp"`` gives the usual per-token MLP.
+- Reference layout (``dlstudio``, ``einsum``): the course model. A Conv2d patch embedding,
+  pre-LayerNorm blocks (PyTorch's default eps), no final norm, a class-token head. With
+  ``ffn="flattened"`` and ``attention="dlstudio"`` it has the reference's 39,993,005
+  parameters. Its parameter names are those of the checkpoints already written, so they stay.
+- Standard layout (``mha``): timm's ``VisionTransformer``. LayerNorms with eps 1e-6, standard
+  attention, timm's default initialisation, and (with ``ffn="mlp"``) timm's parameter names,
+  so a timm state dict loads. ``pool="token"`` is timm's default (class token, final LayerNorm,
+  head on the class token); ``pool="mean"`` is timm's ``class_token=False, global_pool='avg'``
+  (no class token, the patch tokens averaged, then the LayerNorm ``fc_norm``, then the head).
+
+``ffn`` is independent of the layout: ``flattened`` is the reference's L*E -> 2*L*E -> L*E
+feed-forward, ``mlp`` the usual per-token MLP. ``build_model`` is the one builder.
 """
 
 from __future__ import annotations
@@ -10,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig, sequence_length
-from .attention import ATTENTION_CLASSES
+from ..config import ModelConfig, has_class_token, sequence_length
+from .attention import REFERENCE_ATTENTIONS, MultiHeadAttention
 
 
 class FlattenedFeedForward(nn.Module):
@@ -28,8 +37,15 @@ class FlattenedFeedForward(nn.Module):
         return self.net(x.flatten(1)).view_as(x)
 
 
+# --- reference layout -----------------------------------------------------------------------
+
+
 class TokenMLP(nn.Module):
-    """Per-token feed-forward: Linear(E -> ratio*E), GELU, Linear back."""
+    """Per-token feed-forward of the reference layout: Linear(E -> ratio*E), GELU, Linear back.
+
+    ``Mlp`` computes the same function under timm's names; this one keeps the names of
+    the reference layout's existing checkpoints.
+    """
 
     def __init__(self, embed_dim: int, ratio: float, dropout: float) -> None:
         super().__init__()
@@ -53,7 +69,7 @@ class EncoderBlock(nn.Module):
         super().__init__()
         seq_len = sequence_length(cfg)
         self.norm1 = nn.LayerNorm(cfg.embed_dim)
-        self.attn = ATTENTION_CLASSES[cfg.attention](seq_len, cfg.embed_dim, cfg.heads)
+        self.attn = REFERENCE_ATTENTIONS[cfg.attention](seq_len, cfg.embed_dim, cfg.heads)
         self.attn_drop = nn.Dropout(cfg.dropout)
         self.norm2 = nn.LayerNorm(cfg.embed_dim)
         if cfg.ffn == "flattened":
@@ -66,7 +82,7 @@ class EncoderBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
-class VisionTransformer(nn.Module):
+class ReferenceViT(nn.Module):
     """Patchify with a strided Conv2d, prepend a class token, add positions, encode, classify."""
 
     def __init__(self, cfg: ModelConfig, num_classes: int) -> None:
@@ -95,9 +111,99 @@ class VisionTransformer(nn.Module):
         return self.head(x[:, 0])  # (B, C)
 
 
-def build_model(model_cfg: ModelConfig, num_classes: int) -> VisionTransformer:
+# --- standard layout ------------------------------------------------------------------------
+
+
+class PatchEmbed(nn.Module):
+    """Patchify and embed with one strided Conv2d: (B, 3, S, S) -> (B, N, E)."""
+
+    def __init__(self, patch_size: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.proj(images).flatten(2).transpose(1, 2)
+
+
+class Mlp(nn.Module):
+    """Per-token feed-forward: fc1 (E -> int(ratio*E)), GELU, fc2 back."""
+
+    def __init__(self, embed_dim: int, ratio: float, dropout: float) -> None:
+        super().__init__()
+        hidden = max(1, int(embed_dim * ratio))
+        self.fc1 = nn.Linear(embed_dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, embed_dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class Block(nn.Module):
+    """``x + attn(LN1(x))`` then ``x + mlp(LN2(x))``, LayerNorm eps 1e-6."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        seq_len = sequence_length(cfg)
+        self.norm1 = nn.LayerNorm(cfg.embed_dim, eps=1e-6)
+        self.attn = MultiHeadAttention(seq_len, cfg.embed_dim, cfg.heads)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.norm2 = nn.LayerNorm(cfg.embed_dim, eps=1e-6)
+        if cfg.ffn == "flattened":
+            self.mlp: nn.Module = FlattenedFeedForward(seq_len, cfg.embed_dim, cfg.dropout)
+        else:
+            self.mlp = Mlp(cfg.embed_dim, cfg.mlp_ratio, cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x)))
+        return x + self.mlp(self.norm2(x))
+
+
+class StandardViT(nn.Module):
+    """The standard ViT: learned positions, pre-norm blocks, a LayerNorm, a linear head.
+
+    ``cfg.pool`` picks what the head sees. ``token``: a class token is prepended and the head
+    reads it after the final ``norm``. ``mean``: no class token; the tokens are averaged after
+    the blocks and normalised by ``fc_norm``. As in timm, the unused one of ``norm`` and
+    ``fc_norm`` is an Identity, so the state dict holds exactly timm's keys in either mode.
+    """
+
+    def __init__(self, cfg: ModelConfig, num_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.mean_pool = not has_class_token(cfg)
+        self.patch_embed = PatchEmbed(cfg.patch_size, cfg.embed_dim)
+        # A plain None attribute (as timm's) keeps cls_token out of the state dict.
+        self.cls_token = None if self.mean_pool else nn.Parameter(torch.empty(1, 1, cfg.embed_dim))
+        self.pos_embed = nn.Parameter(torch.empty(1, sequence_length(cfg), cfg.embed_dim))
+        self.blocks = nn.Sequential(*(Block(cfg) for _ in range(cfg.blocks)))
+        self.norm = nn.Identity() if self.mean_pool else nn.LayerNorm(cfg.embed_dim, eps=1e-6)
+        self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=1e-6) if self.mean_pool else nn.Identity()
+        self.head = nn.Linear(cfg.embed_dim, num_classes)
+        # timm's default init; the patch Conv2d and the LayerNorms keep PyTorch's, as there.
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=1e-6)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(images)  # (B, N, E)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N+1, E)
+        x = self.norm(self.blocks(x + self.pos_embed))
+        pooled = x.mean(dim=1) if self.mean_pool else x[:, 0]  # (B, E)
+        return self.head(self.fc_norm(pooled))  # (B, C)
+
+
+def build_model(model_cfg: ModelConfig, num_classes: int) -> nn.Module:
     """The ViT described by ``model_cfg`` with ``num_classes`` outputs (config assumed valid)."""
-    return VisionTransformer(model_cfg, num_classes)
+    if model_cfg.attention == "mha":
+        return StandardViT(model_cfg, num_classes)
+    return ReferenceViT(model_cfg, num_classes)
 
 
 def count_parameters(model: nn.Module) -> int:

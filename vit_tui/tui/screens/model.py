@@ -171,7 +171,10 @@ class ModelScreen(VitScreen):
             f"classes      {classes:>14}",
             "",
         ]
-        lines += [f"{name:<22} {count:>10,}" for name, count in summary.rows]
+        # Columns as wide as their longest entry: the panel is narrow at 80 columns.
+        name_width = max(len(name) for name, _ in summary.rows)
+        count_width = max(len(f"{count:,}") for _, count in summary.rows)
+        lines += [f"{name:<{name_width}} {count:>{count_width},}" for name, count in summary.rows]
         self.post_message(SummaryReady("\n".join(lines)))
 
     def on_summary_ready(self, message: SummaryReady) -> None:

@@ -20,6 +20,7 @@ from ... import config as cfgmod
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.attention": cfgmod.ATTENTIONS,
+    "model.pool": cfgmod.POOLS,
     "model.ffn": cfgmod.FFNS,
     "train.optimizer": cfgmod.OPTIMIZERS,
     "train.schedule": cfgmod.SCHEDULES,
