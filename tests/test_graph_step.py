@@ -29,6 +29,15 @@ SMALL = [
 AUGMENTS = ["none", "flip", "flip-crop", "flip-resized-crop"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_determinism():
+    """``_build`` seeds as a run does, which switches process-wide flags: put them back afterwards."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    yield
+    torch.use_deterministic_algorithms(saved[0])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
+
+
 def _config(*extra: str) -> RunConfig:
     return apply_overrides(RunConfig(), [*SMALL, *extra])
 

@@ -108,9 +108,7 @@ class TrainConfig:
     compile: bool = False
     """Wrap the model in torch.compile."""
     cuda_graph: str = "off"
-    """off: eager steps; auto: replay the whole step as a captured CUDA graph when the run allows it
-    (CUDA, Adam or AdamW, no compile), much faster at small batches. Off by default until a GPU run
-    of bench/gpu_check.sh has shown captured and eager training agree."""
+    """off (default, the tested path): eager steps; auto: replay each step as a captured CUDA graph (CUDA, Adam/AdamW)."""
     seed: int = 1
     """Seed for python, numpy and torch."""
     device: str = "auto"
