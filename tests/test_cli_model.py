@@ -42,5 +42,5 @@ def test_unknown_key_suggests_the_right_one() -> None:
 def test_mean_pooling_summary_has_no_class_token() -> None:
     out = _run("model", "summary", "--preset", "fast", "--set", "model.pool=mean")
     assert out.returncode == 0, out.stderr
-    assert "(64 patches, no class token)" in out.stdout
-    assert "sequence length 64" in out.stdout
+    assert "(16 patches, no class token)" in out.stdout
+    assert "sequence length 16" in out.stdout

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
 import pytest
 import torch
 
-from vit_tui.config import ModelConfig, sequence_length
+from vit_tui.config import ModelConfig, RunConfig, field_errors, sequence_length
 from vit_tui.model.attention import DLStudioAttention, EinsumAttention, MultiHeadAttention
 from vit_tui.model.summary import summarize
 from vit_tui.model.vit import build_model, count_parameters
@@ -305,16 +306,19 @@ def test_reference_layout_keeps_its_checkpoint_names() -> None:
 def test_summary_groups_the_standard_layout() -> None:
     summary = summarize(preset("fast").model, 5)
     names = [name for name, _ in summary.rows]
-    assert names[:2] == ["patch embedding", "class token + positions"]
+    assert names[:2] == ["conv stem", "class token + positions"]
     assert names[-2:] == ["final norm", "classifier"]
     assert "block 4 feed-forward" in names
     assert summary.params == count_parameters(build_model(preset("fast").model, 5))
     assert dict(summary.rows)["final norm"] == 2 * 96
-    assert summary.seq_len == 65
+    assert summary.seq_len == 17
+    patch = summarize(replace(preset("fast").model, stem="patch", patch_size=8), 5)
+    assert [name for name, _ in patch.rows][0] == "patch embedding"
+    assert patch.seq_len == 65
 
 
 def test_summary_of_mean_pooling() -> None:
-    cfg = replace(preset("fast").model, pool="mean")
+    cfg = replace(preset("fast").model, pool="mean", stem="patch", patch_size=8)
     summary = summarize(cfg, 5)
     names = [name for name, _ in summary.rows]
     assert names[:2] == ["patch embedding", "positions"]
@@ -361,3 +365,80 @@ def test_dropout_is_applied_only_in_training_mode() -> None:
     torch.testing.assert_close(model(x), model(x))
     model.train()
     assert not torch.allclose(model(x), model(x))
+
+
+# (image, patch, embed, depth, heads, pool): the fast preset's shape and odd ones.
+CONV_STEM_CASES = [
+    (64, 16, 96, 4, 6, "token"),
+    (64, 8, 96, 4, 3, "token"),
+    (32, 4, 40, 2, 4, "mean"),
+    (16, 2, 12, 1, 2, "token"),
+]
+
+
+def _timm_conv_stem_vit(image: int, patch: int, embed: int, depth: int, heads: int, pool: str) -> torch.nn.Module:
+    timm = pytest.importorskip("timm")
+    from timm.layers import HybridEmbed
+    from timm.models.vision_transformer_hybrid import ConvStem
+
+    depth_of_stem = patch.bit_length() - 1
+    stem = ConvStem(depth=depth_of_stem, channels=embed, stride=(2,) * depth_of_stem)
+    # timm's patch_size is the HybridEmbed's own patch on the stem's output: 1, no extra projection.
+    return timm.models.vision_transformer.VisionTransformer(
+        img_size=image,
+        patch_size=1,
+        num_classes=5,
+        embed_dim=embed,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=2.0,
+        class_token=pool == "token",
+        global_pool="token" if pool == "token" else "avg",
+        embed_layer=functools.partial(HybridEmbed, backbone=stem, proj=False),
+    )
+
+
+@pytest.mark.parametrize(("image", "patch", "embed", "depth", "heads", "pool"), CONV_STEM_CASES)
+def test_conv_stem_is_timms_hybrid_embed_with_its_conv_stem(
+    image: int, patch: int, embed: int, depth: int, heads: int, pool: str
+) -> None:
+    torch.manual_seed(9)
+    theirs = _timm_conv_stem_vit(image, patch, embed, depth, heads, pool).double()
+    cfg = replace(_mha_config(image, patch, embed, depth, heads, 2.0, pool), stem="conv")
+    ours = build_model(cfg, 5).double()
+    assert count_parameters(ours) == count_parameters(theirs)
+    with torch.no_grad():
+        for param in theirs.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    images = torch.randn(4, 3, image, image, dtype=torch.float64)
+    with torch.no_grad():
+        # train mode normalises by the batch and updates the running statistics in both models,
+        # which eval mode then uses: both halves of BatchNorm are compared.
+        for mode in (True, False):
+            torch.testing.assert_close(ours.train(mode)(images), theirs.train(mode)(images), rtol=1e-10, atol=1e-10)
+
+
+def test_conv_stem_halves_the_image_per_layer_down_to_the_patch_grid() -> None:
+    cfg = replace(_mha_config(64, 16, 96, 1, 6, 2.0), stem="conv")
+    model = build_model(cfg, 5)
+    convs = [m for m in model.patch_embed.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [12, 24, 48, 96]
+    assert [c.bias is not None for c in convs] == [False, False, False, True]
+    assert model.patch_embed(torch.randn(2, 3, 64, 64)).shape == (2, 16, 96)
+    assert tuple(model.pos_embed.shape) == (1, 17, 96)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"attention": "dlstudio"}, "conv stem needs attention mha"),
+        ({"patch_size": 12, "image_size": 48}, "power of two"),
+        ({"stem": "resnet"}, "choose one of patch, conv"),
+    ],
+)
+def test_conv_stem_settings_are_checked(changes: dict, message: str) -> None:
+    base = replace(_mha_config(64, 16, 96, 1, 6, 2.0), stem="conv")
+    cfg = RunConfig(model=replace(base, **changes))
+    errors = [e for e in field_errors(cfg) if e.field == "model.stem"]
+    assert errors and message in str(errors[0])

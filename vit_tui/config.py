@@ -27,6 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 ATTENTIONS = ("dlstudio", "einsum", "mha")
 FFNS = ("flattened", "mlp")
 POOLS = ("token", "mean")
+STEMS = ("patch", "conv")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -69,6 +70,8 @@ class ModelConfig:
     """dlstudio (the reference, faithful), einsum (the course listing, faithful), mha (standard ViT, fused kernel)."""
     pool: str = "token"
     """token: classify from the class token; mean: average the patch tokens (no class token). mha only."""
+    stem: str = "patch"
+    """patch: one strided Conv2d per patch; conv: 3x3 stride-2 convolutions down to the patch grid. mha only."""
     ffn: str = "flattened"
     """flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token)."""
     mlp_ratio: float = 4.0
@@ -424,6 +427,17 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
         "model.pool",
         f"mean pooling needs attention mha, not {m.attention}; set model.attention=mha or model.pool=token",
     )
+    _choice(errors, "model.stem", m.stem, STEMS)
+    need(
+        m.stem != "conv" or m.attention == "mha",
+        "model.stem",
+        f"the conv stem needs attention mha, not {m.attention}; set model.attention=mha or model.stem=patch",
+    )
+    need(
+        m.stem != "conv" or _is_power_of_two(m.patch_size),
+        "model.stem",
+        f"the conv stem halves the image per layer, so patch_size must be a power of two, not {m.patch_size}",
+    )
     need(m.mlp_ratio > 0, "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}")
     need(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
 
@@ -451,6 +465,10 @@ def _choice(errors: list[ConfigError], key: str, value: str, options: tuple[str,
         close = difflib.get_close_matches(value, options, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         errors.append(ConfigError(key, f"unknown value {value!r}{hint}; choose one of {', '.join(options)}"))
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n >= 2 and n & (n - 1) == 0
 
 
 def _device_ok(device: str) -> bool:

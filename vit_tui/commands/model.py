@@ -35,6 +35,7 @@ def run_summary(args: argparse.Namespace) -> int:
         f"{cfg.preset or 'custom'}: {m.attention} attention, {m.ffn} feed-forward, "
         f"E={m.embed_dim}, {m.heads} heads, {m.blocks} blocks, {m.image_size}/{m.patch_size}"
         + (", mean pooling" if not has_class_token(m) else "")
+        + (", conv stem" if m.stem == "conv" else "")
     )
     table = Table(title=title)
     table.add_column("component")

@@ -31,10 +31,10 @@ class ModelSummary:
 _BLOCK_PARTS = {"attn": "attention", "ffn": "feed-forward", "mlp": "feed-forward", "norm1": "norms", "norm2": "norms"}
 
 
-def _component(name: str, embeddings: str) -> str:
+def _component(name: str, embeddings: str, stem: str) -> str:
     parts = name.split(".")
     if parts[0] == "patch_embed":
-        return "patch embedding"
+        return stem
     if parts[0] in ("cls_token", "pos_embed"):
         return embeddings
     # With mean pooling timm's final LayerNorm is fc_norm (after the pooling); norm is then empty.
@@ -53,14 +53,15 @@ def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
         image = torch.empty(1, 3, model_cfg.image_size, model_cfg.image_size)
     # Mean pooling has no class token, so that row holds the positions alone.
     embeddings = "class token + positions" if has_class_token(model_cfg) else "positions"
+    stem = "conv stem" if model_cfg.stem == "conv" else "patch embedding"
     rows: OrderedDict[str, int] = OrderedDict()
     for name, param in model.named_parameters():
-        key = _component(name, embeddings)
+        key = _component(name, embeddings, stem)
         rows[key] = rows.get(key, 0) + param.numel()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(image)
     rows.move_to_end(embeddings, last=False)
-    rows.move_to_end("patch embedding", last=False)
+    rows.move_to_end(stem, last=False)
     seq_len = sequence_length(model_cfg)
     return ModelSummary(
         params=sum(rows.values()),

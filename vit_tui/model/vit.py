@@ -9,6 +9,9 @@
   so a timm state dict loads. ``pool="token"`` is timm's default (class token, final LayerNorm,
   head on the class token); ``pool="mean"`` is timm's ``class_token=False, global_pool='avg'``
   (no class token, the patch tokens averaged, then the LayerNorm ``fc_norm``, then the head).
+  ``stem="conv"`` replaces the patch Conv2d by timm's ``ConvStem`` inside a ``HybridEmbed``
+  (3x3 stride-2 convolutions with BatchNorm and ReLU down to the same patch grid); the
+  transformer after it is unchanged.
 
 ``ffn`` is independent of the layout: ``flattened`` is the reference's L*E -> 2*L*E -> L*E
 feed-forward, ``mlp`` the usual per-token MLP. ``build_model`` is the one builder.
@@ -125,6 +128,39 @@ class PatchEmbed(nn.Module):
         return self.proj(images).flatten(2).transpose(1, 2)
 
 
+class ConvNormAct(nn.Module):
+    """A 3x3 stride-2 Conv2d, then BatchNorm and ReLU unless it is a stem's last layer."""
+
+    def __init__(self, in_channels: int, out_channels: int, last: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=last)
+        self.bn = nn.Identity() if last else nn.BatchNorm2d(out_channels)
+        self.act = nn.Identity() if last else nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class ConvStemEmbed(nn.Module):
+    """Embed with log2(patch) 3x3 stride-2 convolutions instead of one patch Conv2d.
+
+    timm's ``HybridEmbed(ConvStem(depth, channels=E), proj=False)``: channels E/2^(depth-1),
+    ..., E/2, E, BatchNorm and ReLU after all but the last, which has a bias instead. Edges and
+    corners come out of the stem; a single patch projection cannot compute them, being linear.
+    """
+
+    def __init__(self, patch_size: int, embed_dim: int) -> None:
+        super().__init__()
+        depth = patch_size.bit_length() - 1
+        widths = [3, *(embed_dim // 2**k for k in reversed(range(depth)))]
+        self.backbone = nn.Sequential(
+            *(ConvNormAct(widths[i], widths[i + 1], last=i == depth - 1) for i in range(depth))
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images).flatten(2).transpose(1, 2)
+
+
 class Mlp(nn.Module):
     """Per-token feed-forward: fc1 (E -> int(ratio*E)), GELU, fc2 back."""
 
@@ -173,7 +209,8 @@ class StandardViT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.mean_pool = not has_class_token(cfg)
-        self.patch_embed = PatchEmbed(cfg.patch_size, cfg.embed_dim)
+        stem = ConvStemEmbed if cfg.stem == "conv" else PatchEmbed
+        self.patch_embed = stem(cfg.patch_size, cfg.embed_dim)
         # A plain None attribute (as timm's) keeps cls_token out of the state dict.
         self.cls_token = None if self.mean_pool else nn.Parameter(torch.empty(1, 1, cfg.embed_dim))
         self.pos_embed = nn.Parameter(torch.empty(1, sequence_length(cfg), cfg.embed_dim))

@@ -21,6 +21,7 @@ from ... import config as cfgmod
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.attention": cfgmod.ATTENTIONS,
     "model.pool": cfgmod.POOLS,
+    "model.stem": cfgmod.STEMS,
     "model.ffn": cfgmod.FFNS,
     "train.optimizer": cfgmod.OPTIMIZERS,
     "train.schedule": cfgmod.SCHEDULES,
