@@ -1,0 +1,148 @@
+"""Fault suite for datasets: hand-edited manifests, damaged caches, empty classes, missing COCO files.
+
+Each case damages a real dataset folder (or its sources) and checks what happens now: a refusal
+as one ``vit-tui: <file>: <what to do>`` line with exit code 2, or a silent rebuild that gives
+back exactly what decoding the files gives.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vit_tui.cli import main
+from vit_tui.data.imaging import read_image
+from vit_tui.data.store import DatasetError, load_split_arrays, write_dataset
+
+CLASSES = ("red", "green", "blue")
+
+
+def _arrays(count: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Flat-coloured pictures (JPEG keeps them exact enough) with cycling labels."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(count, 1, 1, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(base, size, axis=1), size, axis=2), np.arange(count) % len(CLASSES)
+
+
+def _dataset(tmp_path: Path, name: str = "ds") -> Path:
+    splits = {"train": _arrays(9), "val": _arrays(6, seed=1)}
+    return write_dataset(tmp_path / name, list(CLASSES), splits, name=name, source={"kind": "test"})
+
+
+def _edit_manifest(folder: Path, change: Callable[[dict], None]) -> None:
+    path = folder / "manifest.json"
+    raw = json.loads(path.read_text())
+    change(raw)
+    path.write_text(json.dumps(raw))
+
+
+def _one_line_exit_2(capsys, argv: list[str], *expected: str) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("vit-tui: "), err
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+# --- 1. hand-edited manifest, damaged cache -------------------------------------------------
+
+
+def _reverse_classes(folder: Path) -> None:
+    _edit_manifest(folder, lambda raw: raw["classes"].reverse())
+
+
+def _reverse_classes_old_index(folder: Path) -> None:
+    # Caches written before the index kept its class list: the file prefixes still tell.
+    for split in ("train", "val"):
+        path = folder / "cache" / f"{split}.json"
+        index = json.loads(path.read_text())
+        del index["classes"]
+        path.write_text(json.dumps(index))
+    _reverse_classes(folder)
+
+
+def _duplicate_class(folder: Path) -> None:
+    _edit_manifest(folder, lambda raw: raw.update(classes=["red", "green", "green"]))
+
+
+def _duplicate_class_by_prefix(folder: Path) -> None:
+    _edit_manifest(folder, lambda raw: raw.update(classes=["red", "light blue", "light_blue"]))
+
+
+def _renamed_class(folder: Path) -> None:
+    _edit_manifest(folder, lambda raw: raw["classes"].__setitem__(0, "crimson"))
+
+
+MANIFEST_CASES = {
+    "classes reversed": (_reverse_classes, "differ from cache/train.json"),
+    "classes reversed, index without classes": (_reverse_classes_old_index, "does not match the files"),
+    "duplicate class": (_duplicate_class, "lists class 'green' twice"),
+    "duplicate class by file prefix": (_duplicate_class_by_prefix, "twice"),
+    "class renamed": (_renamed_class, "differ from cache/train.json"),
+}
+
+
+@pytest.mark.parametrize("case", list(MANIFEST_CASES))
+def test_an_edited_manifest_is_refused_in_one_line(tmp_path, capsys, case):
+    folder = _dataset(tmp_path)
+    damage, expected = MANIFEST_CASES[case]
+    damage(folder)
+    with pytest.raises(DatasetError, match=expected) as info:
+        load_split_arrays(folder, "train")
+    assert info.value.subject == str(folder / "manifest.json")
+    _one_line_exit_2(capsys, ["data", "show", str(folder), "--no-samples"], "manifest.json", expected)
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _grow(path: Path) -> None:
+    path.write_bytes(path.read_bytes() + b"\0" * 48)
+
+
+def _header_shape(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"(9, 16, 16, 3)", b"(9, 16, 3, 16)"))
+
+
+CACHE_CASES = {"one byte flipped": _flip_a_byte, "cut short": _cut_short, "grown": _grow, "header shape": _header_shape}
+
+
+@pytest.mark.parametrize("case", list(CACHE_CASES))
+def test_a_damaged_cache_is_rebuilt_from_the_files(tmp_path, case):
+    folder = _dataset(tmp_path)
+    before = load_split_arrays(folder, "train")
+    CACHE_CASES[case](folder / "cache" / "train.npy")
+    after = load_split_arrays(folder, "train")
+    assert after.files == before.files and after.labels.tolist() == before.labels.tolist()
+    for image, name in zip(after.images, after.files):
+        assert np.array_equal(image, read_image(folder / "train" / name, 16))
+    assert np.array_equal(after.images, before.images)
+
+
+def test_the_cli_refuses_an_edited_manifest_in_a_subprocess(tmp_path):
+    folder = _dataset(tmp_path)
+    _reverse_classes(folder)
+    done = subprocess.run(
+        [sys.executable, "-m", "vit_tui", "data", "show", str(folder), "--no-samples"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "manifest.json" in done.stderr
