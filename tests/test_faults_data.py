@@ -8,6 +8,7 @@ back exactly what decoding the files gives.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -146,3 +147,63 @@ def test_the_cli_refuses_an_edited_manifest_in_a_subprocess(tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "manifest.json" in done.stderr
+
+
+# --- 2. classes without train or val images ------------------------------------------------
+
+
+def _image_folder(root: Path, counts: dict[str, int], unreadable: tuple[str, ...] = ()) -> Path:
+    """Class folders of 32x32 flat-coloured JPEGs; the classes in ``unreadable`` get cut-off files."""
+    from PIL import Image
+
+    for index, (name, count) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        for k in range(count):
+            path = root / name / f"{k:03d}.jpg"
+            Image.new("RGB", (32, 32), (60 * index, 255 - 40 * index, 9 * k)).save(path)
+            if name in unreadable:
+                path.write_bytes(path.read_bytes()[:100])
+    return root
+
+
+EMPTY_CLASS_CASES = {
+    "class with only unreadable images": ({"a": 8, "b": 8, "c": 4}, ("c",), "'c' has no train and no val image"),
+    "class with one image": ({"a": 8, "b": 8, "c": 1}, (), "'c' has no val image"),
+}
+
+
+@pytest.mark.parametrize("case", list(EMPTY_CLASS_CASES))
+def test_an_import_leaving_a_class_empty_is_refused(tmp_path, capsys, case):
+    counts, unreadable, expected = EMPTY_CLASS_CASES[case]
+    src = _image_folder(tmp_path / "src", counts, unreadable)
+    argv = ["data", "import", str(src), "--out", str(tmp_path / "ds"), "--size", "16", "--workers", "1"]
+    _one_line_exit_2(capsys, argv, str(src), expected, "--allow-empty-classes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_allow_empty_classes_keeps_the_class_and_warns_at_build_show_and_train(tmp_path):
+    from tui_fixtures import TINY_SETTINGS
+
+    src = _image_folder(tmp_path / "src", {"a": 20, "b": 20, "c": 1})
+    out = tmp_path / "ds"
+    vit = [sys.executable, "-m", "vit_tui", "--home", str(tmp_path)]
+    built = subprocess.run(
+        [*vit, "data", "import", str(src), "--out", str(out), "--size", "32", "--allow-empty-classes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    warning = "warning: 'c' has no val image"
+    assert built.returncode == 0 and warning in built.stdout, built.stderr
+    shown = subprocess.run([*vit, "data", "show", str(out), "--no-samples"], capture_output=True, text=True)
+    assert shown.returncode == 0 and warning in shown.stdout
+    sets = [arg for item in TINY_SETTINGS for arg in ("--set", item)]
+    trained = subprocess.run(
+        [*vit, "train", "--data", str(out), *sets, "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.count(warning) == 1

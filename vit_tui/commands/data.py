@@ -35,6 +35,14 @@ def _add_common_build_options(parser: argparse.ArgumentParser, default_out: str)
     parser.add_argument("--workers", type=int, metavar="N", help="processes decoding images (default: every CPU)")
 
 
+def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-empty-classes",
+        action="store_true",
+        help="keep a class left without train or val images (warned about on every use)",
+    )
+
+
 def _add_build(actions: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build a COCO subset (the reference recipe by default)")
     build.add_argument("--coco", metavar="ROOT", help="COCO root with annotations/ and train2014/ (or train2017/)")
@@ -65,6 +73,7 @@ def _add_build(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--exclusive", action="store_true", help="skip images holding two or more chosen classes")
     build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
+    _add_allow_empty(build)
     _add_common_build_options(build, "data/coco5")
     build.set_defaults(func=run_build)
 
@@ -83,6 +92,7 @@ def _add_import(actions: argparse._SubParsersAction) -> None:
         default="stretch",
         help="stretch (default, as the reference) or center-crop",
     )
+    _add_allow_empty(imp)
     _add_common_build_options(imp, "data/<DIR name>")
     imp.set_defaults(func=run_import)
 
@@ -205,6 +215,7 @@ def run_import(args: argparse.Namespace) -> int:
             progress=progress,
             resize=args.resize,
             workers=args.workers,
+            allow_empty_classes=args.allow_empty_classes,
         )
     _print_built(path, time.perf_counter() - started)
     return 0
@@ -261,6 +272,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Print counts and write samples.png."""
     from rich.console import Console
 
+    from ..data.checks import class_gaps, gaps_warning
     from ..data.preview import write_samples
     from ..data.store import SPLITS, load_split_arrays, read_manifest
 
@@ -270,6 +282,9 @@ def run_show(args: argparse.Namespace) -> int:
     console = Console()
     console.print(_counts_table(manifest.name, manifest.classes, counts))
     _say(console, _describe(manifest))
+    gaps = class_gaps(manifest.classes, counts)
+    if gaps:
+        _say(console, gaps_warning(gaps))
     if not args.no_samples:
         target = write_samples(folder, args.samples, per_class=args.per_class, split=args.split, seed=args.seed)
         _say(console, f"samples: {target}")
@@ -355,7 +370,13 @@ def _names(items: list[str], limit: int = 5) -> str:
 
 
 def _report_lines(manifest: Any) -> list[str]:
+    from ..data.checks import class_gaps, gaps_warning
+
     report, lines = manifest.report, []
+    counts = {split: [manifest.counts.get(split, {}).get(c, 0) for c in manifest.classes] for split in manifest.counts}
+    gaps = class_gaps(manifest.classes, counts)
+    if gaps:
+        lines.append(gaps_warning(gaps))
     if manifest.source.get("kind") == "coco":
         multi = report.get("multi_class", 0)
         if manifest.options.get("exclusive"):
