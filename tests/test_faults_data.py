@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import COCO128
 
 from vit_tui.cli import main
 from vit_tui.data.imaging import read_image
@@ -207,3 +208,57 @@ def test_allow_empty_classes_keeps_the_class_and_warns_at_build_show_and_train(t
     )
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.count(warning) == 1
+
+
+# --- 3. COCO build with listed image files missing -------------------------------------------
+
+
+def _coco128_subset(tmp_path: Path, keep_dogs: int) -> tuple[Path, list[str]]:
+    """A folder holding coco128's dog and cup images but only ``keep_dogs`` of the dog-only ones."""
+    import shutil
+
+    raw = json.loads((COCO128 / "annotations" / "instances_train2017.json").read_text())
+    names = {image["id"]: image["file_name"] for image in raw["images"]}
+    holders: dict[int, set[int]] = {}
+    for ann in raw["annotations"]:
+        holders.setdefault(ann["category_id"], set()).add(ann["image_id"])
+    dog, cup = holders[18], holders[47]
+    dog_only = sorted(dog - cup)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image_id in sorted(cup) + dog_only[:keep_dogs]:
+        shutil.copy(COCO128 / "train2017" / names[image_id], folder / names[image_id])
+    return folder, [names[i] for i in dog_only[keep_dogs:]]
+
+
+ALLOW = ["--allow-fewer"]
+# keep: dog-only files left in the folder; what comes of it; the text it prints; dogs in the dataset.
+COCO_CASES = {
+    "dog files missing": (3, [], 2, ["images: ", "5 sampled", "dog 3 (train 2, val 1)", "--allow-fewer"], 0),
+    "dog files missing, --allow-fewer": (3, ALLOW, 0, ["--allow-fewer: dog has 3 of the 8 images asked"], 3),
+    "no dog val file left, --allow-fewer": (2, ALLOW, 2, ["'dog' has no val image", "--allow-empty-classes"], 0),
+    "no dog val file left, both flags": (2, [*ALLOW, "--allow-empty-classes"], 0, ["warning: 'dog' has no val"], 2),
+    "every dog file missing, --allow-fewer": (0, ALLOW, 2, ["'dog' has no train and no val image"], 0),
+}
+
+
+@pytest.mark.skipif(not COCO128.is_dir(), reason="shared/data/coco128 is not here")
+@pytest.mark.parametrize("case", list(COCO_CASES))
+def test_a_coco_build_with_missing_files_states_the_shortfall(tmp_path, capsys, case):
+    keep_dogs, extra, code, expected, dogs = COCO_CASES[case]
+    images, _ = _coco128_subset(tmp_path, keep_dogs)
+    out = tmp_path / "ds"
+    argv = ["data", "build", "--coco-ann", str(COCO128 / "annotations" / "instances_train2017.json")]
+    argv += ["--coco-images", str(images), "--classes", "dog,cup", "--per-class", "8", "--train-per-class", "6"]
+    argv += ["--size", "16", "--workers", "1", "--out", str(out), *extra]
+    if code == 2:
+        _one_line_exit_2(capsys, argv, *expected)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
+        return
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for text in expected:
+        assert text in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["train"]["dog"] + manifest["counts"]["val"]["dog"] == dogs
+    assert manifest["report"]["shortfall"]["dog"]["got"] == dogs and "cup" not in manifest["report"]["shortfall"]

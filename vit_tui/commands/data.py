@@ -168,6 +168,7 @@ def run_build(args: argparse.Namespace) -> int:
             force=args.force,
             workers=args.workers,
             progress=progress,
+            allow_empty_classes=args.allow_empty_classes,
         )
     _print_built(path, time.perf_counter() - started)
     return 0
@@ -388,8 +389,16 @@ def _report_lines(manifest: Any) -> list[str]:
                 f"{shared} appear under two or more classes ({_count(multi, 'image')} in the file hold "
                 "several chosen classes; --exclusive drops them)"
             )
-    for name, count in report.get("fewer", {}).items():
-        lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
+    shortfall = report.get("shortfall")
+    if shortfall:
+        for name, c in shortfall.items():
+            lines.append(
+                f"--allow-fewer: {name} has {c['got']:,} of the {c['asked']:,} images asked "
+                f"({c['train']:,} train, {c['val']:,} val)"
+            )
+    else:  # datasets built before the shortfall was recorded
+        for name, count in report.get("fewer", {}).items():
+            lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
     for key, what in (
         ("missing", "listed image(s) not found"),
         ("unreadable", "unreadable image(s) skipped"),
