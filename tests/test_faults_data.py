@@ -262,3 +262,66 @@ def test_a_coco_build_with_missing_files_states_the_shortfall(tmp_path, capsys, 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["train"]["dog"] + manifest["counts"]["val"]["dog"] == dogs
     assert manifest["report"]["shortfall"]["dog"]["got"] == dogs and "cup" not in manifest["report"]["shortfall"]
+
+
+# --- 4. smaller cases ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_coco(tmp_path):
+    from data_fixtures import make_tiny_coco
+
+    return make_tiny_coco(tmp_path / "coco")
+
+
+CLASS_NAME_CASES = {
+    "one category twice": ("person,Person", 2, "'person' and 'Person' name one category"),
+    "typed with capitals": ("Traffic Light,CAT", 0, ["traffic light", "cat"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLASS_NAME_CASES))
+def test_class_names_are_checked_against_coco_spelling(tiny_coco, tmp_path, capsys, case):
+    classes, code, expected = CLASS_NAME_CASES[case]
+    out = tmp_path / "ds"
+    argv = ["data", "build", "--coco-ann", str(tiny_coco.ann_file), "--coco-images", str(tiny_coco.images_dir)]
+    argv += ["--classes", classes, "--per-class", "3", "--train-per-class", "2", "--size", "16", "--out", str(out)]
+    if code == 2:
+        _one_line_exit_2(capsys, argv, expected)
+        return
+    assert main(argv) == 0
+    assert json.loads((out / "manifest.json").read_text())["classes"] == expected
+    assert sorted({name.split("_0")[0] for name in os.listdir(out / "train")}) == ["cat", "traffic_light"]
+
+
+def _sideways_jpeg(path: Path, orientation: int | None) -> None:
+    """Stored 40x20, left half red, right half blue; orientation 6 means "turn 90 degrees clockwise to view"."""
+    from PIL import Image
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = (255, 0, 0)
+    pixels[:, 20:] = (0, 0, 255)
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(path, quality=95, exif=exif.tobytes())
+
+
+def test_exif_orientation_is_applied_on_import(tmp_path):
+    from vit_tui.data.folder import import_folder
+
+    src = tmp_path / "src"
+    for name, orientation in (("turned", 6), ("plain", None)):
+        (src / name).mkdir(parents=True)
+        for k in range(2):
+            _sideways_jpeg(src / name / f"{k}.jpg", orientation)
+    out = import_folder(src, tmp_path / "ds", size=16, workers=1)
+    for split in ("train", "val"):
+        arrays = load_split_arrays(out, split)
+        for image, label in zip(arrays.images.astype(int), arrays.labels):
+            top, left = image[:8].mean(axis=(0, 1)), image[:, :8].mean(axis=(0, 1))
+            if arrays.classes[label] == "turned":  # upright: red above blue
+                assert top[0] > 200 and top[2] < 60, top
+            else:  # as stored: red left of blue
+                assert left[0] > 200 and left[2] < 60, left

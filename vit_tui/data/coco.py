@@ -114,6 +114,17 @@ def parse_class_list(text: str | Sequence[str]) -> list[str]:
     return check_classes(names, "--classes")
 
 
+def canonical_classes(coco: Any, names: Sequence[str]) -> tuple[list[str], list[int]]:
+    """COCO's own spelling and the category id of each of ``names``; one category named twice is refused."""
+    ids = category_ids(coco, names)
+    seen: dict[int, str] = {}
+    for name, cat_id in zip(names, ids):
+        if cat_id in seen:
+            raise DatasetError("--classes", f"{seen[cat_id]!r} and {name!r} name one category; list it once")
+        seen[cat_id] = name
+    return [str(coco.cats[cat_id]["name"]) for cat_id in ids], ids
+
+
 def category_ids(coco: Any, names: Sequence[str]) -> list[int]:
     """Category ids of ``names``; an unknown name suggests the closest real ones."""
     by_name = {str(cat["name"]): int(cat_id) for cat_id, cat in coco.cats.items()}
@@ -256,7 +267,8 @@ def build_coco(
         raise DatasetError(images_path, "no such image folder; pass the folder holding the COCO images (train2014/)")
     check_target(Path(out_dir).absolute(), force, protect=[images_path])  # before the slow JSON load
     coco = load_coco(ann_file)
-    cat_ids = category_ids(coco, names)
+    # Stored as COCO spells them, so "Teddy Bear" and "teddy bear" make the same dataset.
+    names, cat_ids = canonical_classes(coco, names)
     selection = select_images(
         coco,
         names,
