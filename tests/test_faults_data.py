@@ -325,3 +325,26 @@ def test_exif_orientation_is_applied_on_import(tmp_path):
                 assert top[0] > 200 and top[2] < 60, top
             else:  # as stored: red left of blue
                 assert left[0] > 200 and left[2] < 60, left
+
+
+def test_files_left_out_at_train_time_are_named_once(tmp_path):
+    from tui_fixtures import TINY_SETTINGS, make_tiny_dataset
+
+    folder = make_tiny_dataset(tmp_path / "data")
+    (folder / "train" / "zebra_1.jpg").write_bytes((folder / "train" / "circle_train_000000.jpg").read_bytes())
+    (folder / "train" / "circle_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut off")
+    sets = [arg for item in TINY_SETTINGS for arg in ("--set", item)]
+    vit = [sys.executable, "-m", "vit_tui", "--home", str(tmp_path)]
+    shown = subprocess.run([*vit, "data", "show", str(folder), "--no-samples"], capture_output=True, text=True)
+    trained = subprocess.run(
+        [*vit, "train", "--data", str(folder), *sets, "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert shown.returncode == 0 and trained.returncode == 0, trained.stderr
+    for output in (shown.stdout, trained.stdout):
+        lines = [line for line in output.splitlines() if "left out" in line]
+        assert len(lines) == 1 and "2 file(s) in train/" in lines[0], output
+        assert "circle_broken.jpg" in lines[0] and "zebra_1.jpg" in lines[0]

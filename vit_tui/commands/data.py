@@ -273,19 +273,23 @@ def run_show(args: argparse.Namespace) -> int:
     """Print counts and write samples.png."""
     from rich.console import Console
 
-    from ..data.checks import class_gaps, gaps_warning
+    from ..data.checks import class_gaps, gaps_warning, skipped_warning
     from ..data.preview import write_samples
     from ..data.store import SPLITS, load_split_arrays, read_manifest
 
     folder = _dataset_folder(args)
     manifest = read_manifest(folder)
-    counts = {split: _split_counts(load_split_arrays(folder, split).labels, len(manifest.classes)) for split in SPLITS}
+    arrays = {split: load_split_arrays(folder, split) for split in SPLITS}
+    counts = {split: _split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
     console = Console()
     console.print(_counts_table(manifest.name, manifest.classes, counts))
     _say(console, _describe(manifest))
     gaps = class_gaps(manifest.classes, counts)
     if gaps:
         _say(console, gaps_warning(gaps))
+    for split in SPLITS:
+        if arrays[split].skipped:
+            _say(console, skipped_warning(split, arrays[split].skipped))
     if not args.no_samples:
         target = write_samples(folder, args.samples, per_class=args.per_class, split=args.split, seed=args.seed)
         _say(console, f"samples: {target}")

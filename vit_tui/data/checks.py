@@ -45,3 +45,12 @@ def check_class_gaps(
 def gaps_warning(gaps: Sequence[str]) -> str:
     """The one-line warning shown wherever a dataset with empty classes is used."""
     return f"warning: {'; '.join(gaps)}: validation accuracy leaves such classes out (built with {ALLOW_FLAG})"
+
+
+def skipped_warning(split: str, skipped: Sequence[str], limit: int = 5) -> str:
+    """The one-line warning about files of a split left out when it was loaded."""
+    shown = ", ".join(skipped[:limit]) + (f" and {len(skipped) - limit} more" if len(skipped) > limit else "")
+    return (
+        f"warning: {len(skipped):,} file(s) in {split}/ left out (unreadable, or named after no class): {shown}; "
+        "remove or replace them"
+    )
