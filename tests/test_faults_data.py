@@ -348,3 +348,45 @@ def test_files_left_out_at_train_time_are_named_once(tmp_path):
         lines = [line for line in output.splitlines() if "left out" in line]
         assert len(lines) == 1 and "2 file(s) in train/" in lines[0], output
         assert "circle_broken.jpg" in lines[0] and "zebra_1.jpg" in lines[0]
+
+
+def _fixed_runs(root: Path, names: list[str], classes: list[list[str]] | None = None) -> list[Path]:
+    from tui_fixtures import make_fixed_run
+
+    runs = [make_fixed_run(root, name, skill=0.1 * k) for k, name in enumerate(names)]
+    for run, wanted in zip(runs, classes or []):
+        path = run / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "classes": wanted}))
+    return runs
+
+
+COMPARE_CASES = {
+    "same classes": (None, 0),
+    "different classes": ([["circle", "square", "triangle"], ["cat", "dog", "triangle"]], 1),
+}
+
+
+@pytest.mark.parametrize("case", list(COMPARE_CASES))
+def test_compare_warns_when_the_runs_know_different_classes(tmp_path, capsys, case):
+    classes, warnings = COMPARE_CASES[case]
+    runs = _fixed_runs(tmp_path / "runs", ["a", "b"], classes)
+    assert main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp")]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if "different classes" in line]
+    report = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert len(printed) == warnings and report.count("different classes") == warnings
+    if warnings:
+        assert "a: circle, square, triangle; b: cat, dog, triangle" in printed[0]
+
+
+def test_the_runs_table_at_80_columns_keeps_names_apart(tmp_path):
+    names = ["reference-einsum-coco5-lr2e-4-seed1", "reference-einsum-coco5-lr2e-4-seed2", "fast"]
+    _fixed_runs(tmp_path / "runs", names)
+    done = subprocess.run(
+        [sys.executable, "-m", "vit_tui", "runs", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    rows = [line for line in done.stdout.splitlines() if "reference" in line and "seed" in line]
+    assert done.returncode == 0 and max(len(line) for line in done.stdout.splitlines()) <= 80
+    assert len(rows) == 2 and sorted(row.split()[1][-5:] for row in rows) == ["seed1", "seed2"], done.stdout
