@@ -390,3 +390,24 @@ def test_the_runs_table_at_80_columns_keeps_names_apart(tmp_path):
     rows = [line for line in done.stdout.splitlines() if "reference" in line and "seed" in line]
     assert done.returncode == 0 and max(len(line) for line in done.stdout.splitlines()) <= 80
     assert len(rows) == 2 and sorted(row.split()[1][-5:] for row in rows) == ["seed1", "seed2"], done.stdout
+
+
+WORDING_CASES = {
+    "demo without train images": (["data", "demo", "--per-class-train", "0"], "--per-class-train: must be 1 or more"),
+    "demo without val images": (["data", "demo", "--per-class-val", "0"], "--per-class-val: must be 1 or more"),
+    "eval on an unknown device": (["eval", "{run}", "--device", "tpu"], "--device: unknown device 'tpu'"),
+    "eval on an absent GPU": (["eval", "{run}", "--device", "cuda:99"], "--device: cuda:99"),
+    "predict on a folder": (["predict", "{run}", "{tmp}"], "is a folder; pass image files (.jpg"),
+    "predict on a missing file": (["predict", "{run}", "{tmp}/nope.jpg"], "nope.jpg: no such image file"),
+}
+
+
+@pytest.mark.parametrize("case", list(WORDING_CASES))
+def test_errors_name_the_option_the_user_typed(tmp_path, capsys, case):
+    argv, expected = WORDING_CASES[case]
+    (run,) = _fixed_runs(tmp_path / "runs", ["run"])
+    argv = [arg.format(run=run, tmp=tmp_path) for arg in argv]
+    if argv[0] == "data":
+        argv += ["--out", str(tmp_path / "demo")]
+    line = _one_line_exit_2(capsys, ["--home", str(tmp_path), *argv], expected)
+    assert "train.device" not in line and "--per-class:" not in line and "image file not found" not in line
