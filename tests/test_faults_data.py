@@ -393,8 +393,8 @@ def test_the_runs_table_at_80_columns_keeps_names_apart(tmp_path):
 
 
 WORDING_CASES = {
-    "demo without train images": (["data", "demo", "--per-class-train", "0"], "--per-class-train: must be 1 or more"),
-    "demo without val images": (["data", "demo", "--per-class-val", "0"], "--per-class-val: must be 1 or more"),
+    "demo without train images": (["data", "demo", "--per-class-train", "0"], "--per-class-train: needs at least 1"),
+    "demo without val images": (["data", "demo", "--per-class-val", "0"], "--per-class-val: needs at least 1"),
     "eval on an unknown device": (["eval", "{run}", "--device", "tpu"], "--device: unknown device 'tpu'"),
     "eval on an absent GPU": (["eval", "{run}", "--device", "cuda:99"], "--device: cuda:99"),
     "predict on a folder": (["predict", "{run}", "{tmp}"], "is a folder; pass image files (.jpg"),

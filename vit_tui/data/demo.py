@@ -59,7 +59,7 @@ def make_demo(
     """
     for option, count in (("--per-class-train", per_class_train), ("--per-class-val", per_class_val)):
         if count < 1:
-            raise DatasetError(option, f"must be 1 or more images per class, got {count}")
+            raise DatasetError(option, f"needs at least 1 image per class, got {count}")
     if size < 16:
         raise DatasetError("--size", f"must be 16 or more for shapes to be drawable, got {size}")
     per_split = {"train": per_class_train, "val": per_class_val}
