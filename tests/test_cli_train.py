@@ -98,7 +98,7 @@ def test_train_prints_one_plain_line_per_epoch(first_run):
         (["train", "--data", "{data}", *SETS, "--out", "{home}/runs/first"], "already exists"),
         (["train", "--resume", "{home}/runs/first"], "already finished"),
         (["eval", "no-such-run"], "no run here"),
-        (["predict", "first", "{home}/missing.jpg"], "no such image file"),
+        (["predict", "first", "{home}/missing.jpg"], "image file not found"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(home, first_run, args, needle):

@@ -173,7 +173,7 @@ def check_image_path(path: str | os.PathLike) -> None:
         kinds = ", ".join(IMAGE_SUFFIXES[:4])
         raise UserError(str(path), f"is a folder; pass image files ({kinds}, ...), e.g. {Path(path) / '*.jpg'}")
     if not Path(path).is_file():
-        raise UserError(str(path), "no such image file; check the path")
+        raise UserError(str(path), "image file not found; check the path")
 
 
 def predict_images(
