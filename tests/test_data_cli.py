@@ -82,8 +82,10 @@ def test_image_folder_is_guessed_from_the_annotation_file_name(tiny, tmp_path):
 def test_corrupt_images_are_skipped_and_the_build_goes_on(tiny, tmp_path, capsys):
     corrupt_file(tiny.images_dir / tiny.images_of["bus"][0])
     argv = _build(tiny, tmp_path / "ok", "--classes", "airplane,bus", "--per-class", "5", "--train-per-class", "4")
-    assert main([*argv, "--size", "16"]) == 0
-    assert "1 unreadable image(s) skipped" in capsys.readouterr().out
+    _fails(capsys, [*argv, "--size", "16"], "1 unreadable", "bus 4 (train", "--allow-fewer")
+    assert main([*argv, "--size", "16", "--allow-fewer"]) == 0
+    out = capsys.readouterr().out
+    assert "1 unreadable image(s) skipped" in out and "bus has 4 of the 5 images asked" in out
     manifest = read_manifest(tmp_path / "ok")
     assert manifest.counts["train"]["airplane"] + manifest.counts["val"]["airplane"] == 5
     assert manifest.counts["train"]["bus"] + manifest.counts["val"]["bus"] == 4
@@ -94,7 +96,8 @@ def test_a_class_with_no_readable_image_is_an_error(tiny, tmp_path, capsys):
     for name in tiny.images_of["bus"]:
         corrupt_file(tiny.images_dir / name)
     argv = _build(tiny, tmp_path / "out", "--classes", "airplane,bus", "--per-class", "5", "--train-per-class", "4")
-    _fails(capsys, argv, "no readable training image for bus")
+    _fails(capsys, argv, "bus 0 (train 0, val 0)", "--allow-fewer")
+    _fails(capsys, [*argv, "--allow-fewer"], "'bus' has no train and no val image")
     assert not (tmp_path / "out").exists() and _no_partial(tmp_path)
 
 

@@ -134,9 +134,10 @@ def test_corrupt_and_missing_images_are_skipped_and_counted(tiny, tmp_path):
     data = (tiny.images_dir / broken[1]).read_bytes()
     (tiny.images_dir / broken[1]).write_bytes(data[: len(data) // 2])  # body cut
     (tiny.images_dir / tiny.images_of["airplane"][0]).unlink()
-    out = build_coco(
-        tiny.ann_file, tiny.images_dir, ["airplane", "bus"], tmp_path / "x", per_class=5, train_per_class=4, size=16
-    )
+    args = (tiny.ann_file, tiny.images_dir, ["airplane", "bus"], tmp_path / "x")
+    with pytest.raises(DatasetError, match="1 sampled image file.s. missing and 2 unreadable"):
+        build_coco(*args, per_class=5, train_per_class=4, size=16)
+    out = build_coco(*args, per_class=5, train_per_class=4, size=16, allow_fewer=True)
     manifest = read_manifest(out)
     assert sorted(manifest.report["unreadable"]) == sorted(broken)
     assert manifest.report["missing"] == [tiny.images_of["airplane"][0]]

@@ -133,10 +133,14 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path):
     _class_folders(tmp_path / "src", {"red": 4, "green": 4})
     corrupt_file(tmp_path / "src" / "red" / "img0.jpg", keep_bytes=300)
     (tmp_path / "src" / "green" / "img9.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    out = import_folder(tmp_path / "src", tmp_path / "ds", size=16)
+    # The seeded split sends red's unreadable file to val, leaving red none there.
+    with pytest.raises(DatasetError, match="'red' has no val image"):
+        import_folder(tmp_path / "src", tmp_path / "ds", size=16)
+    out = import_folder(tmp_path / "src", tmp_path / "ds", size=16, allow_empty_classes=True)
     manifest = read_manifest(out)
     assert sorted(manifest.report["unreadable"]) == [os.path.join("green", "img9.png"), os.path.join("red", "img0.jpg")]
     assert manifest.total("train") + manifest.total("val") == 7
+    assert manifest.report["empty_classes"] == ["'red' has no val image"]
 
 
 @pytest.mark.parametrize(

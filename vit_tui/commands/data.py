@@ -35,6 +35,14 @@ def _add_common_build_options(parser: argparse.ArgumentParser, default_out: str)
     parser.add_argument("--workers", type=int, metavar="N", help="processes decoding images (default: every CPU)")
 
 
+def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-empty-classes",
+        action="store_true",
+        help="keep a class left without train or val images (warned about on every use)",
+    )
+
+
 def _add_build(actions: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build a COCO subset (the reference recipe by default)")
     build.add_argument("--coco", metavar="ROOT", help="COCO root with annotations/ and train2014/ (or train2017/)")
@@ -65,6 +73,7 @@ def _add_build(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--exclusive", action="store_true", help="skip images holding two or more chosen classes")
     build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
+    _add_allow_empty(build)
     _add_common_build_options(build, "data/coco5")
     build.set_defaults(func=run_build)
 
@@ -83,6 +92,7 @@ def _add_import(actions: argparse._SubParsersAction) -> None:
         default="stretch",
         help="stretch (default, as the reference) or center-crop",
     )
+    _add_allow_empty(imp)
     _add_common_build_options(imp, "data/<DIR name>")
     imp.set_defaults(func=run_import)
 
@@ -158,6 +168,7 @@ def run_build(args: argparse.Namespace) -> int:
             force=args.force,
             workers=args.workers,
             progress=progress,
+            allow_empty_classes=args.allow_empty_classes,
         )
     _print_built(path, time.perf_counter() - started)
     return 0
@@ -205,6 +216,7 @@ def run_import(args: argparse.Namespace) -> int:
             progress=progress,
             resize=args.resize,
             workers=args.workers,
+            allow_empty_classes=args.allow_empty_classes,
         )
     _print_built(path, time.perf_counter() - started)
     return 0
@@ -261,15 +273,23 @@ def run_show(args: argparse.Namespace) -> int:
     """Print counts and write samples.png."""
     from rich.console import Console
 
+    from ..data.checks import class_gaps, gaps_warning, skipped_warning
     from ..data.preview import write_samples
     from ..data.store import SPLITS, load_split_arrays, read_manifest
 
     folder = _dataset_folder(args)
     manifest = read_manifest(folder)
-    counts = {split: _split_counts(load_split_arrays(folder, split).labels, len(manifest.classes)) for split in SPLITS}
+    arrays = {split: load_split_arrays(folder, split) for split in SPLITS}
+    counts = {split: _split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
     console = Console()
     console.print(_counts_table(manifest.name, manifest.classes, counts))
     _say(console, _describe(manifest))
+    gaps = class_gaps(manifest.classes, counts)
+    if gaps:
+        _say(console, gaps_warning(gaps))
+    for split in SPLITS:
+        if arrays[split].skipped:
+            _say(console, skipped_warning(split, arrays[split].skipped))
     if not args.no_samples:
         target = write_samples(folder, args.samples, per_class=args.per_class, split=args.split, seed=args.seed)
         _say(console, f"samples: {target}")
@@ -355,7 +375,13 @@ def _names(items: list[str], limit: int = 5) -> str:
 
 
 def _report_lines(manifest: Any) -> list[str]:
+    from ..data.checks import class_gaps, gaps_warning
+
     report, lines = manifest.report, []
+    counts = {split: [manifest.counts.get(split, {}).get(c, 0) for c in manifest.classes] for split in manifest.counts}
+    gaps = class_gaps(manifest.classes, counts)
+    if gaps:
+        lines.append(gaps_warning(gaps))
     if manifest.source.get("kind") == "coco":
         multi = report.get("multi_class", 0)
         if manifest.options.get("exclusive"):
@@ -367,8 +393,16 @@ def _report_lines(manifest: Any) -> list[str]:
                 f"{shared} appear under two or more classes ({_count(multi, 'image')} in the file hold "
                 "several chosen classes; --exclusive drops them)"
             )
-    for name, count in report.get("fewer", {}).items():
-        lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
+    shortfall = report.get("shortfall")
+    if shortfall:
+        for name, c in shortfall.items():
+            lines.append(
+                f"--allow-fewer: {name} has {c['got']:,} of the {c['asked']:,} images asked "
+                f"({c['train']:,} train, {c['val']:,} val)"
+            )
+    else:  # datasets built before the shortfall was recorded
+        for name, count in report.get("fewer", {}).items():
+            lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
     for key, what in (
         ("missing", "listed image(s) not found"),
         ("unreadable", "unreadable image(s) skipped"),

@@ -38,6 +38,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..engine.runs import resolve_run
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    _check_device(args.device)
     from ..engine.evaluate import evaluate_run
 
     evaluation = evaluate_run(run_dir, data_dir=args.data, checkpoint=args.checkpoint, device=args.device)
@@ -71,15 +72,26 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(device: str) -> None:
+    """Name ``--device``, the option typed, when the device is unknown or absent (not ``train.device``)."""
+    from ..config import ConfigError
+    from ..engine.device import resolve_device
+    from ..errors import UserError
+
+    try:
+        resolve_device(device)
+    except ConfigError as exc:
+        raise UserError("--device", exc.why) from None
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """Print the top-k classes of each image."""
+    from ..engine.evaluate import check_image_path
     from ..engine.runs import resolve_run
-    from ..errors import UserError
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     for image in args.images:
-        if not Path(image).is_file():
-            raise UserError(image, "image file not found")
+        check_image_path(image)
     from ..engine.evaluate import predict_images
 
     results = predict_images(run_dir, args.images, checkpoint=args.checkpoint, top_k=args.top_k)

@@ -18,6 +18,8 @@ COMPARE_COLUMNS = (
     "final_val_acc",
     "median_epoch_s",
 )
+NAME_MIN_WIDTH = 18
+NAME_ROOM = 62  # what the other columns of the runs table need at the least, wrapped
 POLL_S = 0.2
 START_WAIT_S = 60.0
 
@@ -51,6 +53,7 @@ def run_list(args: argparse.Namespace) -> int:
     """Print the runs table."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from ..engine.runs import list_runs
 
@@ -62,16 +65,36 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red"}
     table = Table(title=f"runs in {root}")
+    # Run names often differ only at the end (seed1, seed2): the other columns wrap before a name is cut.
+    name_width = min(max(len(info.name) for info in infos), max(NAME_MIN_WIDTH, console.width - NAME_ROOM))
     for column in ("name", "status", "preset", "epochs", "best val acc", "started"):
-        table.add_column(column, justify="right" if column in ("epochs", "best val acc") else "left")
+        if column == "name":
+            table.add_column(column, no_wrap=True, min_width=name_width)
+        elif column == "status":
+            table.add_column(column, no_wrap=True, min_width=max(len(word) for word in colours))
+        else:
+            table.add_column(column, justify="right" if column in ("epochs", "best val acc") else "left")
     for info in infos:
         best = f"{info.best_val_acc:.1%}" if info.best_val_acc is not None else "-"
         status = f"[{colours.get(info.status, 'white')}]{info.status}[/]"
         table.add_row(
-            info.name, status, info.preset or "custom", f"{info.epochs_done}/{info.epochs}", best, info.started
+            Text(middle_cut(info.name, name_width)),
+            status,
+            info.preset or "custom",
+            f"{info.epochs_done}/{info.epochs}",
+            best,
+            info.started,
         )
     console.print(table)
     return 0
+
+
+def middle_cut(name: str, width: int) -> str:
+    """``name`` cut to ``width`` characters in the middle, keeping the start and the distinguishing end."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return f"{name[: width - 1 - tail]}…{name[len(name) - tail :]}"
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -79,7 +102,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.export import COMPARE_CSV, compare_runs
+    from ..engine.export import COMPARE_CSV, class_mismatch, compare_runs
     from ..engine.runs import resolve_run
     from ..errors import UserError
 
@@ -112,6 +135,9 @@ def run_compare(args: argparse.Namespace) -> int:
             cells.append(value)
         table.add_row(*cells)
     console.print(table)
+    mismatch = class_mismatch(runs)
+    if mismatch:
+        console.print(mismatch, markup=False, soft_wrap=True)
     for path in written:
         console.print(f"wrote {path}")
     return 0

@@ -213,6 +213,8 @@ class TrainingDisplay:
             self.progress.update(self.step_task, description=e.phase if e.phase != "training" else "steps")
         if e.phase.startswith("warm-up"):
             self._line(f"[dim]{e.detail}[/dim]", e.detail)
+        elif e.phase == "warning":
+            self.note(e.detail)
 
     def _on_StepsLogged(self, e: Any) -> None:
         if self.progress is None or self.epoch_task is None:

@@ -1,10 +1,11 @@
 """The packed per-split cache of a dataset folder, and how files get their labels.
 
 ``cache/<split>.npy`` holds the split's images as uint8 (N, H, W, 3), exactly as decoding the
-split's files gives them; ``cache/<split>.json`` holds the file names in that order, their labels
-and a fingerprint of the split folder (names, sizes and modification times of its images). A
-cache whose fingerprint no longer matches is rebuilt from the files; labels of files the index
-knows are kept, so class names holding "_" never depend on how a file name splits.
+split's files gives them; ``cache/<split>.json`` holds the file names in that order, their labels,
+the class list they index, a CRC-32 of the array's bytes and a fingerprint of the split folder
+(names, sizes and modification times of its images). A cache whose fingerprint, size or checksum
+no longer matches is rebuilt from the files; labels of files the index knows are kept, so class
+names holding "_" never depend on how a file name splits.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -63,6 +65,11 @@ def _cache_paths(folder: Path, split: str) -> tuple[Path, Path]:
     return folder / CACHE_DIR / f"{split}.npy", folder / CACHE_DIR / f"{split}.json"
 
 
+def read_index(folder: Path, split: str) -> dict | None:
+    """The parsed ``cache/<split>.json``, or None when it is missing or damaged."""
+    return _read_index(_cache_paths(folder, split)[1])
+
+
 def _read_index(index_path: Path) -> dict | None:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
@@ -78,16 +85,39 @@ def read_cache(folder: Path, split: str, fingerprint: str, image_size: int, num_
     index = _read_index(index_path)
     if index is None or index.get("fingerprint") != fingerprint:
         return None
-    try:
-        images = np.load(array_path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
     labels = np.asarray(index["labels"], dtype=np.int64)
-    if images.dtype != np.uint8 or images.shape != (len(labels), image_size, image_size, 3):
+    images = _load_array(array_path, (len(labels), image_size, image_size, 3))
+    if images is None:
+        return None
+    crc = index.get("crc32")
+    # A damaged cache is rebuilt from the files; caches written before checksums skip the check.
+    if crc is not None and crc != _crc32(images):
         return None
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         return None
     return images, labels, list(index["files"]), list(index.get("skipped", []))
+
+
+def _load_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The uint8 array of ``path`` when its header says ``shape`` and the file is exactly that long."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            fmt = np.lib.format
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            got_shape, fortran, dtype = read_header(handle)
+            if dtype != np.uint8 or fortran or tuple(got_shape) != shape:
+                return None
+            expected = int(np.prod(shape))
+            if os.fstat(handle.fileno()).st_size != handle.tell() + expected:
+                return None  # cut short or grown: not what was written
+            return np.fromfile(handle, dtype=np.uint8, count=expected).reshape(shape)
+    except (OSError, ValueError):
+        return None
+
+
+def _crc32(images: np.ndarray) -> int:
+    return zlib.crc32(memoryview(np.ascontiguousarray(images).reshape(-1)).cast("B")) if images.size else 0
 
 
 def rebuild_cache(
@@ -120,7 +150,7 @@ def rebuild_cache(
     label_array = np.asarray([labels[i] for i in keep], dtype=np.int64)
     kept_files = [files[i] for i in keep]
     with contextlib.suppress(OSError):  # a read-only dataset still loads; it just rebuilds each time
-        write_cache(folder, split, images, label_array, kept_files, fingerprint, skipped)
+        write_cache(folder, split, images, label_array, kept_files, fingerprint, skipped, classes)
     return images, label_array, kept_files, skipped
 
 
@@ -132,6 +162,7 @@ def write_cache(
     files: Sequence[str],
     fingerprint: str | None = None,
     skipped: Sequence[str] = (),
+    classes: Sequence[str] | None = None,
 ) -> None:
     """Write the packed cache of one split (atomically: temp files, then rename)."""
     array_path, index_path = _cache_paths(folder, split)
@@ -143,7 +174,10 @@ def write_cache(
         "files": list(files),
         "labels": [int(x) for x in labels],
         "skipped": list(skipped),
+        "crc32": _crc32(images),
     }
+    if classes is not None:
+        index["classes"] = list(classes)
     atomic_write(array_path, lambda handle: _write_npy(handle, images))
     atomic_write(index_path, lambda handle: handle.write(json.dumps(index).encode()))
 

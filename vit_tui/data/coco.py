@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_class_gaps, label_counts
 from .imaging import RESIZE_MODES, ConvertTask, Progress, convert_images
 from .store import DatasetError, DatasetStage, check_classes, check_target, file_prefix
 
@@ -111,6 +112,17 @@ def parse_class_list(text: str | Sequence[str]) -> list[str]:
     if any(not name for name in names):
         raise DatasetError("--classes", "has an empty class name; separate names with single commas")
     return check_classes(names, "--classes")
+
+
+def canonical_classes(coco: Any, names: Sequence[str]) -> tuple[list[str], list[int]]:
+    """COCO's own spelling and the category id of each of ``names``; one category named twice is refused."""
+    ids = category_ids(coco, names)
+    seen: dict[int, str] = {}
+    for name, cat_id in zip(names, ids):
+        if cat_id in seen:
+            raise DatasetError("--classes", f"{seen[cat_id]!r} and {name!r} name one category; list it once")
+        seen[cat_id] = name
+    return [str(coco.cats[cat_id]["name"]) for cat_id in ids], ids
 
 
 def category_ids(coco: Any, names: Sequence[str]) -> list[int]:
@@ -237,11 +249,14 @@ def build_coco(
     force: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    allow_empty_classes: bool = False,
 ) -> Path:
     """Build a COCO subset dataset at ``out_dir`` and return its path.
 
     ``progress(done, total)`` follows the image conversion. What was dropped (``--exclusive``),
-    shared between classes, or unreadable is recorded in the manifest's ``report``.
+    shared between classes, or unreadable is recorded in the manifest's ``report``. Fewer images
+    than asked (too few in the file, listed files missing or unreadable) are refused unless
+    ``allow_fewer``, and a class left without train or val images unless ``allow_empty_classes``.
     """
     names = parse_class_list(classes)
     check_counts(per_class, train_per_class, size)
@@ -252,7 +267,8 @@ def build_coco(
         raise DatasetError(images_path, "no such image folder; pass the folder holding the COCO images (train2014/)")
     check_target(Path(out_dir).absolute(), force, protect=[images_path])  # before the slow JSON load
     coco = load_coco(ann_file)
-    cat_ids = category_ids(coco, names)
+    # Stored as COCO spells them, so "Teddy Bear" and "teddy bear" make the same dataset.
+    names, cat_ids = canonical_classes(coco, names)
     selection = select_images(
         coco,
         names,
@@ -271,6 +287,12 @@ def build_coco(
             )
         decoded = convert_images([job[2] for job in jobs], size, resize, workers=workers, progress=progress)
         packed, unreadable = _pack(jobs, decoded, size, names)
+        shortfall = _shortfall(packed, names, per_class, train_per_class)
+        if shortfall and not allow_fewer:
+            raise DatasetError(images_path, _shortfall_message(shortfall, len(missing), len(unreadable)))
+        labels = {split: packed[split][1] for split in packed}
+        hint = "restore the image files or lower --per-class"
+        gaps = check_class_gaps("--classes", names, labels, allow_empty_classes, hint)
         report = {
             "multi_class": selection.multi_class,
             "dropped_multi_class": selection.dropped,
@@ -278,6 +300,8 @@ def build_coco(
             "fewer": selection.fewer,
             "missing": missing,
             "unreadable": unreadable,
+            "shortfall": shortfall,
+            "empty_classes": gaps,
         }
         options = {
             "per_class": per_class,
@@ -285,6 +309,7 @@ def build_coco(
             "resize": resize,
             "exclusive": exclusive,
             "allow_fewer": allow_fewer,
+            "allow_empty_classes": allow_empty_classes,
         }
         source = {"kind": "coco", "annotations": str(Path(ann_file).absolute()), "images": str(images_path)}
         name = Path(out_dir).name
@@ -332,7 +357,26 @@ def _pack(
         images = np.stack([image for _, image in keep]) if keep else np.zeros((0, size, size, 3), np.uint8)
         labels = np.asarray([job[1] for job, _ in keep], dtype=np.int64)
         packed[split] = (images, labels, [Path(job[2].dst).name for job, _ in keep])
-    empty = [name for label, name in enumerate(names) if not (packed["train"][1] == label).any()]
-    if empty:
-        raise DatasetError("--classes", f"no readable training image for {', '.join(empty)}; check the image folder")
     return packed, unreadable
+
+
+def _shortfall(
+    packed: dict[str, tuple[np.ndarray, np.ndarray, list[str]]], names: Sequence[str], per_class: int, train: int
+) -> dict[str, dict[str, int]]:
+    """Classes that got fewer images than asked: ``{name: {"asked", "got", "train", "val"}}``."""
+    counts = {split: label_counts(packed[split][1], len(names)) for split in ("train", "val")}
+    short = {}
+    for label, name in enumerate(names):
+        got_train, got_val = counts["train"][label], counts["val"][label]
+        if got_train < train or got_val < per_class - train:
+            short[name] = {"asked": per_class, "got": got_train + got_val, "train": got_train, "val": got_val}
+    return short
+
+
+def _shortfall_message(shortfall: dict[str, dict[str, int]], missing: int, unreadable: int) -> str:
+    asked = next(iter(shortfall.values()))["asked"]
+    per_class = ", ".join(f"{name} {c['got']} (train {c['train']}, val {c['val']})" for name, c in shortfall.items())
+    return (
+        f"{missing:,} sampled image file(s) missing and {unreadable:,} unreadable leave fewer than the "
+        f"{asked:,} per class asked: {per_class}; restore the files or pass --allow-fewer"
+    )

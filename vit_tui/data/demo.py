@@ -57,8 +57,9 @@ def make_demo(
     Image ``k`` of a class in a split depends only on (seed, split, class, k), so a larger set
     starts with the pictures of a smaller one.
     """
-    if per_class_train < 1 or per_class_val < 1:
-        raise DatasetError("--per-class", "needs at least 1 train and 1 val image per class")
+    for option, count in (("--per-class-train", per_class_train), ("--per-class-val", per_class_val)):
+        if count < 1:
+            raise DatasetError(option, f"needs at least 1 image per class, got {count}")
     if size < 16:
         raise DatasetError("--size", f"must be 16 or more for shapes to be drawable, got {size}")
     per_split = {"train": per_class_train, "val": per_class_val}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_class_gaps
 from .imaging import RESIZE_MODES, ConvertTask, Progress, convert_images, is_image_name
 from .store import DatasetError, DatasetStage, check_classes, file_prefix, unique_name
 
@@ -143,8 +144,12 @@ def import_folder(
     progress: Progress | None = None,
     resize: str = "stretch",
     workers: int | None = None,
+    allow_empty_classes: bool = False,
 ) -> Path:
-    """Import the images under ``src`` as a dataset at ``out_dir`` and return its path."""
+    """Import the images under ``src`` as a dataset at ``out_dir`` and return its path.
+
+    A class left without a readable train or val image is refused unless ``allow_empty_classes``.
+    """
     if not 0 < val_fraction < 1:
         raise DatasetError("--val-fraction", f"must be between 0 and 1 (exclusive), got {val_fraction}")
     if not 8 <= size <= 1024:
@@ -169,8 +174,19 @@ def import_folder(
         packed, unreadable = _pack(jobs, decoded, size)
         if not len(packed["train"][0]):
             raise DatasetError(root, "none of the images could be read; check the files")
-        report = {"unreadable": unreadable, "unlabelled": scan.unlabelled, "ignored": scan.ignored}
-        options = {"val_fraction": val_fraction if "all" in scan.files else None, "resize": resize}
+        labels = {split: packed[split][1] for split in packed}
+        gaps = check_class_gaps(str(root), classes, labels, allow_empty_classes, "add readable images")
+        report = {
+            "unreadable": unreadable,
+            "unlabelled": scan.unlabelled,
+            "ignored": scan.ignored,
+            "empty_classes": gaps,
+        }
+        options = {
+            "val_fraction": val_fraction if "all" in scan.files else None,
+            "resize": resize,
+            "allow_empty_classes": allow_empty_classes,
+        }
         return stage.commit(
             classes=classes,
             splits=packed,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 RESIZE_MODES = ("stretch", "center-crop")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -74,11 +74,19 @@ def _decode(source: str | os.PathLike | io.BytesIO, size: int, resize: str) -> t
                 final = img.format == "JPEG" and img.mode == "RGB" and img.size == (size, size)
                 # Draft mode lets libjpeg scale down by 1/2, 1/4 or 1/8 while decoding, never below `size`.
                 img.draft("RGB", (size, size))
-                rgb = _to_rgb(img)
-                return np.asarray(_fit(rgb, size, resize), dtype=np.uint8), final
+                upright = _upright(img)
+                rgb = _to_rgb(upright)
+                return np.asarray(_fit(rgb, size, resize), dtype=np.uint8), final and upright is img
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
         name = Path(source).name if isinstance(source, (str, os.PathLike)) else "image"
         raise ImageReadError(f"{name}: {exc}") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The picture as it is meant to be seen: cameras store rotated pixels plus an EXIF orientation tag."""
+    if img.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -37,6 +37,7 @@ from .cache import (
     file_prefix,
     label_from_name,
     read_cache,
+    read_index,
     rebuild_cache,
     split_fingerprint,
     write_cache,
@@ -135,6 +136,15 @@ def _manifest_from_dict(raw: Any, path: Path) -> Manifest:
     size_ok = isinstance(manifest.image_size, int) and manifest.image_size > 0
     if not (classes_ok and len(manifest.classes) >= 2 and size_ok and isinstance(manifest.counts, dict)):
         raise DatasetError(path, "the manifest needs two or more class names and a positive image_size; rebuild it")
+    seen: dict[str, str] = {}
+    for name in manifest.classes:
+        # Two names with one file prefix would share every image file.
+        if file_prefix(name) in seen or not file_prefix(name):
+            first = seen.get(file_prefix(name), name)
+            raise DatasetError(
+                path, f"lists class {name!r} twice (as {first!r}); restore the original manifest or rebuild the dataset"
+            )
+        seen[file_prefix(name)] = name
     return manifest
 
 
@@ -198,12 +208,38 @@ def load_split_arrays(dataset_dir: str | os.PathLike, split: str) -> SplitArrays
     if not split_dir.is_dir():
         raise DatasetError(split_dir, "the split folder is missing; rebuild the dataset")
     fingerprint = split_fingerprint(split_dir, manifest.image_size)
+    _check_index_classes(folder, split, manifest)
     cached = read_cache(folder, split, fingerprint, manifest.image_size, len(manifest.classes))
     if cached is None:
         resize = str(manifest.options.get("resize", "stretch"))
         cached = rebuild_cache(folder, split, fingerprint, manifest.classes, manifest.image_size, resize)
     images, labels, files, skipped = cached
+    _check_labels(folder, split, manifest.classes, files, labels)
     return SplitArrays(images, labels.astype(np.int64, copy=False), list(manifest.classes), files, skipped)
+
+
+def _check_index_classes(folder: Path, split: str, manifest: Manifest) -> None:
+    """Refuse a manifest whose class list differs from the one the packed index was written with."""
+    index = read_index(folder, split)
+    indexed = index.get("classes") if index else None
+    if isinstance(indexed, list) and indexed != list(manifest.classes):
+        raise DatasetError(
+            folder / MANIFEST_NAME,
+            f"its classes {manifest.classes} differ from cache/{split}.json's {indexed} (edited by hand?); "
+            "restore the original class list or rebuild the dataset",
+        )
+
+
+def _check_labels(folder: Path, split: str, classes: Sequence[str], files: Sequence[str], labels: np.ndarray) -> None:
+    """Refuse labels that contradict the file names: a reordered class list would relabel every image."""
+    prefixes = [file_prefix(name) + "_" for name in classes]
+    for name, label in zip(files, labels.tolist()):
+        if not name.startswith(prefixes[label]):
+            raise DatasetError(
+                folder / MANIFEST_NAME,
+                f"its class list does not match the files ({split}/{name} would be labelled {classes[label]!r}); "
+                "restore the original class order or rebuild the dataset",
+            )
 
 
 # --- building -------------------------------------------------------------------------------
@@ -283,7 +319,7 @@ class DatasetStage:
         for split in SPLITS:
             images, labels, files = splits.get(split, (np.zeros((0, image_size, image_size, 3), np.uint8), [], []))
             labels = np.asarray(labels, dtype=np.int64)
-            write_cache(self.path, split, images, labels, files)
+            write_cache(self.path, split, images, labels, files, classes=classes)
             counts[split] = {c: int((labels == i).sum()) for i, c in enumerate(classes)}
         manifest = Manifest(
             schema=SCHEMA_VERSION,

@@ -165,6 +165,17 @@ def evaluate_run(
     return summarize_predictions(split.labels.cpu().numpy(), probs, result.loss, classes, list(split.files))
 
 
+def check_image_path(path: str | os.PathLike) -> None:
+    """A UserError unless ``path`` is an image file: a folder or a missing path is named as such."""
+    from ..data.imaging import IMAGE_SUFFIXES
+
+    if Path(path).is_dir():
+        kinds = ", ".join(IMAGE_SUFFIXES[:4])
+        raise UserError(str(path), f"is a folder; pass image files ({kinds}, ...), e.g. {Path(path) / '*.jpg'}")
+    if not Path(path).is_file():
+        raise UserError(str(path), "image file not found; check the path")
+
+
 def predict_images(
     run_dir: str | os.PathLike,
     image_paths: Sequence[str | os.PathLike],
@@ -183,8 +194,7 @@ def predict_images(
     size = cfg.model.image_size
     arrays = []
     for path in image_paths:
-        if not Path(path).is_file():
-            raise UserError(str(path), "image file not found")
+        check_image_path(path)
         try:
             arrays.append(read_image(path, size, _resize_mode(cfg)))
         except ImageReadError as exc:

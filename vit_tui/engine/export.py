@@ -269,6 +269,16 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     return written
 
 
+def class_mismatch(runs: Sequence[Path], names: Sequence[str] | None = None) -> str | None:
+    """One warning line when the runs were trained on different class lists, else None."""
+    names = list(names) if names is not None else _unique_names(list(runs))
+    lists = [list(read_summary(run).get("classes") or []) for run in runs]
+    if all(classes == lists[0] for classes in lists):
+        return None
+    described = "; ".join(f"{name}: {', '.join(classes) or '?'}" for name, classes in zip(names, lists))
+    return f"warning: the runs were trained on different classes ({described}); their accuracies do not compare"
+
+
 def _unique_names(runs: list[Path]) -> list[str]:
     names = [run.name for run in runs]
     return [name if names.count(name) == 1 else str(run) for name, run in zip(names, runs)]
@@ -325,6 +335,9 @@ def _write_comparison_md(
     path: Path, rows: list[dict[str, Any]], runs: list[Path], names: list[str], written: list[Path]
 ) -> Path:
     lines = ["# Comparison", ""]
+    mismatch = class_mismatch(runs, names)
+    if mismatch:
+        lines += [f"**{mismatch}**", ""]
     lines += _table([header for header, _ in COMPARE_COLUMNS], [[fmt(r) for _, fmt in COMPARE_COLUMNS] for r in rows])
     histories = [read_metrics(run) for run in runs]
     epochs = max((len(h) for h in histories), default=0)

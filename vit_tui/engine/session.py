@@ -136,6 +136,8 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
     val_split = load_split(dataset, "val", device)
     _check_splits(cfg, dataset, train_split, val_split)
     classes = list(train_split.classes)
+    _warn_empty_classes(sink, classes, train_split, val_split)
+    _warn_skipped(sink, train_split, val_split)
     size = cfg.model.image_size
     train = TrainData(fit_images(train_split.images, size), train_split.labels)
     val_images = fit_images(val_split.images, size)
@@ -174,6 +176,28 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
     if step.path == "compiled":
         sink(PhaseChanged("warm-up", "compiling the model; the first steps take longer"))
     return session
+
+
+def _warn_empty_classes(sink: Sink, classes: list[str], train_split, val_split) -> None:
+    """Say which classes lack train or val images (a dataset built with --allow-empty-classes)."""
+    from ..data.checks import class_gaps, gaps_warning
+
+    counts = {
+        name: torch.bincount(split.labels.cpu(), minlength=len(classes)).tolist()
+        for name, split in (("train", train_split), ("val", val_split))
+    }
+    gaps = class_gaps(classes, counts)
+    if gaps:
+        sink(PhaseChanged("warning", gaps_warning(gaps)))
+
+
+def _warn_skipped(sink: Sink, train_split, val_split) -> None:
+    """Say which files loading left out, so images never go missing from a run unannounced."""
+    from ..data.checks import skipped_warning
+
+    for name, split in (("train", train_split), ("val", val_split)):
+        if split.skipped:
+            sink(PhaseChanged("warning", skipped_warning(name, split.skipped)))
 
 
 def _check_splits(cfg: RunConfig, dataset: Path, train_split, val_split) -> None:
