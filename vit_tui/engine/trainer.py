@@ -22,6 +22,7 @@ import torch
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..locks import run_lock
 from .checkpoint import RESUME_FORMAT, capture_rng, checkpoint_config, load_checkpoint, save_weights, weights_path
 from .device import describe_device, is_out_of_memory
 from .events import (
@@ -44,6 +45,7 @@ from .runs import (
     new_run_dir,
     now_iso,
     read_summary,
+    truncate_events,
     truncate_steps,
     write_metrics,
     write_summary,
@@ -87,11 +89,37 @@ def train(
     cfg = validate(cfg)
     cancel = cancel or threading.Event()
     resume_dir = Path(resume) if resume is not None else None
-    resume_data = _check_resumable(resume_dir, cfg) if resume_dir is not None else None
-    if resume_dir is None:
-        check_new_run_dir(runs_root, name)
+    lock = None
     try:
-        session = build_session(cfg, sink, resume_data)
+        if resume_dir is not None:
+            check_resume_target(resume_dir)  # a folder that is no run gets its own message, not a lock file
+            # One writer per run: a second trainer stops here, before it reads or writes anything.
+            lock = run_lock(resume_dir).acquire()
+            resume_data = _check_resumable(resume_dir, cfg)
+        else:
+            resume_data = None
+            check_new_run_dir(runs_root, name)
+        session = _build(cfg, sink, resume_data)
+        if resume_dir is None:
+            run_dir = new_run_dir(runs_root, name, cfg)
+            lock = run_lock(run_dir).acquire()
+        else:
+            run_dir = resume_dir
+            truncate_events(run_dir, session.state)
+        files = FileSink(run_dir / EVENTS_FILE)
+        runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
+        try:
+            return runner.run(resume_data is not None)
+        finally:
+            files.close()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None) -> Session:
+    try:
+        return build_session(cfg, sink, resume_data)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -99,13 +127,6 @@ def train(
             "train.device",
             f"the data and model do not fit in {cfg.train.device} memory; use a smaller model or dataset",
         ) from None
-    run_dir = resume_dir if resume_dir is not None else new_run_dir(runs_root, name, cfg)
-    files = FileSink(run_dir / EVENTS_FILE)
-    runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
-    try:
-        return runner.run(resume_data is not None)
-    finally:
-        files.close()
 
 
 def _check_resumable(run_dir: Path, cfg: RunConfig) -> dict:

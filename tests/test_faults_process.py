@@ -1,0 +1,249 @@
+"""Fault cases for processes: one writer per run or dataset, signals, and resuming after them.
+
+Every case runs the real command in a subprocess (``python -m vit_tui``) and sends real signals
+with ``os.kill``; the process tree is read from ``/proc`` to check that no child outlives a build.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_engine_train import TINY, make_dataset, tiny_config
+
+from vit_tui.engine.events import EpochEnded, RunStarted, StepsLogged, from_json
+from vit_tui.engine.runs import effective_status, read_steps, read_summary, write_summary
+from vit_tui.engine.trainer import train
+from vit_tui.locks import RUN_LOCK
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+SETS = [arg for item in TINY for arg in ("--set", item)]
+TRAIN_IMAGES, VAL_IMAGES = 96, 24
+STEPS_PER_EPOCH = TRAIN_IMAGES // 8
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def command(home: Path, *args: object) -> list[str]:
+    return [sys.executable, "-m", "vit_tui", "--home", str(home), *map(str, args)]
+
+
+def vit(home: Path, *args: object, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(command(home, *args), capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def start(home: Path, *args: object) -> subprocess.Popen:
+    return subprocess.Popen(command(home, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def wait_until(check, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended first: {process.communicate()}")
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def events(run_dir: Path) -> list:
+    lines = (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [from_json(line) for line in lines if line.strip()]
+
+
+def steps_logged(run_dir: Path) -> bool:
+    return (run_dir / "events.jsonl").is_file() and any(isinstance(e, StepsLogged) for e in events(run_dir))
+
+
+def one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vit-tui: "), out.stderr
+    assert "Traceback" not in out.stderr
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[1][:1] != "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from the parent ids in ``/proc/*/stat``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def hold_lock(expr: str) -> subprocess.Popen:
+    """Another process holding a lock (``expr`` builds it), until killed."""
+    code = f"import sys, time\nfrom vit_tui.locks import *\nlock = {expr}.acquire()\nprint('held', flush=True)\ntime.sleep(600)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (the lock file aside)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != RUN_LOCK
+    }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    make_dataset(home / "data" / "tiny", TRAIN_IMAGES, VAL_IMAGES)
+    return home
+
+
+class CancelOn:
+    """A sink that sets a cancel flag (or raises) when it sees an event matching ``wanted``."""
+
+    def __init__(self, wanted, raise_instead: BaseException | None = None) -> None:
+        self.wanted = wanted
+        self.raise_instead = raise_instead
+        self.flag = __import__("threading").Event()
+
+    def __call__(self, event) -> None:
+        if self.wanted(event):
+            if self.raise_instead is not None:
+                raise self.raise_instead
+            self.flag.set()
+
+
+def stopped_run(home: Path, name: str, wanted, *extra: str, raise_instead: BaseException | None = None) -> Path:
+    """A run of the tiny config stopped when the event ``wanted`` comes."""
+    cfg = tiny_config(home / "data" / "tiny", *extra)
+    stop = CancelOn(wanted, raise_instead)
+    if raise_instead is not None:
+        with pytest.raises(type(raise_instead)):
+            train(cfg, stop, stop.flag, runs_root=home / "runs", name=name)
+    else:
+        assert train(cfg, stop, stop.flag, runs_root=home / "runs", name=name).status == "interrupted"
+    return home / "runs" / name
+
+
+def after_epoch(epoch: int):
+    return lambda e: isinstance(e, EpochEnded) and e.epoch == epoch
+
+
+# --- one writer per run and per dataset -------------------------------------------------------
+
+
+def test_a_second_trainer_on_a_running_run_is_refused_before_it_touches_anything(home):
+    run_dir = stopped_run(home, "twice", after_epoch(1))
+    first = start(home, "train", "--resume", run_dir, "--set", "train.epochs=500")
+    try:
+        wait_until(lambda: read_summary(run_dir).get("pid") == first.pid and steps_logged(run_dir), first)
+        first.send_signal(signal.SIGSTOP)  # hold its files still while the others try
+        before = snapshot(run_dir)
+        for extra in ([], ["--detach"]):
+            out = vit(home, "train", "--resume", run_dir, *extra)
+            one_line_error(out, f"{run_dir}: is running (pid {first.pid})")
+        assert snapshot(run_dir) == before
+        listed = vit(home, "runs")
+        assert "twice" in listed.stdout and "running" in listed.stdout, listed.stdout
+        first.send_signal(signal.SIGCONT)
+    finally:
+        first.send_signal(signal.SIGCONT)
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    assert sum(isinstance(e, RunStarted) for e in events(run_dir)) == 2
+    assert [r["global_step"] for r in read_steps(run_dir)] == sorted({r["global_step"] for r in read_steps(run_dir)})
+    assert read_summary(run_dir)["status"] == "interrupted" and (run_dir / "weights/resume.pt").is_file()
+
+
+def test_two_resumes_started_together_train_once(home):
+    run_dir = stopped_run(home, "race", after_epoch(1))
+    racers = [start(home, "train", "--resume", run_dir, "--set", "train.epochs=500") for _ in range(2)]
+    try:
+        wait_until(lambda: any(r.poll() is not None for r in racers), timeout=60)
+        loser = next(r for r in racers if r.poll() is not None)
+        winner = next(r for r in racers if r is not loser)
+        wait_until(lambda: steps_logged(run_dir), winner)
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.send_signal(signal.SIGTERM)
+    outs = {r.pid: r.communicate(timeout=60) for r in racers}
+    assert loser.returncode == 2 and f"is running (pid {winner.pid})" in outs[loser.pid][1]
+    assert winner.returncode == 130, outs[winner.pid]
+    assert [e.pid for e in events(run_dir) if isinstance(e, RunStarted)][1:] == [winner.pid]
+    global_steps = [r["global_step"] for r in read_steps(run_dir)]
+    assert global_steps == sorted(set(global_steps))
+
+
+def test_a_running_summary_without_a_lock_holder_is_interrupted_even_if_its_pid_lives(home):
+    run_dir = stopped_run(home, "stale", after_epoch(1))
+    summary = read_summary(run_dir)
+    # The pid recorded by a dead trainer now belongs to another live process (here: this one).
+    write_summary(run_dir, {**summary, "status": "running", "pid": os.getpid()})
+    assert effective_status(read_summary(run_dir), run_dir) == "interrupted"
+    listed = vit(home, "runs")
+    row = next(line for line in listed.stdout.splitlines() if "stale" in line)
+    assert "interrupted" in row
+    out = vit(home, "train", "--resume", run_dir)
+    assert out.returncode == 0, out.stderr
+
+
+def _folder_source(root: Path) -> Path:
+    from PIL import Image
+
+    for name in ("red", "blue"):
+        (root / "src" / name).mkdir(parents=True, exist_ok=True)
+        for k in range(3):
+            Image.new("RGB", (40, 40), (200 if name == "red" else 0, k * 40, 0)).save(root / "src" / name / f"{k}.png")
+    return root / "src"
+
+
+@pytest.mark.parametrize("action", ["demo", "import"])
+def test_a_second_build_into_a_folder_being_built_is_refused(tmp_path, action):
+    target = tmp_path / "data" / "set"
+    args = ["data", "demo", "--per-class-train", "2", "--per-class-val", "1"] if action == "demo" else []
+    if action == "import":
+        args = ["data", "import", _folder_source(tmp_path)]
+    target.parent.mkdir()
+    holder = hold_lock(f"build_lock({str(target)!r})")
+    try:
+        out = vit(tmp_path, *args, "--out", target)
+    finally:
+        holder.kill()
+        holder.wait()
+    one_line_error(out, f"{target}: is being built (pid {holder.pid})")
+    assert sorted(p.name for p in target.parent.iterdir()) == [".set.lock"]  # the holder's, nothing of ours
+    done = vit(tmp_path, *args, "--out", target)  # the kernel dropped the killed holder's lock
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in target.parent.iterdir()) == ["set"]
