@@ -17,7 +17,7 @@ import pytest
 import torch
 from test_engine_train import TINY, make_dataset, tiny_config
 
-from vit_tui.engine.events import EpochEnded, RunStarted, StepsLogged, from_json
+from vit_tui.engine.events import CheckpointSaved, EpochEnded, PhaseChanged, RunStarted, StepsLogged, from_json
 from vit_tui.engine.runs import effective_status, read_steps, read_summary, write_summary
 from vit_tui.engine.trainer import train
 from vit_tui.locks import RUN_LOCK
@@ -247,3 +247,79 @@ def test_a_second_build_into_a_folder_being_built_is_refused(tmp_path, action):
     done = vit(tmp_path, *args, "--out", target)  # the kernel dropped the killed holder's lock
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in target.parent.iterdir()) == ["set"]
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signals", ["SIGTERM", "SIGHUP", "SIGHUP SIGTERM"])
+def test_a_signal_during_a_dataset_build_removes_the_partial_folder_and_every_child(tmp_path, signals):
+    args = ["data", "demo", "--per-class-train", "4000", "--per-class-val", "10", "--workers", "2"]
+    build = start(tmp_path, *args, "--out", tmp_path / "set")
+    children: set[int] = set()
+
+    def building() -> bool:
+        children.update(descendants(build.pid))
+        return any(tmp_path.glob(".set.*.partial")) and len(children) >= 3
+
+    try:
+        wait_until(building, build)  # the forkserver and both workers
+        time.sleep(0.3)  # and images drawn (a worker still unpickling its start-up data prints a traceback)
+        for name in signals.split():
+            os.kill(build.pid, getattr(signal, name))
+        out, err = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+    assert build.returncode == 130, err
+    assert err.strip().splitlines() == ["vit-tui: interrupted"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial folder, no lock file
+    wait_until(lambda: not any(alive(pid) for pid in children), timeout=10)
+
+
+@pytest.mark.parametrize("signals", ["SIGINT SIGTERM", "SIGHUP SIGTERM"])  # a pair of one kind arrives as one
+def test_a_signal_while_training_saves_a_resumable_checkpoint_even_when_a_second_follows(home, signals):
+    run_dir = home / "runs" / f"signal-{signals.replace(' ', '-')}"
+    process = start(home, "train", "--data", home / "data/tiny", *SETS, "--set", "train.epochs=200", "--out", run_dir)
+    try:
+        wait_until(lambda: steps_logged(run_dir), process)
+        for name in signals.split():
+            os.kill(process.pid, getattr(signal, name))
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted" and (run_dir / "weights/resume.pt").is_file()
+    assert f"continue with: vit-tui train --resume {run_dir}" in out
+    assert not any(alive(pid) for pid in descendants(process.pid))
+
+
+def last_checkpoint(e) -> bool:
+    return isinstance(e, CheckpointSaved) and e.kind == "last"
+
+
+def evaluating(e) -> bool:
+    return isinstance(e, PhaseChanged) and e.phase == "evaluating"
+
+
+@pytest.mark.parametrize(
+    ("case", "wanted", "raise_instead"),
+    [
+        ("stop after the last step", last_checkpoint, None),
+        ("killed during final evaluation", evaluating, KeyboardInterrupt()),
+    ],
+)
+def test_a_run_stopped_in_its_final_evaluation_resumes_to_finished(home, case, wanted, raise_instead):
+    run_dir = stopped_run(home, case.replace(" ", "-"), wanted, raise_instead=raise_instead)
+    assert read_summary(run_dir)["status"] == "interrupted"
+    steps_before = read_steps(run_dir)
+    out = vit(home, "train", "--resume", run_dir)
+    assert out.returncode == 0, out.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "finished" and summary["epochs_done"] == summary["epochs"] == 2
+    assert (run_dir / "report.md").is_file() and (run_dir / "evaluation.json").is_file()
+    assert not (run_dir / "weights/resume.pt").exists()
+    assert read_steps(run_dir) == steps_before  # nothing trained again

@@ -67,6 +67,10 @@ def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
     check_resume_target(run_dir)
     if config_mod.load(run_dir / CONFIG_FILE).model != cfg.model:
         raise UserError(str(run_dir), "a resumed run keeps its model; change only training settings")
+    from .trainer import check_resumable
+
+    # The same checks the child makes, here, before this config replaces the run's config.toml.
+    check_resumable(run_dir, cfg)
 
 
 def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: int, reserved: bool) -> None:
