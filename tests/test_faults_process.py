@@ -17,9 +17,12 @@ import pytest
 import torch
 from test_engine_train import TINY, make_dataset, tiny_config
 
+from vit_tui.config import apply_overrides
 from vit_tui.engine.events import CheckpointSaved, EpochEnded, PhaseChanged, RunStarted, StepsLogged, from_json
-from vit_tui.engine.runs import effective_status, read_steps, read_summary, write_summary
+from vit_tui.engine.runs import effective_status, read_config, read_steps, read_summary, write_summary
+from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
+from vit_tui.errors import UserError
 from vit_tui.locks import RUN_LOCK
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -323,3 +326,48 @@ def test_a_run_stopped_in_its_final_evaluation_resumes_to_finished(home, case, w
     assert (run_dir / "report.md").is_file() and (run_dir / "evaluation.json").is_file()
     assert not (run_dir / "weights/resume.pt").exists()
     assert read_steps(run_dir) == steps_before  # nothing trained again
+
+
+# --- resuming with other settings, and what a resume replays ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_of_three(home) -> Path:
+    """A run of three epochs stopped after its second."""
+    return stopped_run(home, "two-of-three", after_epoch(2), "train.epochs=3")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.batch_size=16", "train.batch_size: is 16 but the run was trained with 8"),
+        ("train.optimizer=sgd", "train.optimizer: is 'sgd' but the run was trained with 'adamw'"),
+        ("train.epochs=1", "train.epochs: is 1 but the run already trained 2 epoch(s); resume with --set train.epochs=2"),
+    ],
+)
+def test_a_resume_that_cannot_continue_the_schedule_is_refused(two_of_three, setting, message):
+    before = snapshot(two_of_three)
+    cfg = apply_overrides(read_config(two_of_three), [setting])
+    with pytest.raises(UserError) as caught:
+        train(cfg, ListSink(), resume=two_of_three)
+    assert str(caught.value).startswith(message)
+    assert snapshot(two_of_three) == before
+
+
+def test_a_refused_resume_says_so_in_one_line_and_keeps_the_run_config(home, two_of_three):
+    before = snapshot(two_of_three)
+    out = vit(home, "train", "--resume", two_of_three, "--set", "train.batch_size=16", "--detach")
+    one_line_error(out, "train.batch_size: is 16 but the run was trained with 8")
+    assert snapshot(two_of_three) == before  # --detach did not write the refused config.toml
+
+
+def test_a_resume_drops_the_events_logged_after_its_checkpoint(home):
+    into_epoch_2 = lambda e: isinstance(e, StepsLogged) and e.epoch == 2  # noqa: E731
+    run_dir = stopped_run(home, "replayed", into_epoch_2, raise_instead=KeyboardInterrupt())
+    assert any(isinstance(e, StepsLogged) and e.epoch == 2 for e in events(run_dir))  # logged after resume.pt
+    out = vit(home, "train", "--resume", run_dir)
+    assert out.returncode == 0, out.stderr
+    logged = [e.global_step for e in events(run_dir) if isinstance(e, StepsLogged)]
+    assert logged == sorted(set(logged)) and logged[-1] == 2 * STEPS_PER_EPOCH
+    assert [e.epoch for e in events(run_dir) if isinstance(e, EpochEnded)] == [1, 2]
+    assert [r["global_step"] for r in read_steps(run_dir)] == logged
