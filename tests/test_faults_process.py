@@ -18,12 +18,13 @@ import torch
 from test_engine_train import TINY, make_dataset, tiny_config
 
 from vit_tui.config import apply_overrides
+from vit_tui.engine.detach import start_detached
 from vit_tui.engine.events import CheckpointSaved, EpochEnded, PhaseChanged, RunStarted, StepsLogged, from_json
 from vit_tui.engine.runs import effective_status, read_config, read_steps, read_summary, write_summary
 from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
 from vit_tui.errors import UserError
-from vit_tui.locks import RUN_LOCK
+from vit_tui.locks import RUN_LOCK, run_lock_holder
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 SETS = [arg for item in TINY for arg in ("--set", item)]
@@ -207,6 +208,23 @@ def test_two_resumes_started_together_train_once(home):
     assert [e.pid for e in events(run_dir) if isinstance(e, RunStarted)][1:] == [winner.pid]
     global_steps = [r["global_step"] for r in read_steps(run_dir)]
     assert global_steps == sorted(set(global_steps))
+
+
+def test_detaching_the_same_run_twice_starts_one_trainer(home):
+    run_dir = stopped_run(home, "detached", after_epoch(1))
+    cfg = apply_overrides(read_config(run_dir), ["train.epochs=500"])
+    start_detached(cfg, resume=run_dir)
+    pid = read_summary(run_dir)["pid"]
+    try:
+        before = (run_dir / "config.toml").read_bytes()
+        with pytest.raises(UserError, match=f"is running \\(pid {pid}\\)"):
+            start_detached(apply_overrides(cfg, ["train.epochs=600"]), resume=run_dir)
+        assert (run_dir / "config.toml").read_bytes() == before
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: run_lock_holder(run_dir) is None)
+    assert [e.pid for e in events(run_dir) if isinstance(e, RunStarted)][1:] == [pid]
+    wait_until(lambda: read_summary(run_dir)["status"] == "interrupted")
 
 
 def test_a_running_summary_without_a_lock_holder_is_interrupted_even_if_its_pid_lives(home):

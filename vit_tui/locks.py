@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from .errors import UserError
 
 RUN_LOCK = ".lock"
+PID_WAIT_TRIES = 50
 
 
 class BusyError(UserError):
@@ -52,8 +54,10 @@ class FolderLock:
                 os.close(fd)
                 raise BusyError(self.subject, pid, self.what) from None
             if _same_file(fd, self.path):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                # Write before cutting, so a reader never finds the file empty once a pid was in it.
+                text = f"{os.getpid()}\n".encode()
+                os.pwrite(fd, text, 0)
+                os.ftruncate(fd, len(text))
                 self._fd = fd
             else:  # the previous holder removed it between our open and lock; lock the new one
                 os.close(fd)
@@ -122,10 +126,16 @@ def build_lock(target: str | os.PathLike) -> FolderLock:
 
 
 def _read_pid(fd: int) -> int:
-    try:
-        return int(os.pread(fd, 32, 0).decode("ascii", "replace").strip() or 0)
-    except (OSError, ValueError):
-        return 0
+    """The pid in a held lock file; a holder that has just locked gets a moment to write it."""
+    for _ in range(PID_WAIT_TRIES):
+        try:
+            words = os.pread(fd, 32, 0).decode("ascii", "replace").split()
+            if words:
+                return int(words[0])
+        except (OSError, ValueError):
+            return 0
+        time.sleep(0.01)
+    return 0
 
 
 def _same_file(fd: int, path: Path) -> bool:
