@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..locks import RUN_LOCK
 from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
 LOG_FILE = "train.log"
@@ -104,7 +105,7 @@ def _last_error_line(log_path: Path) -> str:
 
 def _release(run_dir: Path) -> None:
     """Remove a reserved folder whose run never started (only the files made for it)."""
-    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER):
+    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER, RUN_LOCK):
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something else was put there; leave it
         run_dir.rmdir()
