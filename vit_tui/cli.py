@@ -7,8 +7,12 @@ imports (torch, textual) happen inside the command that needs them, so ``--help`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from . import __version__
 from .errors import UserError
@@ -44,13 +48,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args.func = _app_runner(parser)
     try:
-        return int(args.func(args) or 0)
+        with _stop_on_signals(args.command not in (None, "tui")):
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"vit-tui: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vit-tui: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _stop_on_signals(wanted: bool) -> Iterator[None]:
+    """SIGTERM and SIGHUP (an SSH drop) stop a command the way Ctrl+C does, once.
+
+    The default action kills the process outright: a dataset build then leaves its partial
+    folder and its worker processes behind. As a KeyboardInterrupt they unwind through the same
+    clean-up as Ctrl+C, and later signals (an SSH drop often sends SIGHUP then SIGTERM) are
+    ignored so they cannot cut that clean-up short. ``train`` replaces these while it trains;
+    the app keeps its own. The previous handlers come back afterwards (tests call ``main``).
+    """
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+    def ignore(signum: int, frame: object) -> None:
+        # A Python handler, not SIG_IGN: one already pending would print a "race condition" error.
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        for sig in signals:
+            signal.signal(sig, ignore)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _app_runner(parser: argparse.ArgumentParser):

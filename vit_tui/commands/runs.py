@@ -146,7 +146,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
     from ..engine.events import RunFailed, RunFinished, RunStarted
-    from ..engine.runs import RESERVED_MARKER, EventFollower, pid_alive, read_summary, resolve_run
+    from ..engine.runs import RESERVED_MARKER, EventFollower, read_summary, resolve_run, training_pid
     from .train import EXIT_CODES, TrainingDisplay
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
@@ -157,9 +157,9 @@ def run_attach(args: argparse.Namespace) -> int:
     try:
         with TrainingDisplay() as display:
             while True:
-                # The process, not the status, says whether more events can come (it writes
-                # "finished" before its last exports).
-                alive = pid_alive(int(read_summary(run_dir).get("pid", 0)))
+                # The run's lock, not the status, says whether more events can come (the process
+                # writes "finished" before its last exports and holds the lock until it exits).
+                alive = training_pid(run_dir) is not None
                 for event in follower.poll():
                     display(event)
                     if isinstance(event, RunStarted):

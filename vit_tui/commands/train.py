@@ -3,7 +3,7 @@
 On a terminal the run shows rich progress bars (epochs with ETA, steps, loss, accuracy,
 images/s) and a line per epoch; otherwise (a log file, a pipe, ``--detach``) it prints one
 plain line per epoch. Ctrl+C, SIGTERM and SIGHUP stop at the next step with a resumable
-checkpoint saved (exit 130); a second Ctrl+C quits at once.
+checkpoint saved (exit 130); a second one does not cut that saving short.
 """
 
 from __future__ import annotations
@@ -126,11 +126,16 @@ def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None)
 
 @contextmanager
 def stop_signals(cancel: threading.Event, note) -> Iterator[None]:
-    """Ctrl+C, SIGTERM and SIGHUP set ``cancel``; the second one raises KeyboardInterrupt."""
+    """Ctrl+C, SIGTERM and SIGHUP set ``cancel``; later ones are only noted.
+
+    Quitting on a second signal would end the run before its resume checkpoint is written (an
+    SSH drop sends SIGHUP and then often SIGTERM), so the run always stops through ``cancel``.
+    """
 
     def handler(signum: int, frame: Any) -> None:
         if cancel.is_set():
-            raise KeyboardInterrupt
+            note(f"{signal.Signals(signum).name}: already stopping; saving the resumable checkpoint first")
+            return
         cancel.set()
         note(f"{signal.Signals(signum).name}: stopping after this step and saving a resumable checkpoint")
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UserError
+from ..locks import build_lock
 from .cache import (
     file_prefix,
     label_from_name,
@@ -274,25 +275,41 @@ class DatasetStage:
     def __init__(self, target: str | os.PathLike, *, force: bool = False, protect: Sequence[Path] = ()) -> None:
         self.target = Path(target).expanduser().absolute()
         self.force = force
+        self.protect = tuple(protect)
         check_target(self.target, force, protect)
         self.path = self.target
         self._committed = False
+        self._lock = build_lock(self.target)
 
     def __enter__(self) -> DatasetStage:
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
+            # One builder per folder: a second one stops here; the check above is redone under the lock.
+            self._lock.acquire()
+        except OSError as exc:
+            raise _write_error(self.target, exc) from None
+        try:
+            check_target(self.target, self.force, self.protect)
             self.path = Path(
                 tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial", dir=self.target.parent)
             )
             for split in SPLITS:
                 (self.path / split).mkdir()
-        except OSError as exc:
-            raise _write_error(self.target, exc) from None
+        except BaseException as exc:
+            if self.path != self.target:
+                shutil.rmtree(self.path, ignore_errors=True)
+            self._lock.release()
+            if isinstance(exc, OSError):
+                raise _write_error(self.target, exc) from None
+            raise
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
-        if not self._committed:
-            shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            if not self._committed:
+                shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            self._lock.release()
         if isinstance(exc, OSError):
             raise _write_error(self.target, exc) from None
         return False

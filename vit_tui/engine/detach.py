@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..locks import RUN_LOCK
 from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
 LOG_FILE = "train.log"
@@ -67,6 +68,10 @@ def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
     check_resume_target(run_dir)
     if config_mod.load(run_dir / CONFIG_FILE).model != cfg.model:
         raise UserError(str(run_dir), "a resumed run keeps its model; change only training settings")
+    from .trainer import check_resumable
+
+    # The same checks the child makes, here, before this config replaces the run's config.toml.
+    check_resumable(run_dir, cfg)
 
 
 def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: int, reserved: bool) -> None:
@@ -100,7 +105,7 @@ def _last_error_line(log_path: Path) -> str:
 
 def _release(run_dir: Path) -> None:
     """Remove a reserved folder whose run never started (only the files made for it)."""
-    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER):
+    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER, RUN_LOCK):
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something else was put there; leave it
         run_dir.rmdir()

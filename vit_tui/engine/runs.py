@@ -3,8 +3,9 @@
 A run folder ``runs/<name>/`` holds ``config.toml``, ``summary.json``, ``metrics.csv``,
 ``steps.csv``, ``events.jsonl``, the exports (``confusion_matrix.csv/png``, ``curves.png``,
 ``report.md``, ``evaluation.json``) and ``weights/``. ``summary.json`` carries the status
-(running, finished, interrupted, failed) and the pid of the training process; a run whose
-summary says running but whose process is gone is reported as interrupted.
+(running, finished, interrupted, failed) and the pid of the training process. The training
+process holds ``.lock`` (see ``vit_tui.locks``) for its whole life, so a run whose summary says
+running but whose lock nobody holds is reported as interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 from .. import config as config_mod
 from ..config import RunConfig, atomic_write_text
 from ..errors import UserError
-from .events import Event, from_json
+from ..locks import BusyError, has_run_lock, run_lock_holder
+from .events import CheckpointSaved, EpochEnded, Event, StepsLogged, from_json
 from .sinks import EVENTS_FILE
 
 SUMMARY_FILE = "summary.json"
@@ -106,9 +108,9 @@ def check_resume_target(run_dir: str | os.PathLike) -> None:
         raise UserError(str(run_dir), "no run here (no config.toml); check the --resume folder")
     summary = read_summary(run_dir)
     status = summary.get("status")
-    pid = int(summary.get("pid", 0))
-    if status == "running" and pid != os.getpid() and pid_alive(pid):
-        raise UserError(str(run_dir), f"is still running (pid {pid}); attach to it or stop it first")
+    pid = training_pid(run_dir, summary)
+    if pid is not None and pid != os.getpid():
+        raise BusyError(str(run_dir), pid, "running")
     if status == "finished":
         raise UserError(str(run_dir), "this run already finished; start a new run instead")
     if not (run_dir / "weights" / "resume.pt").is_file():
@@ -150,6 +152,32 @@ def truncate_steps(run_dir: Path, last_global_step: int) -> None:
     """Drop log points after ``last_global_step`` (logged after the checkpoint a resume starts from)."""
     rows = [r for r in read_steps(run_dir) if r["global_step"] <= last_global_step]
     atomic_write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
+
+
+def truncate_events(run_dir: Path, state: Any) -> None:
+    """Drop the events of steps and epochs after the point a resume starts from.
+
+    ``state`` is the resumed ``SessionState``: its ``global_step`` and finished epochs. Those later
+    events are about to be replayed by the resumed run, and ``attach`` would show them twice.
+    """
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    done = len(state.history)
+    kept = []
+    for line in lines:
+        try:
+            event = from_json(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+        if isinstance(event, StepsLogged) and event.global_step > state.global_step:
+            continue
+        if isinstance(event, (EpochEnded, CheckpointSaved)) and event.epoch > done:
+            continue
+        kept.append(line + "\n")
+    atomic_write_text(path, "".join(kept))
 
 
 def _csv_text(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
@@ -226,16 +254,27 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def training_pid(run_dir: str | os.PathLike, summary: dict[str, Any] | None = None) -> int | None:
+    """The pid of the process training in ``run_dir`` (0 if unknown), or None when none is.
+
+    The run's lock decides; only a run made before locks existed falls back to the summary's pid.
+    """
+    if has_run_lock(run_dir):
+        return run_lock_holder(run_dir)
+    summary = read_summary(run_dir) if summary is None else summary
+    pid = int(summary.get("pid", 0))
+    return pid if summary.get("status") == "running" and pid_alive(pid) else None
+
+
 def run_is_alive(run_dir: str | os.PathLike) -> bool:
-    """True while the run's training process (pid in ``summary.json``) is running."""
-    summary = read_summary(run_dir)
-    return summary.get("status") == "running" and pid_alive(int(summary.get("pid", 0)))
+    """True while a process trains in the run folder."""
+    return training_pid(run_dir) is not None
 
 
 def effective_status(summary: dict[str, Any], run_dir: Path) -> str:
-    """The summary's status, with a dead "running" process reported as interrupted."""
+    """The summary's status, with a "running" run that no process trains reported as interrupted."""
     status = summary.get("status", "interrupted")
-    if status == "running" and not pid_alive(int(summary.get("pid", 0))):
+    if status == "running" and training_pid(run_dir, summary) is None:
         return "interrupted"
     return status
 

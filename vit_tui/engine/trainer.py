@@ -22,6 +22,7 @@ import torch
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..locks import run_lock
 from .checkpoint import RESUME_FORMAT, capture_rng, checkpoint_config, load_checkpoint, save_weights, weights_path
 from .device import describe_device, is_out_of_memory
 from .events import (
@@ -44,6 +45,7 @@ from .runs import (
     new_run_dir,
     now_iso,
     read_summary,
+    truncate_events,
     truncate_steps,
     write_metrics,
     write_summary,
@@ -53,7 +55,7 @@ from .sinks import EVENTS_FILE, FileSink, TeeSink
 
 LOG_INTERVAL_S = 0.1
 
-__all__ = ["LOG_INTERVAL_S", "RunResult", "new_run_dir", "train"]
+__all__ = ["LOG_INTERVAL_S", "RunResult", "check_resumable", "new_run_dir", "train"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,37 @@ def train(
     cfg = validate(cfg)
     cancel = cancel or threading.Event()
     resume_dir = Path(resume) if resume is not None else None
-    resume_data = _check_resumable(resume_dir, cfg) if resume_dir is not None else None
-    if resume_dir is None:
-        check_new_run_dir(runs_root, name)
+    lock = None
     try:
-        session = build_session(cfg, sink, resume_data)
+        if resume_dir is not None:
+            check_resume_target(resume_dir)  # a folder that is no run gets its own message, not a lock file
+            # One writer per run: a second trainer stops here, before it reads or writes anything.
+            lock = run_lock(resume_dir).acquire()
+            resume_data = check_resumable(resume_dir, cfg)
+        else:
+            resume_data = None
+            check_new_run_dir(runs_root, name)
+        session = _build(cfg, sink, resume_data)
+        if resume_dir is None:
+            run_dir = new_run_dir(runs_root, name, cfg)
+            lock = run_lock(run_dir).acquire()
+        else:
+            run_dir = resume_dir
+            truncate_events(run_dir, session.state)
+        files = FileSink(run_dir / EVENTS_FILE)
+        runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
+        try:
+            return runner.run(resume_data is not None)
+        finally:
+            files.close()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None) -> Session:
+    try:
+        return build_session(cfg, sink, resume_data)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -99,20 +127,20 @@ def train(
             "train.device",
             f"the data and model do not fit in {cfg.train.device} memory; use a smaller model or dataset",
         ) from None
-    run_dir = resume_dir if resume_dir is not None else new_run_dir(runs_root, name, cfg)
-    files = FileSink(run_dir / EVENTS_FILE)
-    runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
-    try:
-        return runner.run(resume_data is not None)
-    finally:
-        files.close()
 
 
-def _check_resumable(run_dir: Path, cfg: RunConfig) -> dict:
+# Settings a resume cannot change: the optimizer's state and the position in the epoch's
+# permutation (counted in batches) only mean something for the values they were made with.
+KEPT_TRAIN_SETTINGS = ("batch_size", "optimizer")
+
+
+def check_resumable(run_dir: Path, cfg: RunConfig) -> dict:
+    """The resume checkpoint of ``run_dir``, once ``cfg`` may continue it (else a ``UserError``)."""
     check_resume_target(run_dir)
     path = weights_path(run_dir, "resume")
     data = load_checkpoint(path, RESUME_FORMAT)
-    stored = checkpoint_config(data, path).model
+    stored_cfg = checkpoint_config(data, path)
+    stored = stored_cfg.model
     if stored != cfg.model:
         changed = [k for k in vars(stored) if getattr(stored, k) != getattr(cfg.model, k)]
         raise UserError(
@@ -120,7 +148,28 @@ def _check_resumable(run_dir: Path, cfg: RunConfig) -> dict:
             f"is {getattr(cfg.model, changed[0])!r} but the run was trained with {getattr(stored, changed[0])!r}; "
             "a resumed run keeps its model",
         )
+    for key in KEPT_TRAIN_SETTINGS:
+        old, new = getattr(stored_cfg.train, key), getattr(cfg.train, key)
+        if old != new:
+            raise UserError(
+                f"train.{key}",
+                f"is {new!r} but the run was trained with {old!r}; a resumed run keeps it (start a new run to change it)",
+            )
+    _check_resume_epochs(cfg, int(data["epoch"]), int(data["step"]))
     return data
+
+
+def _check_resume_epochs(cfg: RunConfig, epoch: int, step: int) -> None:
+    """Refuse fewer epochs than the run has already trained (in full, or partly for ``step`` > 0)."""
+    done = epoch - 1
+    needed = epoch if step > 0 else done
+    if cfg.train.epochs < needed:
+        trained = f"{done} epoch(s)" + (f" and part of epoch {epoch}" if step > 0 else "")
+        raise UserError(
+            "train.epochs",
+            f"is {cfg.train.epochs} but the run already trained {trained}; resume with --set train.epochs={needed} "
+            "or more",
+        )
 
 
 class _Runner:
@@ -281,9 +330,9 @@ class _Runner:
             self._save_weights("best", st.epoch, val.accuracy)
         st.epoch, st.step, st.perm, st.epoch_seconds = st.epoch + 1, 0, None, 0.0
         s.step.reset()
-        if st.epoch <= s.cfg.train.epochs:
-            # After the last epoch a finished run needs no resume point; it writes last.pt instead.
-            self._save_resume(st.epoch - 1)
+        # Also after the last epoch: a run stopped during its final evaluation resumes from here
+        # and only evaluates and exports; a finished run deletes it.
+        self._save_resume(st.epoch - 1)
         write_metrics(self.run_dir, st.history)
         self._write_summary("running")
         self.sink(
@@ -395,6 +444,8 @@ class _Runner:
         s, st = self.s, self.state
         keep = s.cfg.train.keep
         self._save_weights("last", len(st.history), st.history[-1]["val_acc"])
+        if self.cancel.is_set():  # stopped after the last step: resume.pt lets --resume evaluate
+            return self._interrupted()
         self.sink(PhaseChanged("evaluating", f"{keep} checkpoint on the validation split"))
         evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep))
         save_evaluation(self.run_dir, evaluation, {"checkpoint": keep, "epoch": epoch})
