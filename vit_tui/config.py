@@ -12,11 +12,11 @@ import difflib
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import files
 from .errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -365,20 +365,8 @@ def save(cfg: RunConfig, path: str | os.PathLike) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes owner-only files; give the result the permissions a plain open() would.
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write text to ``path`` all or nothing (see ``vit_tui.files``)."""
+    files.write_text(path, text)
 
 
 # --- validation ---------------------------------------------------------------------------

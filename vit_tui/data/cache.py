@@ -13,13 +13,13 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from ..files import write_with
 from .imaging import ConvertTask, convert_images, is_image_name
 
 CACHE_DIR = "cache"
@@ -144,7 +144,7 @@ def write_cache(
         "labels": [int(x) for x in labels],
         "skipped": list(skipped),
     }
-    atomic_write(array_path, lambda handle: _write_npy(handle, images))
+    atomic_write(array_path, lambda handle: _write_npy(handle, images), size=int(images.nbytes) + 128)
     atomic_write(index_path, lambda handle: handle.write(json.dumps(index).encode()))
 
 
@@ -157,14 +157,6 @@ def _write_npy(handle: BinaryIO, array: np.ndarray) -> None:
         handle.write(memoryview(array.reshape(-1)).cast("B"))
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write ``path`` through a temporary sibling renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # temp files start private; datasets are often shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], size: int | None = None) -> None:
+    """Write ``path`` all or nothing (see ``vit_tui.files``)."""
+    write_with(path, write, mkdir=False, size=size)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_text
 from .cache import (
     file_prefix,
     label_from_name,
@@ -298,7 +299,7 @@ class DatasetStage:
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             report=dict(report or {}),
         )
-        (self.path / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        write_text(self.path / MANIFEST_NAME, manifest.to_json(), mkdir=False)
         os.chmod(self.path, 0o755)  # mkdtemp made it private
         self._move_into_place()
         self._committed = True

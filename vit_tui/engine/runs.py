@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_mod
-from ..config import RunConfig, atomic_write_text
+from ..config import RunConfig
 from ..errors import UserError
+from ..files import write_text
 from .events import Event, from_json
 from .sinks import EVENTS_FILE
 
@@ -127,12 +128,12 @@ def resolve_run(run: str | os.PathLike, runs_root: str | os.PathLike | None = No
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     """Atomically (re)write ``summary.json``."""
-    atomic_write_text(Path(run_dir) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_text(Path(run_dir) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Atomically rewrite ``metrics.csv`` from the per-epoch history."""
-    atomic_write_text(Path(run_dir) / METRICS_FILE, _csv_text(METRIC_FIELDS, history))
+    write_text(Path(run_dir) / METRICS_FILE, _csv_text(METRIC_FIELDS, history))
 
 
 def append_step(run_dir: Path, row: dict[str, Any]) -> None:
@@ -149,7 +150,7 @@ def append_step(run_dir: Path, row: dict[str, Any]) -> None:
 def truncate_steps(run_dir: Path, last_global_step: int) -> None:
     """Drop log points after ``last_global_step`` (logged after the checkpoint a resume starts from)."""
     rows = [r for r in read_steps(run_dir) if r["global_step"] <= last_global_step]
-    atomic_write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
+    write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
 
 
 def _csv_text(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
