@@ -10,6 +10,8 @@ import errno
 import os
 import re
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -118,3 +120,174 @@ def test_every_writer_goes_through_the_files_module():
             if re.search(needle, text) and rel not in allowed:
                 pattern_hits.append((rel, needle))
     assert pattern_hits == []
+
+
+# --- disk full during training -----------------------------------------------------------------
+
+CLASSES = ["stripes", "dots", "plain"]
+TINY = [
+    "model.embed_dim=16",
+    "model.heads=2",
+    "model.blocks=1",
+    "model.image_size=32",
+    "model.patch_size=8",
+    "model.ffn=mlp",
+    "model.attention=mha",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "train.device=cpu",
+    "train.precision=fp32",
+    "train.deterministic=true",
+    "train.eval_batch_size=64",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    import numpy as np
+
+    from vit_tui.data.store import write_dataset
+
+    def images(count: int, seed: int):
+        rng = np.random.default_rng(seed)
+        labels = np.arange(count) % len(CLASSES)
+        pictures = rng.integers(0, 60, (count, 32, 32, 3), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            pictures[i, :, label * 10 : label * 10 + 8] += 150  # a class-coloured stripe: learnable
+        return pictures, labels
+
+    path = tmp_path_factory.mktemp("data") / "tiny"
+    return write_dataset(path, CLASSES, {"train": images(48, 1), "val": images(24, 2)}, name="tiny", source={})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(dataset: Path, *extra: str):
+    from vit_tui import config as config_mod
+    from vit_tui.config import RunConfig, apply_overrides
+
+    return config_mod.validate(apply_overrides(RunConfig(preset="test"), [f"data.dataset={dataset}", *TINY, *extra]))
+
+
+class DiskFills:
+    """From the ``after``-th whole-file write of ``name`` on, its fsync fails with ENOSPC.
+
+    The data has gone into the temp file by then, as with a file system that reports a full disk
+    late (delayed allocation, network disks); the real clean-up in ``vit_tui.files`` has to run.
+    """
+
+    def __init__(self, monkeypatch, name: str, after: int) -> None:
+        self.name, self.after, self.seen = name, after, 0
+        self.real = os.fsync
+        monkeypatch.setattr(os, "fsync", self)
+
+    def __call__(self, fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if Path(target).name.startswith(f".{self.name}."):
+            self.seen += 1
+            if self.seen >= self.after:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        self.real(fd)
+
+
+# file, which of its writes fails, whether summary.json can still say "failed"
+DISK_FULL_SITES = [
+    ("resume.pt", 2, True),  # the second epoch's resume point
+    ("best.pt", 1, True),  # the first best epoch, right after its resume point
+    ("metrics.csv", 2, True),
+    ("summary.json", 3, False),
+    ("last.pt", 1, True),
+    ("evaluation.json", 1, True),
+    ("curves.png", 1, True),
+    ("confusion_matrix.png", 1, True),
+    ("report.md", 1, True),
+]
+
+
+@pytest.mark.parametrize(("name", "after", "summary_ok"), DISK_FULL_SITES, ids=[s[0] for s in DISK_FULL_SITES])
+def test_disk_full_while_training_fails_cleanly_and_resumes(dataset, tmp_path, monkeypatch, name, after, summary_ok):
+    from vit_tui.engine.runs import read_metrics, read_summary
+    from vit_tui.engine.sinks import ListSink
+    from vit_tui.engine.trainer import train
+
+    cfg = tiny(dataset)
+    full = DiskFills(monkeypatch, name, after)
+    with pytest.raises(WriteError) as caught:
+        train(cfg, ListSink(), runs_root=tmp_path, name="run")
+    run = tmp_path / "run"
+    message = str(caught.value)
+    assert name in message and "disk is full" in message and "\n" not in message
+    assert f"vit-tui train --resume {run}" in message
+    assert temp_files(run) == []
+    status = read_summary(run)["status"]
+    assert status == "failed" if summary_ok else status in ("running", "failed")
+    assert not (run / "report.md").exists() or name not in ("report.md",)
+
+    monkeypatch.setattr(os, "fsync", full.real)  # space freed
+    result = train(cfg, ListSink(), resume=run)
+    assert result.status == "finished" and read_summary(run)["status"] == "finished"
+    assert [row["epoch"] for row in read_metrics(run)] == [1, 2]
+    for done in ("report.md", "curves.png", "confusion_matrix.png", "weights/best.pt", "weights/last.pt"):
+        assert (run / done).is_file(), done
+    assert not (run / "weights/resume.pt").exists() and temp_files(run) == []
+    best = torch_load(run / "weights/best.pt")
+    assert best["epoch"] == read_summary(run)["best_epoch"]  # best.pt matches the run it belongs to
+
+
+def torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def vit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "vit_tui", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=timeout, cwd=ROOT)
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a command that refused its input with exit code 2."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, small_disk):
+    from vit_tui.engine.runs import read_summary
+
+    run = small_disk / "run"
+    sets = [arg for item in [*TINY, "model.embed_dim=64", "train.epochs=3"] for arg in ("--set", item)]
+    done = vit("train", "--data", dataset, "--out", run, *sets)
+    line = one_line_error(done)
+    assert "disk is full" in line and str(run) in line and f"vit-tui train --resume {run}" in line
+    assert temp_files(run) == [] and (run / "weights/resume.pt").is_file()
+    assert read_summary(run).get("status") in ("failed", "running")
+
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    resumed = vit("train", "--resume", run)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert read_summary(run)["status"] == "finished" and (run / "report.md").is_file()
+    assert temp_files(run) == []

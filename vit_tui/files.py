@@ -94,6 +94,28 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+class _Recorder:
+    """A file object that remembers the first ``OSError`` of its writes.
+
+    Some writers (``torch.save``) turn a failed write into their own error type; the recorded
+    one tells that the cause was the disk, and which errno it had.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
 def write_with(
     path: str | os.PathLike, write: Callable[[BinaryIO], object], *, mkdir: bool = True, size: int | None = None
 ) -> Path:
@@ -109,7 +131,13 @@ def write_with(
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp makes owner-only files
-            write(handle)
+            recorder = _Recorder(handle)
+            try:
+                write(recorder)
+            except Exception as exc:
+                if recorder.error is None or isinstance(exc, OSError):
+                    raise
+                raise recorder.error from exc
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -134,15 +162,6 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mkdir: bool = True) -> 
 def write_text(path: str | os.PathLike, text: str, *, mkdir: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path``; all or nothing."""
     return write_bytes(path, text.encode("utf-8"), mkdir=mkdir)
-
-
-def append_line(handle, line: str) -> None:
-    """Append one line to an open log and flush it, so readers and a crash see whole lines."""
-    try:
-        handle.write(line)
-        handle.flush()
-    except OSError as exc:
-        raise write_error(getattr(handle, "name", "log"), exc) from None
 
 
 def check_writable_dir(folder: str | os.PathLike, what: str) -> Path:

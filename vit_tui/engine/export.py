@@ -117,14 +117,17 @@ def write_confusion_csv(path: Path, confusion: np.ndarray, classes: Sequence[str
     return path
 
 
-def export_run(run_dir: str | os.PathLike, evaluate: bool = True) -> list[Path]:
+def export_run(
+    run_dir: str | os.PathLike, evaluate: bool = True, summary: dict[str, Any] | None = None
+) -> list[Path]:
     """(Re)write the run's confusion matrix CSV/PNG, curves PNG and report; return the paths.
 
     Without ``evaluation.json`` the kept checkpoint is evaluated first, unless ``evaluate`` is
-    False (then the report leaves the evaluation out).
+    False (then the report leaves the evaluation out). ``summary`` stands in for ``summary.json``
+    when the caller writes that only after the exports succeed.
     """
     run_dir = resolve_run(run_dir)
-    summary = read_summary(run_dir)
+    summary = read_summary(run_dir) if summary is None else summary
     history = read_metrics(run_dir)
     loaded = load_evaluation(run_dir)
     if loaded is None and history and evaluate:

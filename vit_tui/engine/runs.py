@@ -23,7 +23,7 @@ from typing import Any
 from .. import config as config_mod
 from ..config import RunConfig
 from ..errors import UserError
-from ..files import write_text
+from ..files import write_error, write_text
 from .events import Event, from_json
 from .sinks import EVENTS_FILE
 
@@ -140,11 +140,14 @@ def append_step(run_dir: Path, row: dict[str, Any]) -> None:
     """Append one log point to ``steps.csv`` (header written on first use)."""
     path = Path(run_dir) / STEPS_FILE
     new = not path.exists()
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(_exact_text(row))
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(_exact_text(row))
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def truncate_steps(run_dir: Path, last_global_step: int) -> None:
