@@ -291,3 +291,56 @@ def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, s
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_summary(run)["status"] == "finished" and (run / "report.md").is_file()
     assert temp_files(run) == []
+
+
+# --- unwritable output --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody can write into: a read-only tmpfs for root (who ignores modes), else mode 0o555."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        yield folder
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def fake_run(path: Path) -> Path:
+    from vit_tui import config as config_mod
+    from vit_tui.config import RunConfig
+
+    config_mod.save(RunConfig(), path / "config.toml")
+    return path
+
+
+UNWRITABLE = {
+    "train --out in a read-only folder": (["train", "--data", "{data}", "--out", "{ro}/run"], "--out"),
+    "train --out under a regular file": (["train", "--data", "{data}", "--out", "{file}/run"], "--out"),
+    "train --home read-only": (["--home", "{ro}", "train", "--data", "{data}"], "--home"),
+    "compare --out read-only": (["compare", "{tmp}/a", "{tmp}/b", "--out", "{ro}/cmp"], "--out"),
+    "compare --out under a regular file": (["compare", "{tmp}/a", "{tmp}/b", "--out", "{file}/cmp"], "--out"),
+    "data show --samples read-only": (["data", "show", "{data}", "--samples", "{ro}/s.png"], "--samples"),
+    "data show --samples under a regular file": (["data", "show", "{data}", "--samples", "{file}/s.png"], "--samples"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNWRITABLE))
+def test_unwritable_output_is_one_line_before_any_work(dataset, tmp_path, read_only, case):
+    args, option = UNWRITABLE[case]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    fake_run(tmp_path / "a"), fake_run(tmp_path / "b")
+    places = {"data": dataset, "ro": read_only, "file": blocker, "tmp": tmp_path}
+    done = vit(*(arg.format(**places) for arg in args))
+    line = one_line_error(done)
+    assert line.startswith(f"vit-tui: {option} ") and ("cannot write here" in line or "in the way" in line), line
+    assert done.stdout == ""  # nothing loaded, trained or printed first
+    assert blocker.read_text() == "not a folder" and os.listdir(read_only) == []

@@ -266,6 +266,11 @@ def run_show(args: argparse.Namespace) -> int:
 
     folder = _dataset_folder(args)
     manifest = read_manifest(folder)
+    if not args.no_samples:  # a picture that cannot be written is refused before the images load
+        from ..files import check_writable_dir
+
+        samples = Path(args.samples) if args.samples else folder / "samples.png"
+        check_writable_dir(samples.parent, "--samples")
     counts = {split: _split_counts(load_split_arrays(folder, split).labels, len(manifest.classes)) for split in SPLITS}
     console = Console()
     console.print(_counts_table(manifest.name, manifest.classes, counts))

@@ -90,6 +90,9 @@ def run_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
     if out.exists() and not args.force:
         raise UserError(str(out), "already exists; choose another --out or add --force to write into it")
+    from ..files import check_writable_dir
+
+    check_writable_dir(out, "--out")
     written = compare_runs(runs, out)
     import csv
 
