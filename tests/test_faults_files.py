@@ -344,3 +344,83 @@ def test_unwritable_output_is_one_line_before_any_work(dataset, tmp_path, read_o
     assert line.startswith(f"vit-tui: {option} ") and ("cannot write here" in line or "in the way" in line), line
     assert done.stdout == ""  # nothing loaded, trained or printed first
     assert blocker.read_text() == "not a folder" and os.listdir(read_only) == []
+
+
+# --- damaged summary.json --------------------------------------------------------------------------
+
+DAMAGED_SUMMARIES = {
+    "null": ("null", "instead of an object"),
+    "a list": ("[1, 2]", "instead of an object"),
+    "a string timestamp": ('{"status": "finished", "started_ts": "2026-11-29 00:27"}', "started_ts"),
+    "a text pid": ('{"status": "running", "pid": "1234"}', "pid"),
+    "an unknown status": ('{"status": "paused"}', "status"),
+    "truncated": ('{"status": "finished", "best_val', "not valid JSON"),
+    "empty": ("", "is empty"),
+}
+
+
+def runs_with_one_damaged(runs_root: Path, content: str) -> Path:
+    from tui_fixtures import make_fixed_run
+
+    make_fixed_run(runs_root, "good")
+    damaged = make_fixed_run(runs_root, "broken", status="interrupted", epochs=5, epochs_done=2, evaluated=False)
+    (damaged / "weights").mkdir(exist_ok=True)
+    (damaged / "weights" / "resume.pt").write_bytes(b"resume point")  # a resume would get past the folder checks
+    (damaged / "summary.json").write_text(content, encoding="utf-8")
+    return damaged
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_SUMMARIES))
+def test_damaged_summary_is_listed_as_damaged_and_refused_by_attach_and_resume(tmp_path, capsys, case):
+    from vit_tui.cli import main
+
+    content, reason = DAMAGED_SUMMARIES[case]
+    damaged = runs_with_one_damaged(tmp_path / "runs", content)
+
+    assert main(["--home", str(tmp_path), "runs"]) == 0
+    listing = " ".join(capsys.readouterr().out.split())  # rich may wrap the reason line
+    assert "good" in listing and "finished" in listing
+    assert "broken: damaged: summary.json" in listing and reason in listing
+
+    for command in (["attach", str(damaged)], ["train", "--resume", str(damaged)]):
+        assert main(["--home", str(tmp_path), *command]) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(damaged / "summary.json") in err and reason in err, err
+
+
+def test_damaged_summary_commands_in_a_real_process(tmp_path):
+    damaged = runs_with_one_damaged(tmp_path / "runs", '{"status": "fini')
+    listing = vit("--home", tmp_path, "runs")
+    assert listing.returncode == 0 and "damaged" in listing.stdout and "good" in listing.stdout, listing.stderr
+    for command in (["attach", damaged], ["train", "--resume", damaged]):
+        assert "not valid JSON" in one_line_error(vit("--home", tmp_path, *command))
+
+
+async def test_runs_screen_shows_a_damaged_run_without_crashing(tmp_path, monkeypatch):
+    from textual.widgets import DataTable
+    from tui_fixtures import make_tiny_dataset, wait_until
+
+    from vit_tui.tui.app import VitApp
+    from vit_tui.tui.settings import SETTINGS_ENV
+
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
+    make_tiny_dataset(tmp_path / "data")
+    runs_with_one_damaged(tmp_path / "runs", "null")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 2, 10)
+        table = app.screen.query_one("#runs-table", DataTable)
+        rows = {str(table.get_row_at(i)[1]): table.get_row_at(i) for i in range(table.row_count)}
+        assert str(rows["broken"][2]) == "damaged" and str(rows["good"][2]) == "finished"
+        note = str(app.screen.query_one("#runs-note").render())
+        assert "broken: summary.json holds null instead of an object" in note
+        table.move_cursor(row=[r.name for r in app.screen.runs].index("broken"))
+        for key in ("a", "r"):  # attach and resume are refused with a notice
+            await pilot.press(key)
+            await pilot.pause()
+        notices = [n.message for n in app._notifications]
+        assert any("broken: summary.json holds null" in n for n in notices), notices
+        failures = [s for s in app.screen_stack if type(s).__name__ == "FailureScreen"]
+        assert not failures, [f"{f.title_text}: {f.message}" for f in failures]
+        assert app.is_running and app.screen.name == "runs"

@@ -60,7 +60,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not infos:
         console.print(f"no runs in {root}; start one with: vit-tui train --preset fast")
         return 0
-    colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red"}
+    colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red", "damaged": "red"}
     table = Table(title=f"runs in {root}")
     for column in ("name", "status", "preset", "epochs", "best val acc", "started"):
         table.add_column(column, justify="right" if column in ("epochs", "best val acc") else "left")
@@ -71,6 +71,9 @@ def run_list(args: argparse.Namespace) -> int:
             info.name, status, info.preset or "custom", f"{info.epochs_done}/{info.epochs}", best, info.started
         )
     console.print(table)
+    for info in infos:
+        if info.problem:  # the reason, whole, below the table rather than squeezed into a cell
+            console.print(f"{info.name}: damaged: {info.problem}", markup=False)
     return 0
 
 
@@ -123,10 +126,11 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
     from ..engine.events import RunFailed, RunFinished, RunStarted
-    from ..engine.runs import RESERVED_MARKER, EventFollower, pid_alive, read_summary, resolve_run
+    from ..engine.runs import RESERVED_MARKER, EventFollower, checked_summary, pid_alive, read_summary, resolve_run
     from .train import EXIT_CODES, TrainingDisplay
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    checked_summary(run_dir)
     follower = EventFollower(run_dir)
     outcome: str | None = None
     started_pid = 0
