@@ -424,3 +424,48 @@ async def test_runs_screen_shows_a_damaged_run_without_crashing(tmp_path, monkey
         failures = [s for s in app.screen_stack if type(s).__name__ == "FailureScreen"]
         assert not failures, [f"{f.title_text}: {f.message}" for f in failures]
         assert app.is_running and app.screen.name == "runs"
+
+
+# --- damaged dataset cache -----------------------------------------------------------------------
+
+DAMAGED_CACHES = {
+    "zero bytes": b"",
+    "cut inside the header": b"\x93NUMPY\x01\x00v\x00{'descr': '|u1', 'fortran_order': Fal",
+    "not a .npy file": b"PK\x03\x04 something else entirely",
+}
+
+
+@pytest.fixture
+def own_dataset(dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(dataset, copy)
+    return copy
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_CACHES))
+def test_damaged_cache_is_rebuilt(own_dataset, case):
+    import numpy as np
+
+    from vit_tui.data.store import load_split_arrays
+
+    cache = own_dataset / "cache" / "train.npy"
+    good = np.load(cache)
+    cache.write_bytes(DAMAGED_CACHES[case])
+    done = vit("data", "show", own_dataset, "--no-samples")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert np.array_equal(np.load(cache), good)  # written back whole
+    cache.write_bytes(DAMAGED_CACHES[case])
+    assert np.array_equal(load_split_arrays(own_dataset, "train").images, good)
+
+
+def test_training_on_a_zero_byte_cache_rebuilds_it(own_dataset, tmp_path):
+    from vit_tui.engine.sinks import ListSink
+    from vit_tui.engine.trainer import train
+
+    for split in ("train", "val"):
+        (own_dataset / "cache" / f"{split}.npy").write_bytes(b"")
+    result = train(tiny(own_dataset, "train.epochs=1"), ListSink(), runs_root=tmp_path / "runs", name="run")
+    assert result.status == "finished"
+    assert all((own_dataset / "cache" / f"{split}.npy").stat().st_size > 0 for split in ("train", "val"))

@@ -79,8 +79,10 @@ def read_cache(folder: Path, split: str, fingerprint: str, image_size: int, num_
     if index is None or index.get("fingerprint") != fingerprint:
         return None
     try:
-        images = np.load(array_path, allow_pickle=False)
-    except (OSError, ValueError):
+        # read_array, not np.load: a damaged file starting with "PK" would be opened as a zip archive
+        with open(array_path, "rb") as handle:
+            images = np.lib.format.read_array(handle, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # EOFError: a zero-byte file (a crash before its data reached disk)
         return None
     labels = np.asarray(index["labels"], dtype=np.int64)
     if images.dtype != np.uint8 or images.shape != (len(labels), image_size, image_size, 3):
