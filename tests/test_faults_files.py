@@ -469,3 +469,67 @@ def test_training_on_a_zero_byte_cache_rebuilds_it(own_dataset, tmp_path):
     result = train(tiny(own_dataset, "train.epochs=1"), ListSink(), runs_root=tmp_path / "runs", name="run")
     assert result.status == "finished"
     assert all((own_dataset / "cache" / f"{split}.npy").stat().st_size > 0 for split in ("train", "val"))
+
+
+# --- upper bounds ----------------------------------------------------------------------------------
+
+TOO_BIG = {
+    "demo images of 10000 pixels": (["data", "demo", "--out", "{tmp}/demo", "--size", "10000"], "--size"),
+    "100000 blocks": (["model", "summary", "--set", "model.blocks=100000"], "model.blocks"),
+    "a very wide model": (["model", "summary", "--preset", "fast", "--set", "model.embed_dim=120000"], "model.embed_dim"),
+    "flattened feed-forward on many patches": (
+        ["model", "summary", "--set", "model.patch_size=4", "--set", "model.image_size=256"],
+        "model.embed_dim",
+    ),
+    "model images of 2048 pixels": (["model", "summary", "--set", "model.image_size=2048"], "model.image_size"),
+    "a 20-digit seed": (
+        ["train", "--data", "{data}", "--set", "train.seed=12345678901234567890", "--out", "{tmp}/run"],
+        "train.seed",
+    ),
+    "100000 blocks to train": (["train", "--data", "{data}", "--set", "model.blocks=100000", "--out", "{tmp}/run"], "model.blocks"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOO_BIG))
+def test_absurd_sizes_are_refused_in_one_line_naming_the_field(dataset, tmp_path, capsys, case):
+    from vit_tui.cli import main
+
+    args, field = TOO_BIG[case]
+    code = main([arg.format(tmp=tmp_path, data=dataset) for arg in args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"vit-tui: {field}: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing made
+
+
+def test_a_huge_model_summary_answers_at_once_in_a_real_process():
+    done = vit("model", "summary", "--set", "model.blocks=100000", timeout=30)
+    assert "model.blocks" in one_line_error(done) and "parameters" in done.stderr
+
+
+def test_largest_allowed_values_still_pass():
+    from vit_tui.config import MAX_SEED, RunConfig, apply_overrides, validate
+
+    big = [f"train.seed={MAX_SEED}", "model.image_size=1024", "model.patch_size=64", "model.attention=mha"]
+    validate(apply_overrides(RunConfig(), [*big, "model.ffn=mlp"]))
+
+
+@pytest.mark.parametrize("preset_name", ["reference", "reference-einsum", "fast", "accurate"])
+@pytest.mark.parametrize("variant", ["as is", "mean pool", "patch stem", "mlp 1.3", "flattened"])
+def test_parameter_estimate_equals_the_built_model(preset_name, variant):
+    from dataclasses import replace
+
+    from vit_tui.config import estimate_parameters
+    from vit_tui.model.summary import summarize
+    from vit_tui.presets import preset
+
+    m = replace(preset(preset_name).model, image_size=32, embed_dim=24, heads=3, blocks=2)
+    standard = m.attention == "mha"
+    changes = {
+        "as is": {},
+        "mean pool": {"pool": "mean"} if standard else {},
+        "patch stem": {"stem": "patch"},
+        "mlp 1.3": {"ffn": "mlp", "mlp_ratio": 1.3},
+        "flattened": {"ffn": "flattened"},
+    }[variant]
+    m = replace(m, **changes)
+    assert estimate_parameters(m, 7) == summarize(m, 7).params

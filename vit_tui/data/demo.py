@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..config import MAX_IMAGE_SIZE
 from .imaging import Progress, run_parallel, save_and_reload
 from .store import SPLITS, DatasetError, DatasetStage
 
@@ -59,8 +60,10 @@ def make_demo(
     """
     if per_class_train < 1 or per_class_val < 1:
         raise DatasetError("--per-class", "needs at least 1 train and 1 val image per class")
-    if size < 16:
-        raise DatasetError("--size", f"must be 16 or more for shapes to be drawable, got {size}")
+    if not 16 <= size <= MAX_IMAGE_SIZE:
+        raise DatasetError(
+            "--size", f"must be 16 or more (for shapes to be drawable) and at most {MAX_IMAGE_SIZE} pixels, got {size}"
+        )
     per_split = {"train": per_class_train, "val": per_class_val}
     with DatasetStage(out_dir, force=force) as stage:
         jobs = [
