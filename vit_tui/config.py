@@ -12,11 +12,11 @@ import difflib
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import files
 from .errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -34,6 +34,13 @@ PRECISIONS = ("auto", "fp32", "bf16")
 AUGMENTS = ("none", "flip", "flip-crop", "flip-resized-crop")
 KEEPS = ("best", "last")
 CUDA_GRAPH_MODES = ("auto", "off")
+MAX_IMAGE_SIZE = 1024
+"""The largest image side: datasets, the model and previews all hold whole images in memory."""
+MAX_SEED = 2**63 - 1
+"""torch takes seeds up to 2**64 - 1; the run also seeds a generator with seed + 1 and numpy with seed mod 2**32."""
+MAX_PARAMETERS = 2_000_000_000
+"""The most parameters a config may describe: 8 GB of float32 weights, about 32 GB with the
+gradients and Adam's two moments. It is checked from the config alone, before anything is built."""
 
 
 class ConfigError(UserError, ValueError):
@@ -365,20 +372,8 @@ def save(cfg: RunConfig, path: str | os.PathLike) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes owner-only files; give the result the permissions a plain open() would.
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write text to ``path`` all or nothing (see ``vit_tui.files``)."""
+    files.write_text(path, text)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -397,6 +392,11 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
         errors.append(ConfigError("data.dataset", "is empty; give a dataset folder"))
     for key in ("image_size", "patch_size", "embed_dim", "heads", "blocks"):
         need(getattr(m, key) > 0, f"model.{key}", f"must be positive, got {getattr(m, key)}")
+    need(
+        m.image_size <= MAX_IMAGE_SIZE,
+        "model.image_size",
+        f"must be at most {MAX_IMAGE_SIZE} pixels, got {m.image_size}",
+    )
     if m.image_size > 0 and m.patch_size > 0:
         need(
             m.image_size % m.patch_size == 0,
@@ -440,6 +440,10 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     )
     need(m.mlp_ratio > 0, "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}")
     need(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+    if not errors:  # the estimate needs a model that is otherwise sound
+        size_error = _size_error(m)
+        if size_error is not None:
+            errors.append(size_error)
 
     for key in ("epochs", "batch_size", "eval_batch_size"):
         need(getattr(t, key) > 0, f"train.{key}", f"must be positive, got {getattr(t, key)}")
@@ -455,9 +459,62 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     _choice(errors, "train.precision", t.precision, PRECISIONS)
     _choice(errors, "train.keep", t.keep, KEEPS)
     _choice(errors, "train.cuda_graph", t.cuda_graph, CUDA_GRAPH_MODES)
-    need(t.seed >= 0, "train.seed", f"must be >= 0, got {t.seed}")
+    need(0 <= t.seed <= MAX_SEED, "train.seed", f"must be between 0 and 2**63 - 1 ({MAX_SEED}), got {t.seed}")
     need(_device_ok(t.device), "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")
     return errors
+
+
+def _size_error(m: ModelConfig) -> ConfigError | None:
+    """Refuse a model too large to train, from the arithmetic alone (building it could hang or run out of memory)."""
+    params = estimate_parameters(m)
+    if params <= MAX_PARAMETERS:
+        return None
+    # Blame the depth when a single block fits; otherwise the width (with the flattened
+    # feed-forward also the number of patches) is what makes each block too big.
+    one_block = estimate_parameters(replace(m, blocks=1))
+    key = "model.blocks" if m.blocks > 1 and one_block <= MAX_PARAMETERS else "model.embed_dim"
+    fix = "use fewer model.blocks" if key == "model.blocks" else "use a smaller model.embed_dim"
+    if m.ffn == "flattened" and key == "model.embed_dim":
+        fix += " or fewer patches (a larger model.patch_size or smaller model.image_size)"
+    return ConfigError(
+        key,
+        f"the model would have about {params:,} parameters ({params * 4 / 1e9:,.1f} GB of weights), more than "
+        f"the {MAX_PARAMETERS:,} allowed; {fix}",
+    )
+
+
+def estimate_parameters(m: ModelConfig, num_classes: int = 100) -> int:
+    """The parameter count ``m`` describes, by arithmetic (``model.vit`` builds exactly these)."""
+    E, H, L = m.embed_dim, m.heads, sequence_length(m)
+    D = E // H
+    patches = (m.image_size // m.patch_size) ** 2
+    if m.attention == "dlstudio":
+        attention = H * (L * D) * (3 * L * D) + H * 3 * L * D
+    elif m.attention == "einsum":
+        attention = H * D * 3 * D
+    else:
+        attention = E * 3 * E + 3 * E + E * E + E
+    if m.ffn == "flattened":
+        width = L * E
+        ffn = width * 2 * width + 2 * width + 2 * width * width + width
+    else:
+        hidden = max(1, round(E * m.mlp_ratio) if m.attention != "mha" else int(E * m.mlp_ratio))
+        ffn = E * hidden + hidden + hidden * E + E
+    block = attention + ffn + 4 * E  # and two LayerNorms
+    head = E * num_classes + num_classes
+    if m.attention != "mha":
+        return 3 * m.patch_size**2 * E + E + E + (patches + 1) * E + m.blocks * block + head
+    if m.stem == "conv":
+        depth = m.patch_size.bit_length() - 1
+        widths = [3, *(E // 2**k for k in reversed(range(depth)))]
+        stem = sum(
+            9 * widths[i] * widths[i + 1] + (widths[i + 1] if i == depth - 1 else 2 * widths[i + 1])
+            for i in range(depth)
+        )
+    else:
+        stem = 3 * m.patch_size**2 * E + E
+    cls = E if has_class_token(m) else 0
+    return stem + cls + L * E + m.blocks * block + 2 * E + head
 
 
 def _choice(errors: list[ConfigError], key: str, value: str, options: tuple[str, ...]) -> None:

@@ -279,6 +279,11 @@ def run_show(args: argparse.Namespace) -> int:
 
     folder = _dataset_folder(args)
     manifest = read_manifest(folder)
+    if not args.no_samples:  # a picture that cannot be written is refused before the images load
+        from ..files import check_writable_dir
+
+        samples = Path(args.samples) if args.samples else folder / "samples.png"
+        check_writable_dir(samples.parent, "--samples")
     arrays = {split: load_split_arrays(folder, split) for split in SPLITS}
     counts = {split: _split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
     console = Console()

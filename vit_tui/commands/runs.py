@@ -63,7 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not infos:
         console.print(f"no runs in {root}; start one with: vit-tui train --preset fast")
         return 0
-    colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red"}
+    colours = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red", "damaged": "red"}
     table = Table(title=f"runs in {root}")
     # Run names often differ only at the end (seed1, seed2): the other columns wrap before a name is cut.
     name_width = min(max(len(info.name) for info in infos), max(NAME_MIN_WIDTH, console.width - NAME_ROOM))
@@ -86,6 +86,9 @@ def run_list(args: argparse.Namespace) -> int:
             info.started,
         )
     console.print(table)
+    for info in infos:
+        if info.problem:  # the reason, whole, below the table rather than squeezed into a cell
+            console.print(f"{info.name}: damaged: {info.problem}", markup=False)
     return 0
 
 
@@ -113,6 +116,9 @@ def run_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
     if out.exists() and not args.force:
         raise UserError(str(out), "already exists; choose another --out or add --force to write into it")
+    from ..files import check_writable_dir
+
+    check_writable_dir(out, "--out")
     written = compare_runs(runs, out)
     import csv
 
@@ -146,10 +152,11 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
     from ..engine.events import RunFailed, RunFinished, RunStarted
-    from ..engine.runs import RESERVED_MARKER, EventFollower, read_summary, resolve_run, training_pid
+    from ..engine.runs import RESERVED_MARKER, EventFollower, checked_summary, read_summary, resolve_run, training_pid
     from .train import EXIT_CODES, TrainingDisplay
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    checked_summary(run_dir)
     follower = EventFollower(run_dir)
     outcome: str | None = None
     started_pid = 0

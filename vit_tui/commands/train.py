@@ -78,11 +78,24 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
         from ..engine.runs import check_new_run_dir
 
         check_new_run_dir(out.parent, out.name)
+    check_output(out, resume, home)
     dataset = dataset_path(args, cfg, home, resumed=resume is not None)
     cfg = config_mod.with_value(cfg, "data.dataset", str(dataset))
     if out is not None:
         return cfg, out.parent, out.name, None
     return cfg, home / "runs", None, resume
+
+
+def check_output(out: Path | None, resume: Path | None, home: Path) -> None:
+    """Prove the run folder can be written before any data or model is loaded."""
+    from ..files import check_writable_dir
+
+    if out is not None:
+        check_writable_dir(out.parent, "--out")
+    elif resume is not None:
+        check_writable_dir(resume, "--resume")
+    else:
+        check_writable_dir(home / "runs", "--home")
 
 
 def dataset_path(args: argparse.Namespace, cfg: Any, home: Path, resumed: bool) -> Path:

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..files import write_with
 from .imaging import ConvertTask, convert_images, is_image_name
 
 CACHE_DIR = "cache"
@@ -112,7 +112,7 @@ def _load_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
             if os.fstat(handle.fileno()).st_size != handle.tell() + expected:
                 return None  # cut short or grown: not what was written
             return np.fromfile(handle, dtype=np.uint8, count=expected).reshape(shape)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # EOFError: a zero-byte file (a crash before its data reached disk)
         return None
 
 
@@ -178,7 +178,7 @@ def write_cache(
     }
     if classes is not None:
         index["classes"] = list(classes)
-    atomic_write(array_path, lambda handle: _write_npy(handle, images))
+    atomic_write(array_path, lambda handle: _write_npy(handle, images), size=int(images.nbytes) + 128)
     atomic_write(index_path, lambda handle: handle.write(json.dumps(index).encode()))
 
 
@@ -191,14 +191,6 @@ def _write_npy(handle: BinaryIO, array: np.ndarray) -> None:
         handle.write(memoryview(array.reshape(-1)).cast("B"))
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write ``path`` through a temporary sibling renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # temp files start private; datasets are often shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], size: int | None = None) -> None:
+    """Write ``path`` all or nothing (see ``vit_tui.files``)."""
+    write_with(path, write, mkdir=False, size=size)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..config import MAX_IMAGE_SIZE
 from .imaging import Progress, run_parallel, save_and_reload
 from .store import SPLITS, DatasetError, DatasetStage
 
@@ -60,8 +61,10 @@ def make_demo(
     for option, count in (("--per-class-train", per_class_train), ("--per-class-val", per_class_val)):
         if count < 1:
             raise DatasetError(option, f"needs at least 1 image per class, got {count}")
-    if size < 16:
-        raise DatasetError("--size", f"must be 16 or more for shapes to be drawable, got {size}")
+    if not 16 <= size <= MAX_IMAGE_SIZE:
+        raise DatasetError(
+            "--size", f"must be 16 or more (for shapes to be drawable) and at most {MAX_IMAGE_SIZE} pixels, got {size}"
+        )
     per_split = {"train": per_class_train, "val": per_class_val}
     with DatasetStage(out_dir, force=force) as stage:
         jobs = [

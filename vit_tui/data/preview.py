@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_with
 from .store import DatasetError, load_split_arrays, read_manifest
 
 
@@ -58,13 +58,5 @@ def write_samples(
     figure.suptitle(f"{manifest.name}: {split}, up to {per_class} random images per class", fontsize=11)
     figure.tight_layout()
     target = Path(out_path) if out_path is not None else folder / "samples.png"
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png")
-        os.chmod(tmp, 0o644)  # temp files start private; the picture is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_with(target, lambda handle: figure.savefig(handle, format="png"), mkdir=False)
     return target

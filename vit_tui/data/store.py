@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_text
 from ..locks import build_lock
 from .cache import (
     file_prefix,
@@ -351,7 +352,7 @@ class DatasetStage:
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             report=dict(report or {}),
         )
-        (self.path / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        write_text(self.path / MANIFEST_NAME, manifest.to_json(), mkdir=False)
         os.chmod(self.path, 0o755)  # mkdtemp made it private
         self._move_into_place()
         self._committed = True

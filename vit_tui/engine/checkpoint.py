@@ -10,9 +10,7 @@ random-generator states as byte tensors), so ``torch.load(path, weights_only=Tru
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import config as config_mod
+from .. import files
 from ..config import RunConfig
 from ..errors import UserError
 
@@ -33,28 +32,9 @@ def weights_path(run_dir: Path, kind: str) -> Path:
     return Path(run_dir) / "weights" / f"{kind}.pt"
 
 
-def _file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file under this process's umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-FILE_MODE = _file_mode()
-
-
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace`` onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, FILE_MODE)  # mkstemp makes owner-only files; checkpoints are ordinary files
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` all or nothing (see ``vit_tui.files``)."""
+    files.write_with(path, lambda handle: torch.save(obj, handle))
 
 
 def load_checkpoint(path: Path, expected_format: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..files import write_text
 from ..locks import RUN_LOCK
 from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
@@ -45,7 +46,7 @@ def start_detached(
         reserved = False
     else:
         run_dir = new_run_dir(runs_root, name, cfg)
-        (run_dir / RESERVED_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+        write_text(run_dir / RESERVED_MARKER, f"{os.getpid()}\n", mkdir=False)
         config_mod.save(cfg, run_dir / CONFIG_FILE)
         command = ["train", "--config", str(run_dir / CONFIG_FILE), "--out", str(run_dir), "--data", cfg.data.dataset]
         reserved = True

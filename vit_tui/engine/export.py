@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from .. import config as config_mod
-from ..config import atomic_write_text
 from ..errors import UserError
+from ..files import write_text, write_with
 from .metrics import Evaluation, load_evaluation, save_evaluation
 from .runs import read_config, read_metrics, read_steps, read_summary, resolve_run
 
@@ -51,15 +51,7 @@ def _epoch_axis(ax) -> None:
 
 
 def _save_figure(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    _atomic_write_bytes(path, buffer.getvalue())
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_with(path, lambda handle: fig.savefig(handle, format="png"))
 
 
 def draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str) -> None:
@@ -121,18 +113,21 @@ def write_confusion_csv(path: Path, confusion: np.ndarray, classes: Sequence[str
     writer.writerow(["true\\predicted", *classes])
     for name, row in zip(classes, np.asarray(confusion).tolist()):
         writer.writerow([name, *row])
-    atomic_write_text(path, out.getvalue())
+    write_text(path, out.getvalue())
     return path
 
 
-def export_run(run_dir: str | os.PathLike, evaluate: bool = True) -> list[Path]:
+def export_run(
+    run_dir: str | os.PathLike, evaluate: bool = True, summary: dict[str, Any] | None = None
+) -> list[Path]:
     """(Re)write the run's confusion matrix CSV/PNG, curves PNG and report; return the paths.
 
     Without ``evaluation.json`` the kept checkpoint is evaluated first, unless ``evaluate`` is
-    False (then the report leaves the evaluation out).
+    False (then the report leaves the evaluation out). ``summary`` stands in for ``summary.json``
+    when the caller writes that only after the exports succeed.
     """
     run_dir = resolve_run(run_dir)
-    summary = read_summary(run_dir)
+    summary = read_summary(run_dir) if summary is None else summary
     history = read_metrics(run_dir)
     loaded = load_evaluation(run_dir)
     if loaded is None and history and evaluate:
@@ -219,7 +214,7 @@ def write_report(
     )
     if loaded is not None:
         lines += _evaluation_section(*loaded)
-    atomic_write_text(run_dir / REPORT_MD, "\n".join(lines))
+    write_text(run_dir / REPORT_MD, "\n".join(lines))
     return run_dir / REPORT_MD
 
 
@@ -312,7 +307,7 @@ def _write_comparison_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(path, out.getvalue())
+    write_text(path, out.getvalue())
     return path
 
 
@@ -350,7 +345,7 @@ def _write_comparison_md(
         ],
     )
     lines += [f"![{p.stem}]({p.name})" for p in written if p.suffix == ".png"]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import atomic_write_text
+from ..files import write_text
 
 EVALUATION_FILE = "evaluation.json"
 MAX_MISTAKES = 100
@@ -87,7 +87,7 @@ def save_evaluation(run_dir: Path, evaluation: Evaluation, extra: dict[str, Any]
         **(extra or {}),
     }
     path = Path(run_dir) / EVALUATION_FILE
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    write_text(path, json.dumps(data, indent=1) + "\n")
     return path
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_mod
-from ..config import RunConfig, atomic_write_text
+from ..config import RunConfig
 from ..errors import UserError
+from ..files import write_error, write_text
 from ..locks import BusyError, has_run_lock, run_lock_holder
 from .events import CheckpointSaved, EpochEnded, Event, StepsLogged, from_json
 from .sinks import EVENTS_FILE
@@ -36,6 +37,12 @@ RESERVED_MARKER = ".reserved"
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
 STEP_FIELDS = ("epoch", "step", "global_step", "loss", "acc", "lr", "images_per_s", "elapsed_s")
 STATUSES = ("running", "finished", "interrupted", "failed")
+DAMAGED = "damaged"
+"""The listing's status for a run whose ``summary.json`` cannot be read back."""
+# The summary fields the program reads back, with the types it needs them to have.
+_NUMBER_FIELDS = ("started_ts", "best_val_acc", "final_val_acc", "wall_s")
+_INT_FIELDS = ("pid", "epochs", "epochs_done", "best_epoch", "params")
+_TEXT_FIELDS = ("name", "preset", "started", "dataset")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class RunInfo:
     best_val_acc: float | None
     started: str
     classes: list[str]
+    problem: str = ""
+    """Why the run is listed as damaged (empty otherwise)."""
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -106,7 +115,7 @@ def check_resume_target(run_dir: str | os.PathLike) -> None:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise UserError(str(run_dir), "no run here (no config.toml); check the --resume folder")
-    summary = read_summary(run_dir)
+    summary = checked_summary(run_dir)
     status = summary.get("status")
     pid = training_pid(run_dir, summary)
     if pid is not None and pid != os.getpid():
@@ -129,29 +138,32 @@ def resolve_run(run: str | os.PathLike, runs_root: str | os.PathLike | None = No
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     """Atomically (re)write ``summary.json``."""
-    atomic_write_text(Path(run_dir) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_text(Path(run_dir) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Atomically rewrite ``metrics.csv`` from the per-epoch history."""
-    atomic_write_text(Path(run_dir) / METRICS_FILE, _csv_text(METRIC_FIELDS, history))
+    write_text(Path(run_dir) / METRICS_FILE, _csv_text(METRIC_FIELDS, history))
 
 
 def append_step(run_dir: Path, row: dict[str, Any]) -> None:
     """Append one log point to ``steps.csv`` (header written on first use)."""
     path = Path(run_dir) / STEPS_FILE
     new = not path.exists()
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(_exact_text(row))
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(_exact_text(row))
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def truncate_steps(run_dir: Path, last_global_step: int) -> None:
     """Drop log points after ``last_global_step`` (logged after the checkpoint a resume starts from)."""
     rows = [r for r in read_steps(run_dir) if r["global_step"] <= last_global_step]
-    atomic_write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
+    write_text(Path(run_dir) / STEPS_FILE, _csv_text(STEP_FIELDS, rows))
 
 
 def truncate_events(run_dir: Path, state: Any) -> None:
@@ -177,7 +189,7 @@ def truncate_events(run_dir: Path, state: Any) -> None:
         if isinstance(event, (EpochEnded, CheckpointSaved)) and event.epoch > done:
             continue
         kept.append(line + "\n")
-    atomic_write_text(path, "".join(kept))
+    write_text(path, "".join(kept))
 
 
 def _csv_text(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
@@ -198,12 +210,59 @@ def _exact_text(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """``summary.json`` as a dict (empty when the run has not written one yet)."""
+    """``summary.json`` as a dict (empty when the run has not written one yet, or it is damaged)."""
+    return load_summary(run_dir)[0]
+
+
+def load_summary(run_dir: str | os.PathLike) -> tuple[dict[str, Any], str]:
+    """(summary, problem): a damaged file gives an empty summary and what is wrong with it."""
     path = Path(run_dir) / SUMMARY_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"cannot be read ({type(exc).__name__})"
+    if not text.strip():
+        return {}, "is empty"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}, "is not valid JSON (cut short?)"
+    problem = summary_problem(data)
+    return (data, "") if not problem else ({}, problem)
+
+
+def summary_problem(data: Any) -> str:
+    """What makes parsed ``summary.json`` content unusable ("" when nothing does)."""
+    if not isinstance(data, dict):
+        return f"holds {json.dumps(data)[:40]} instead of an object"
+    checks = [
+        (_NUMBER_FIELDS, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+        (_INT_FIELDS, lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        (_TEXT_FIELDS, lambda v: isinstance(v, str), "text"),
+    ]
+    for keys, ok, kind in checks:
+        for key in keys:
+            if key in data and not ok(data[key]):
+                return f"has {key} = {json.dumps(data[key])[:40]}, not {kind}"
+    if "status" in data and data["status"] not in STATUSES:
+        return f"has status = {json.dumps(data['status'])[:40]}, not one of {', '.join(STATUSES)}"
+    classes = data.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return "has classes that are not a list of names"
+    return ""
+
+
+def checked_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``summary.json``, or a one-line ``UserError`` when it is damaged."""
+    summary, problem = load_summary(run_dir)
+    if problem:
+        raise UserError(
+            str(Path(run_dir) / SUMMARY_FILE),
+            f"{problem}; the run's state is unknown, so it cannot be followed or resumed (start a new run)",
+        )
+    return summary
 
 
 def read_config(run_dir: str | os.PathLike) -> RunConfig:
@@ -288,7 +347,10 @@ def list_runs(root: str | os.PathLike) -> list[RunInfo]:
     for path in root.iterdir():
         if not (path / CONFIG_FILE).is_file() or not (path / SUMMARY_FILE).is_file():
             continue
-        summary = read_summary(path)
+        summary, problem = load_summary(path)
+        if problem:
+            found.append((path.stat().st_mtime, _damaged_info(path, problem)))
+            continue
         best = summary.get("best_val_acc")
         found.append(
             (
@@ -308,6 +370,21 @@ def list_runs(root: str | os.PathLike) -> list[RunInfo]:
         )
     found.sort(key=lambda item: item[0], reverse=True)
     return [info for _, info in found]
+
+
+def _damaged_info(path: Path, problem: str) -> RunInfo:
+    return RunInfo(
+        name=path.name,
+        path=path,
+        status=DAMAGED,
+        preset="",
+        epochs_done=0,
+        epochs=0,
+        best_val_acc=None,
+        started="",
+        classes=[],
+        problem=f"{SUMMARY_FILE} {problem}",
+    )
 
 
 class EventFollower:

@@ -6,10 +6,12 @@ the caller's sink is; that file is how ``vit-tui attach`` and the app follow a d
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TextIO
 
+from ..files import write_error
 from .events import Event, Sink, to_json
 
 EVENTS_FILE = "events.jsonl"
@@ -23,11 +25,21 @@ class FileSink:
         self._handle: TextIO | None = None
 
     def __call__(self, event: Event) -> None:
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._handle.write(to_json(event) + "\n")
-        self._handle.flush()
+        try:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            self._handle.write(to_json(event) + "\n")
+            self._handle.flush()
+        except OSError as exc:
+            self._drop()  # what was buffered may be half a line; the next event starts afresh
+            raise write_error(self.path, exc) from None
+
+    def _drop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def close(self) -> None:
         """Close the file (a later event reopens it in append mode)."""

@@ -5,11 +5,14 @@ another shape) is checked before the run folder exists and raised as a ``UserErr
 loop runs with the data resident on the device, reading the device-side running sums once per
 log point (at most ``LOG_INTERVAL_S`` apart, and at each epoch's end). ``cancel`` is checked
 before every step; when set, the run saves a resumable checkpoint and ends "interrupted".
-A NaN/inf loss or running out of memory ends it "failed" with a hint.
+A NaN/inf loss or running out of memory ends it "failed" with a hint. A file that cannot be
+written (a full disk) ends it "failed" too, keeping the last resume point, and raises a one-line
+``WriteError`` naming the file and how to continue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -22,8 +25,17 @@ import torch
 from .. import config as config_mod
 from ..config import RunConfig, validate
 from ..errors import UserError
+from ..files import WriteError
 from ..locks import run_lock
-from .checkpoint import RESUME_FORMAT, capture_rng, checkpoint_config, load_checkpoint, save_weights, weights_path
+from .checkpoint import (
+    RESUME_FORMAT,
+    WEIGHTS_FORMAT,
+    capture_rng,
+    checkpoint_config,
+    load_checkpoint,
+    save_weights,
+    weights_path,
+)
 from .device import describe_device, is_out_of_memory
 from .events import (
     CheckpointSaved,
@@ -190,10 +202,17 @@ class _Runner:
     # --- top level ---------------------------------------------------------------------------
 
     def run(self, resuming: bool) -> RunResult:
+        try:
+            return self._run(resuming)
+        except WriteError as exc:
+            raise self._write_failed(exc) from None
+
+    def _run(self, resuming: bool) -> RunResult:
         s, cfg = self.s, self.s.cfg
         if resuming:
             truncate_steps(self.run_dir, self.state.global_step)
-            self.started = float(read_summary(self.run_dir).get("started_ts", self.started))
+            self.started = _number(read_summary(self.run_dir).get("started_ts"), self.started)
+            self._repair_best()
         config_mod.save(cfg, self.run_dir / CONFIG_FILE)
         write_metrics(self.run_dir, self.state.history)
         self._write_summary("running")
@@ -220,6 +239,8 @@ class _Runner:
             return self._finish() if self._loop() else self._interrupted()
         except _Diverged as exc:
             return self._fail(str(exc), f"lower train.lr (now {cfg.train.lr:g}) or set train.grad_clip")
+        except WriteError:
+            raise
         except KeyboardInterrupt:
             self._write_summary("interrupted")
             raise
@@ -326,13 +347,14 @@ class _Runner:
         }
         st.history.append(row)
         self.sink(PhaseChanged("saving"))
-        if improved:
-            self._save_weights("best", st.epoch, val.accuracy)
         st.epoch, st.step, st.perm, st.epoch_seconds = st.epoch + 1, 0, None, 0.0
         s.step.reset()
-        # Also after the last epoch: a run stopped during its final evaluation resumes from here
-        # and only evaluates and exports; a finished run deletes it.
+        # The resume point comes first: if best.pt then fails, the resumed run rewrites it from
+        # the same weights (see _repair_best). After the last epoch it lets a run whose exports
+        # failed (e.g. a full disk) finish them with --resume; a finished run deletes it.
         self._save_resume(st.epoch - 1)
+        if improved:
+            self._save_weights("best", st.epoch - 1, val.accuracy)
         write_metrics(self.run_dir, st.history)
         self._write_summary("running")
         self.sink(
@@ -366,15 +388,29 @@ class _Runner:
         save_resume_state(self.s, self.state, path, capture_rng(self.s.generators), self._elapsed())
         self.sink(CheckpointSaved(kind="resume", path=str(path), epoch=epoch_done))
 
+    def _repair_best(self) -> None:
+        """Rewrite best.pt when the resume point was saved just after a best epoch but best.pt was not."""
+        st = self.state
+        if st.best_epoch == 0 or st.best_epoch != st.epoch - 1 or st.step != 0:
+            return
+        path = weights_path(self.run_dir, "best")
+        try:
+            saved_epoch = int(load_checkpoint(path, WEIGHTS_FORMAT).get("epoch", 0))
+        except UserError:
+            saved_epoch = 0
+        if saved_epoch != st.best_epoch:
+            self._save_weights("best", st.best_epoch, st.best_val_acc)
+
     def _elapsed(self) -> float:
         return self.state.wall_before + time.perf_counter() - self.clock0
 
     def _write_summary(self, status: str, **extra) -> None:
+        write_summary(self.run_dir, self._summary(status, **extra))
+
+    def _summary(self, status: str, **extra) -> dict:
         s, st = self.s, self.state
         history = st.history
-        write_summary(
-            self.run_dir,
-            {
+        return {
                 "status": status,
                 "name": self.run_dir.name,
                 "preset": s.cfg.preset,
@@ -395,10 +431,9 @@ class _Runner:
                 "best_epoch": st.best_epoch,
                 "best_val_acc": st.best_val_acc,
                 "final_val_acc": history[-1]["val_acc"] if history else 0.0,
-                "wall_s": self._elapsed(),
-                **extra,
-            },
-        )
+            "wall_s": self._elapsed(),
+            **extra,
+        }
 
     # --- endings -----------------------------------------------------------------------------
 
@@ -437,6 +472,19 @@ class _Runner:
         self.sink(RunFailed(run_dir=str(self.run_dir), message=message, hint=hint))
         return self._result("failed", message, hint)
 
+    def _write_failed(self, exc: WriteError) -> WriteError:
+        """Mark the run failed (when the disk still lets us) and say how to continue it."""
+        resumable = weights_path(self.run_dir, "resume").is_file()
+        why = exc.why
+        if resumable and why.endswith("and try again"):
+            why = why.removesuffix(" and try again") + f", then continue with: vit-tui train --resume {self.run_dir}"
+        hint = f"vit-tui train --resume {self.run_dir}" if resumable else ""
+        with contextlib.suppress(OSError):
+            self._write_summary("failed", error=f"{exc.subject}: {exc.why}", hint=hint)
+        with contextlib.suppress(OSError):
+            self.sink(RunFailed(run_dir=str(self.run_dir), message=f"{exc.subject}: {exc.why}", hint=hint))
+        return WriteError(exc.subject, why, exc.errno)
+
     def _finish(self) -> RunResult:
         from .evaluate import save_evaluation
         from .export import export_run
@@ -458,9 +506,17 @@ class _Runner:
                 confusion=tuple(tuple(int(v) for v in row) for row in evaluation.confusion.tolist()),
             )
         )
-        self._write_summary("finished", eval_accuracy=evaluation.accuracy, eval_checkpoint=keep)
+        # The summary says finished only once the exports exist: a full disk here leaves the run
+        # resumable (resume.pt is kept until then) instead of "finished" without its report.
+        summary = self._summary("finished", eval_accuracy=evaluation.accuracy, eval_checkpoint=keep)
         self.sink(PhaseChanged("exporting", "report, curves and confusion matrix"))
-        export_run(self.run_dir)
+        export_run(self.run_dir, summary=summary)
+        write_summary(self.run_dir, summary)
         weights_path(self.run_dir, "resume").unlink(missing_ok=True)
         self._run_finished("finished")
         return self._result("finished")
+
+
+def _number(value: object, default: float) -> float:
+    """A number from a summary field, or ``default`` when it is missing or not a number."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..config import atomic_write_text
+from ..files import write_text
 
 SETTINGS_ENV = "VIT_TUI_CONFIG_DIR"
 
@@ -46,4 +46,4 @@ def save_setting(key: str, value: Any) -> None:
     current = load_settings()
     current[key] = value
     with contextlib.suppress(OSError):
-        atomic_write_text(settings_path(), json.dumps(current, indent=2, sort_keys=True) + "\n")
+        write_text(settings_path(), json.dumps(current, indent=2, sort_keys=True) + "\n")

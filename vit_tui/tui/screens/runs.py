@@ -22,7 +22,7 @@ from ..messages import TaskDone, TaskFailed
 from .base import VitScreen
 
 REFRESH_S = 2.0
-STATUS_STYLE = {"running": "bold", "finished": "", "interrupted": "italic", "failed": "reverse"}
+STATUS_STYLE = {"running": "bold", "finished": "", "interrupted": "italic", "failed": "reverse", "damaged": "reverse"}
 
 
 class RunsScreen(VitScreen):
@@ -98,7 +98,9 @@ class RunsScreen(VitScreen):
 
     def _hint(self) -> str:
         marked = ", ".join(p.name for p in self.marked) or "none"
-        return f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two"
+        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two"
+        damaged = [f"{run.name}: {run.problem}" for run in self.runs if run.problem]
+        return "\n".join([hint, *damaged])
 
     def selected_run(self):
         """The run under the cursor (None when the list is empty)."""
@@ -121,6 +123,9 @@ class RunsScreen(VitScreen):
         """Follow the run on the train screen (live while it trains in its own process)."""
         run = self.selected_run()
         if run is None:
+            return
+        if run.problem:
+            self.notify(f"{run.name}: {run.problem}; it cannot be followed.", severity="warning")
             return
         train = self.app.screen_named("train")
         if train.training_in_app:

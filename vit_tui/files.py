@@ -1,0 +1,183 @@
+"""Every file the program writes whole goes through here: all-or-nothing, durable, one permission policy.
+
+A write goes to a uniquely named temp file in the target's folder (so two writers of the same
+file never share a temp name), is flushed and ``fsync``-ed, renamed onto the target with
+``os.replace`` and the folder is ``fsync``-ed, so a crash at any point leaves either the old file
+or the new one, and a failed write leaves no temp file behind. New files get the mode a plain
+``open()`` would give them under the umask read once at import: the process umask is never
+changed afterwards (flipping it from worker threads would race with other threads' writes).
+
+A full disk or an unwritable place becomes ``WriteError`` (a ``UserError``): one line naming
+the file and what to do. Headless: no torch, textual or rich here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import UserError
+
+
+def _read_umask() -> int:
+    # The only way to read the umask is to set it; done once, before any worker thread exists.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK
+
+
+class WriteError(UserError, OSError):
+    """A file could not be written (full disk, no permission, not a folder).
+
+    Also an ``OSError`` carrying the original ``errno``, so code that already tolerates a failed
+    write (a read-only dataset's cache, the app's settings) keeps tolerating it.
+    """
+
+    def __init__(self, subject: str, why: str, code: int | None = None) -> None:
+        super().__init__(subject, why)
+        self.errno = code
+        self.strerror = why
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.why}"  # OSError's own form would put "[Errno N]" first
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def write_error(path: str | os.PathLike, exc: OSError, needed: int | None = None) -> WriteError:
+    """The one-line ``WriteError`` for an ``OSError`` met while writing ``path``."""
+    path = Path(path)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = _free_bytes(path.parent if path.parent.exists() else Path("."))
+        detail = ""
+        if needed is not None:
+            detail = f" ({_size(needed)} needed" + (f", {_size(free)} free)" if free is not None else ")")
+        return WriteError(str(path), f"the disk is full{detail}; free some space and try again", exc.errno)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "cannot write here (permission denied or read-only); choose a writable place"
+        return WriteError(str(path), why, exc.errno)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return WriteError(str(path), "a file is in the way where a folder is needed; choose another place", exc.errno)
+    return WriteError(str(path), f"cannot write ({exc.strerror or exc}); check the place and try again", exc.errno)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; some file systems refuse fsync on a folder, which is fine.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _Recorder:
+    """A file object that remembers the first ``OSError`` of its writes.
+
+    Some writers (``torch.save``) turn a failed write into their own error type; the recorded
+    one tells that the cause was the disk, and which errno it had.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
+def write_with(
+    path: str | os.PathLike, write: Callable[[BinaryIO], object], *, mkdir: bool = True, size: int | None = None
+) -> Path:
+    """Write ``path`` by calling ``write(binary file object)``; all or nothing. Returns the path.
+
+    ``size`` (when known) is the number of bytes it takes, quoted when the disk is full.
+    """
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        if mkdir:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp makes owner-only files
+            recorder = _Recorder(handle)
+            try:
+                write(recorder)
+            except Exception as exc:
+                if recorder.error is None or isinstance(exc, OSError):
+                    raise
+                raise recorder.error from exc
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc, size) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, mkdir: bool = True) -> Path:
+    """Write ``data`` to ``path``; all or nothing."""
+    return write_with(path, lambda handle: handle.write(data), mkdir=mkdir, size=len(data))
+
+
+def write_text(path: str | os.PathLike, text: str, *, mkdir: bool = True) -> Path:
+    """Write ``text`` (UTF-8) to ``path``; all or nothing."""
+    return write_bytes(path, text.encode("utf-8"), mkdir=mkdir)
+
+
+def check_writable_dir(folder: str | os.PathLike, what: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be made in it; else a one-line ``WriteError``.
+
+    ``what`` names the option (e.g. ``--out``) so the message points at what to change.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            raise OSError(errno.ENOTDIR, "Not a directory")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        err = write_error(folder, exc)
+        raise WriteError(f"{what} {folder}", err.why, err.errno) from None
+    return folder
