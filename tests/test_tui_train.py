@@ -1,16 +1,23 @@
-"""Train screen in Pilot: the full flow, stopping, quitting while training, failures, attaching."""
+"""Train screen in Pilot: the full flow, stopping, quitting while training, failures, attaching, races."""
 
 from __future__ import annotations
+
+import os
+import signal
+import threading
 
 import pytest
 from tui_fixtures import make_fixed_run, make_tiny_dataset, tiny_config, wait_until
 
 from vit_tui import config as config_mod
 from vit_tui.data.demo import DEMO_CLASSES
+from vit_tui.engine import detach as detach_mod
 from vit_tui.engine.events import EpochEnded, RunFinished, RunStarted
 from vit_tui.engine.runs import read_summary
 from vit_tui.tui.app import VitApp
+from vit_tui.tui.bridge import MessageSink
 from vit_tui.tui.messages import TrainEvent, TrainingEnded, TrainProgress
+from vit_tui.tui.screens import train as train_screen_mod
 from vit_tui.tui.screens.modals import DemoOffer, FailureScreen, QuitWhileTraining
 from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.confusion import ConfusionView
@@ -152,3 +159,126 @@ async def test_d_trains_detached_and_the_view_follows_it(tmp_path):
         assert [row.epoch for row in train.history] == [1, 2]
         summary = read_summary(train.run_dir)
         assert summary["status"] == "finished" and summary["pid"] != 0
+
+
+# --- races: each test below makes the window real (a late message, a slow writer) with the real engine
+
+
+@pytest.mark.slow
+async def test_quit_and_detach_starts_one_detached_trainer(tmp_path, monkeypatch):
+    make_tiny_dataset(tmp_path / "data")
+    starts = []
+    real_start = detach_mod.start_detached
+
+    def counting_start(cfg, **kwargs):
+        starts.append(kwargs.get("resume"))
+        return real_start(cfg, **kwargs)
+
+    monkeypatch.setattr(detach_mod, "start_detached", counting_start)
+    app = VitApp(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            train = await _start_long_run(app, pilot, tmp_path)
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: isinstance(app.screen, QuitWhileTraining), 5)
+            await pilot.press("d")
+            await wait_until(pilot, lambda: not app.is_running, 120)
+        assert starts == [train.run_dir], "the stopped run is resumed detached exactly once"
+        summary = read_summary(train.run_dir)
+        assert summary["status"] == "running" and summary["pid"] not in (0, os.getpid())
+    finally:
+        _end_detached(starts)
+
+
+def _end_detached(run_dirs) -> None:
+    """Stop the detached trainers a test started (they would train on after it)."""
+    for run_dir in {d for d in run_dirs if d is not None}:
+        pid = int(read_summary(run_dir).get("pid", 0))
+        if pid and pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
+@pytest.mark.slow
+async def test_a_late_end_of_an_earlier_run_leaves_the_next_run_alone(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        train = app.screen_named("train")
+        deliver = train.post_message
+        held: list[TrainingEnded] = []
+
+        def late_end(message):
+            if isinstance(message, TrainingEnded) and not held:
+                held.append(message)  # the first run's end arrives only after the next run started
+                return True
+            return deliver(message)
+
+        train.post_message = late_end
+        app.state.config = tiny_config("data/tiny")
+        await pilot.press("3", "t")
+        await wait_until(pilot, lambda: bool(held) and not train.training_in_app, 90)
+        first_run = held[0].run_dir
+        app.state.config = tiny_config("data/tiny", ["train.epochs=400"])
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.status == "training" and train.run_dir != first_run, 90)
+        deliver(held[0])
+        await pilot.pause(0.5)
+        assert train.training_in_app and train.status == "training", "the late end did not orphan the new run"
+        await pilot.press("x")
+        await wait_until(pilot, lambda: train.status == "interrupted" and not train.training_in_app, 60)
+        assert train.run_dir != first_run and read_summary(train.run_dir)["status"] == "interrupted"
+
+
+@pytest.mark.slow
+async def test_a_failure_before_the_run_started_names_no_earlier_run(tmp_path):
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.state.config = tiny_config("data/tiny")
+        await pilot.press("3", "t")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished" and not train.training_in_app, 90)
+        assert train.run_dir is not None
+        app.state.config = tiny_config("data/missing")
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), 60)
+        assert "missing" in app.screen.message
+        assert app.screen.run_dir is None and train.run_dir is None, "no run folder was made for this run"
+
+
+@pytest.mark.slow
+async def test_quit_just_after_the_run_finished_waits_for_its_files_and_asks_nothing(tmp_path, monkeypatch):
+    make_tiny_dataset(tmp_path / "data")
+    release = threading.Event()
+
+    class SlowAfterTheEnd(MessageSink):
+        """The run's end reaches the screen while its worker is still busy (as while it writes its files)."""
+
+        def __call__(self, event) -> None:
+            super().__call__(event)
+            if isinstance(event, RunFinished):
+                release.wait(60)
+
+    monkeypatch.setattr(train_screen_mod, "MessageSink", SlowAfterTheEnd)
+    app = VitApp(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.state.config = tiny_config("data/tiny")
+            await pilot.press("3", "t")
+            train = app.screen_named("train")
+            await wait_until(pilot, lambda: train.status == "finished", 90)
+            assert train.training_in_app, "the worker has not returned yet"
+            await pilot.press("ctrl+q")
+            await pilot.pause(0.3)
+            assert not isinstance(app.screen, QuitWhileTraining), "a finished run is not offered to be stopped"
+            assert app.is_running, "the app waits for the run's worker"
+            release.set()
+            await wait_until(pilot, lambda: not app.is_running, 30)
+    finally:
+        release.set()
+    assert read_summary(train.run_dir)["status"] == "finished"
+    assert (train.run_dir / "report.md").is_file()

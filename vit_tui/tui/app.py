@@ -1,7 +1,8 @@
 """The Textual app: five screens on keys 1-5, the command palette, themes, and quitting safely.
 
 Screens own their behaviour; the app only switches between them, registers themes, offers
-the demo set when there is no dataset, and asks before quitting while training runs.
+the demo set when there is no dataset, and asks before quitting while training runs (a run that
+has ended but still writes its files is waited for, not stopped).
 """
 
 from __future__ import annotations
@@ -144,10 +145,20 @@ class VitApp(App[None]):
     async def action_quit(self) -> None:
         """Quit, asking first while a training run lives inside the app."""
         train: TrainScreen = self.screen_named("train")
+        if train.finishing_in_app:
+            self._quit_when_written(train)
+            return
         if not train.training_in_app:
             self.exit()
             return
         self.push_screen(QuitWhileTraining(), self._quit_answer)
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def _quit_when_written(self, train: TrainScreen) -> None:
+        """The run has ended but its worker still writes its files: there is nothing to stop, so wait, then quit."""
+        self.notify("The run has ended; writing its last files, then quitting…")
+        await train.wait_for_worker()
+        self.exit()
 
     async def _quit_answer(self, choice: str | None) -> None:
         if choice not in ("stop", "detach"):

@@ -40,8 +40,8 @@ class TrainingEnded(Message):
     status: str
     run_dir: Path | None
     error: str = ""
-    detach: bool = False
-    """True when the run was stopped only to be resumed in its own process."""
+    token: int = 0
+    """Which start of the train screen this worker belongs to; a late message of an earlier run is ignored."""
 
 
 @dataclass

@@ -7,7 +7,7 @@ both feed the same ``show_event``, so the view is the same either way.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Label, ProgressBar, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ...config import RunConfig, field_errors
 from ...engine.events import (
@@ -65,7 +65,11 @@ class TrainScreen(TrainView, VitScreen):
         self.eval_done: EvalDone | None = None
         self._cancel = threading.Event()
         self._detach_requested = False
+        """Resume the in-app run detached once its worker has ended; consumed only by ``_worker_ended``."""
         self._worker: Worker | None = None
+        self._run_token = 0
+        """Counts in-app starts, so the end of an earlier run's worker cannot touch a newer run."""
+        self._detach_job: Worker | None = None
         self._follower = None
         self._follow_timer: Timer | None = None
         self._follow_quiet_s = 0.0
@@ -75,7 +79,6 @@ class TrainScreen(TrainView, VitScreen):
         self._epochs = 0
         self._chart_kind = "loss"
         self._failure_shown = False
-        self._resumed_detached: set[Path] = set()
         self._detach_pending = False
 
     def compose(self) -> ComposeResult:
@@ -108,6 +111,11 @@ class TrainScreen(TrainView, VitScreen):
         return self._worker is not None and self._worker.is_running
 
     @property
+    def finishing_in_app(self) -> bool:
+        """The in-app run has reported its end, but its worker still writes (exports, summary, lock)."""
+        return self.training_in_app and self.status in ENDED
+
+    @property
     def busy(self) -> bool:
         """Training here, starting a detached run, or following one."""
         return self.training_in_app or self.following or self._detach_pending
@@ -126,7 +134,8 @@ class TrainScreen(TrainView, VitScreen):
         if cfg is None:
             return
         self._begin_view("starting")
-        self._worker = self._train_worker(cfg, self._state().runs_root)
+        self._run_token += 1
+        self._worker = self._train_worker(cfg, self._state().runs_root, self._run_token)
 
     def action_stop(self) -> None:
         """Stop the run; the engine saves a checkpoint so it can be resumed."""
@@ -174,43 +183,46 @@ class TrainScreen(TrainView, VitScreen):
         self._draw_chart()
 
     async def stop_in_app(self, detach: bool) -> None:
-        """Stop the in-app run and wait for its checkpoint; with ``detach``, resume it detached."""
-        if not self.training_in_app or self._worker is None:
+        """Stop the in-app run and wait for its checkpoint; with ``detach``, wait until it runs detached."""
+        if not self.training_in_app:
             return
         self._detach_requested = detach
         self._cancel.set()
-        await self._worker.wait()
-        if detach and self.run_dir is not None:
-            from ...engine.detach import start_detached
-            from ...engine.runs import read_config
+        await self.wait_for_worker()
+        # The detached start itself belongs to _worker_ended; here it is only awaited, so the app
+        # does not exit before the run's own process is up.
+        if self._detach_pending and self._detach_job is not None:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._detach_job.wait()
 
-            self._resumed_detached.add(self.run_dir)
-            try:
-                await asyncio.to_thread(
-                    start_detached, read_config(self.run_dir), runs_root=self._state().runs_root, resume=self.run_dir
-                )
-            except UserError as exc:
-                self.app.show_failure("Could not detach", str(exc), self.run_dir)
+    async def wait_for_worker(self) -> None:
+        """Wait until the in-app worker has returned (exports included) and take in its end."""
+        worker = self._worker
+        if worker is None:
+            return
+        with contextlib.suppress(WorkerCancelled, WorkerFailed):
+            ended = await worker.wait()
+            if isinstance(ended, TrainingEnded):
+                self._worker_ended(ended)
 
     # --- the worker ---------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train_worker(self, cfg: RunConfig, runs_root: Path) -> None:
+    def _train_worker(self, cfg: RunConfig, runs_root: Path, token: int) -> TrainingEnded:
         from ...engine.trainer import train
 
         sink = MessageSink(self.post_message)
+        # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
         try:
             result = train(cfg, sink, self._cancel, runs_root=runs_root)
+            ended = TrainingEnded(result.status, Path(result.run_dir), token=token)
         except UserError as exc:
-            sink.flush()
-            self.post_message(TrainingEnded("failed", self.run_dir, error=str(exc)))
-            return
+            ended = TrainingEnded("failed", None, error=str(exc), token=token)
         except Exception as exc:  # the app stays up and shows what broke
-            sink.flush()
-            self.post_message(TrainingEnded("failed", self.run_dir, error=f"{type(exc).__name__}: {exc}"))
-            return
+            ended = TrainingEnded("failed", None, error=f"{type(exc).__name__}: {exc}", token=token)
         sink.flush()
-        self.post_message(TrainingEnded(result.status, Path(result.run_dir), detach=self._detach_requested))
+        self.post_message(ended)
+        return ended
 
     def on_train_event(self, message: TrainEvent) -> None:
         self.show_event(message.event)
@@ -219,20 +231,31 @@ class TrainScreen(TrainView, VitScreen):
         self.show_event(message.event)
 
     def on_training_ended(self, message: TrainingEnded) -> None:
+        self._worker_ended(message)
+
+    def _worker_ended(self, ended: TrainingEnded) -> None:
+        """Take in the end of the current in-app worker, once, whether its message or a waiter comes first.
+
+        This is the one place that resumes a run detached: the request is consumed here, so the
+        run's own process is started once however the stop was asked for.
+        """
+        if ended.token != self._run_token or self._worker is None:
+            return  # already taken in, or the end of an earlier run
         self._worker = None
-        if message.run_dir is not None:
-            self.run_dir = message.run_dir
-        if message.status == "failed":
+        detach, self._detach_requested = self._detach_requested, False
+        if ended.run_dir is not None:
+            self.run_dir = ended.run_dir
+        if ended.status == "failed":
             self._set_status("failed")
-            self.last_error = message.error
+            self.last_error = ended.error
             if not self._failure_shown:
                 self._failure_shown = True
-                self.app.show_failure("Training failed", message.error, self.run_dir)
+                self.app.show_failure("Training failed", ended.error, self.run_dir)
             return
-        if message.detach and message.status == "interrupted" and self.run_dir is not None:
+        if detach and ended.status == "interrupted" and self.run_dir is not None:
             self._resume_detached(self.run_dir)
             return
-        self._set_status(message.status)
+        self._set_status(ended.status)
 
     # --- detached runs ------------------------------------------------------------------------
 
@@ -245,7 +268,7 @@ class TrainScreen(TrainView, VitScreen):
         self._note(
             "starting the run in its own process…" if resume is None else f"resuming {resume.name} in its own process…"
         )
-        self._detach_worker(cfg, self._state().runs_root, resume)
+        self._detach_job = self._detach_worker(cfg, self._state().runs_root, resume)
 
     @work(thread=True, group="detach", exit_on_error=False)
     def _detach_worker(self, cfg: RunConfig, runs_root: Path, resume: Path | None) -> None:
@@ -281,12 +304,8 @@ class TrainScreen(TrainView, VitScreen):
         self._start_detached(read_config(run_dir), resume=run_dir)
 
     def _resume_detached(self, run_dir: Path) -> None:
-        if run_dir in self._resumed_detached:
-            return
-        self._resumed_detached.add(run_dir)
         from ...engine.runs import read_config
 
-        self._detach_requested = False
         self._start_detached(read_config(run_dir), resume=run_dir)
 
     def follow(self, run_dir: Path, fresh: bool = True) -> None:

@@ -33,6 +33,10 @@ class TrainView:
     def _begin_view(self, status: str) -> None:
         self._cancel = threading.Event()
         self._detach_requested = False
+        # Nothing of the previous run may leak into this one (a failure before RunStarted names no folder).
+        self.run_dir = None
+        self.run_name = ""
+        self.device = ""
         self._failure_shown = False
         self.history = []
         self.eval_done = None
