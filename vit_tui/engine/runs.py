@@ -325,11 +325,6 @@ def training_pid(run_dir: str | os.PathLike, summary: dict[str, Any] | None = No
     return pid if summary.get("status") == "running" and pid_alive(pid) else None
 
 
-def run_is_alive(run_dir: str | os.PathLike) -> bool:
-    """True while a process trains in the run folder."""
-    return training_pid(run_dir) is not None
-
-
 def effective_status(summary: dict[str, Any], run_dir: Path) -> str:
     """The summary's status, with a "running" run that no process trains reported as interrupted."""
     status = summary.get("status", "interrupted")

@@ -7,7 +7,7 @@ carry data (epoch results, evaluations, failures) never are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +72,6 @@ class TaskFailed(Message):
     task: str
     message: str
     run_dir: Path | None = None
-
-
-@dataclass
-class DatasetChosen(Message):
-    """The user picked the dataset runs train on."""
-
-    path: Path
-
-
-@dataclass
-class RunChosen(Message):
-    """The user picked the run the evaluate screen shows."""
-
-    path: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBa
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
-from ..messages import DatasetChosen, TaskDone, TaskFailed, TaskProgress
+from ..messages import TaskDone, TaskFailed, TaskProgress
 from ..widgets.thumbnails import Thumbnail
 from .base import VitScreen
 from .data_forms import CocoCategory, CocoForm, FolderForm
@@ -135,7 +135,6 @@ class DataScreen(VitScreen):
         """Make ``path`` the dataset runs train on."""
         self.app.state.set_dataset(path)
         self._show_chosen()
-        self.post_message(DatasetChosen(path))
         self.notify(f"training on {path.name}")
 
     def show_dataset(self, path: Path) -> None:
