@@ -6,6 +6,7 @@ with ``os.kill``; the process tree is read from ``/proc`` to check that no child
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -31,7 +32,7 @@ from vit_tui.engine.runs import (
 from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
 from vit_tui.errors import UserError
-from vit_tui.locks import RUN_LOCK, run_lock_holder
+from vit_tui.locks import RUN_LOCK, FolderLock, holder, run_lock_holder
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 SETS = [arg for item in TINY for arg in ("--set", item)]
@@ -380,3 +381,27 @@ def test_a_resume_drops_the_events_logged_after_its_checkpoint(home):
     assert logged == sorted(set(logged)) and logged[-1] == 2 * STEPS_PER_EPOCH
     assert [e.epoch for e in events(run_dir) if isinstance(e, EpochEnded)] == [1, 2]
     assert [r["global_step"] for r in read_steps(run_dir)] == logged
+
+
+def test_a_lock_names_no_stale_pid(tmp_path):
+    path = tmp_path / ".lock"
+    with FolderLock(path, "runs/x"):
+        assert holder(path) == os.getpid()
+    assert path.read_text() == ""  # released: no pid left for the next holder's readers to mistake
+    fd = os.open(path, os.O_RDWR)
+    try:
+        # A holder that has locked but not yet written its pid, over a killed holder's leftover.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"%d\n" % _dead_pid(), 0)
+        assert holder(path) == 0
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        assert holder(path) == os.getpid()
+    finally:
+        os.close(fd)
+    assert holder(path) is None
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

@@ -70,6 +70,9 @@ class FolderLock:
         if self.remove:
             with contextlib.suppress(OSError):
                 self.path.unlink()
+        else:  # an old pid left in the file would be read as the next holder's before it writes its own
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
         os.close(self._fd)
         self._fd = None
 
@@ -126,16 +129,31 @@ def build_lock(target: str | os.PathLike) -> FolderLock:
 
 
 def _read_pid(fd: int) -> int:
-    """The pid in a held lock file; a holder that has just locked gets a moment to write it."""
+    """The pid in a held lock file; a holder that has just locked gets a moment to write it.
+
+    A pid of a process that no longer exists is a killed holder's, not yet overwritten.
+    """
     for _ in range(PID_WAIT_TRIES):
         try:
             words = os.pread(fd, 32, 0).decode("ascii", "replace").split()
-            if words:
+            if words and _alive(int(words[0])):
                 return int(words[0])
         except (OSError, ValueError):
             return 0
         time.sleep(0.01)
     return 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _same_file(fd: int, path: Path) -> bool:
