@@ -136,7 +136,7 @@ def _read_pid(fd: int) -> int:
     for _ in range(PID_WAIT_TRIES):
         try:
             words = os.pread(fd, 32, 0).decode("ascii", "replace").split()
-            if words and _alive(int(words[0])):
+            if words and pid_alive(int(words[0])):
                 return int(words[0])
         except (OSError, ValueError):
             return 0
@@ -144,7 +144,8 @@ def _read_pid(fd: int) -> int:
     return 0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (and is not a zombie)."""
     if pid <= 0:
         return False
     try:
@@ -153,6 +154,12 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(") ", 1)[1][:1] != "Z"
+        except (OSError, IndexError):
+            return True
     return True
 
 

@@ -25,7 +25,7 @@ from .. import config as config_mod
 from ..config import RunConfig
 from ..errors import UserError
 from ..files import write_error, write_text
-from ..locks import BusyError, has_run_lock, run_lock_holder
+from ..locks import BusyError, has_run_lock, pid_alive, run_lock_holder
 from .events import CheckpointSaved, EpochEnded, Event, StepsLogged, from_json
 from .sinks import EVENTS_FILE
 
@@ -292,25 +292,6 @@ def _read_csv(path: Path, ints: tuple[str, ...]) -> list[dict[str, Any]]:
         except (TypeError, ValueError):
             continue  # a line cut short by a killed process
     return rows
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists (and is not a zombie)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().split(") ", 1)[1][:1] != "Z"
-        except (OSError, IndexError):
-            return True
-    return True
 
 
 def training_pid(run_dir: str | os.PathLike, summary: dict[str, Any] | None = None) -> int | None:
