@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check in one go (about 4 minutes on one H200): the CUDA tests, the training-speed benchmark,
 # then the accuracy benchmark on cifar10-5 and the demo set. Needs only torch, torchvision, numpy,
-# pillow, scikit-learn, matplotlib and pytest: no UI module is imported.
+# pillow, scikit-learn, matplotlib, nvidia-ml-py and pytest: no UI module is imported.
 #   bash bench/gpu_check.sh [DIR]    DIR holds cifar10-5.tar.gz (default ../shared/data)
 # Results land in $OUT (or bench/out when OUT is unset):
 #   env.txt             GPU, driver, torch
-#   gpu_tests.log       pytest output of the CUDA tests (capture holds for a whole run; captured == eager)
+#   gpu_tests.log       pytest output of the CUDA tests (capture holds for a whole run; captured == eager;
+#                       NVML facts of the training GPU)
 #   bench_gpu.jsonl     bench_train.py: engine against the in-memory loop, batch 16 / 256 / 1024
 #   accuracy_gpu.jsonl  bench_accuracy.py: accurate and fast on cifar10-5, fast on the demo set
 set -uo pipefail
@@ -21,7 +22,7 @@ accuracy=(timeout 150 "$py" bench/bench_accuracy.py --device cuda --shared "$sha
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
 
-timeout 120 "$py" -m pytest --noconftest -p no:cacheprovider -o addopts="" -q -m gpu tests/test_graph_step.py 2>&1 | tee "$out/gpu_tests.log"
+timeout 120 "$py" -m pytest --noconftest -p no:cacheprovider -o addopts="" -q -m gpu tests/test_graph_step.py tests/test_gpu_facts.py 2>&1 | tee "$out/gpu_tests.log"
 
 timeout 120 "$py" bench/bench_train.py --device cuda --images 4096 --epochs 4 --batches 16,256,1024 --jpeg 2>&1 | tee "$out/bench_gpu.jsonl"
 

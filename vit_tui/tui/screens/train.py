@@ -32,6 +32,7 @@ from ...errors import UserError
 from ..bridge import MessageSink
 from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
 from ..widgets.epochs import EpochTable
+from ..widgets.gpu_facts import GpuFactsLine
 from ..widgets.plot import ChartView
 from ..widgets.sparkline import LabelledSparkline
 from .base import VitScreen
@@ -84,6 +85,7 @@ class TrainScreen(TrainView, VitScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="train-top"):
             yield Static("No run yet. Press t to train the config from the Model screen.", id="train-status")
+            yield GpuFactsLine(lambda: self.device, id="gpu-facts")
             with Horizontal(classes="bar-row"):
                 yield Label("epoch", classes="bar-label")
                 yield ProgressBar(total=1, show_eta=True, id="epoch-bar")
