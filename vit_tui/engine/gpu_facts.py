@@ -42,9 +42,7 @@ class GpuFacts:
 def format_facts(facts: GpuFacts) -> str:
     """One line, e.g. ``H200 · 31.2/139.0 GiB · 87 %``."""
     name = facts.name.removeprefix("NVIDIA ").strip() or "GPU"
-    return (
-        f"{name} · {facts.memory_used / GIB:.1f}/{facts.memory_total / GIB:.1f} GiB · {facts.utilisation} %"
-    )
+    return f"{name} · {facts.memory_used / GIB:.1f}/{facts.memory_total / GIB:.1f} GiB · {facts.utilisation} %"
 
 
 def cuda_index(device: str) -> int | None:

@@ -43,9 +43,7 @@ class GpuFactsLine(Static):
             return
         if self._reader is None or self._reader.device != device:
             self._reader = GpuFactsReader(device)
-        self.run_worker(
-            lambda reader=self._reader: self._read(reader), thread=True, exclusive=True, group="gpu-facts"
-        )
+        self.run_worker(lambda reader=self._reader: self._read(reader), thread=True, exclusive=True, group="gpu-facts")
 
     def _read(self, reader: GpuFactsReader) -> None:
         facts = reader.read()
