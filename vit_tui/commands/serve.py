@@ -1,0 +1,109 @@
+"""``vit-tui serve``: the same app in a browser, through ``textual-serve``.
+
+For a box reached over SSH: forward one port (``ssh -L 8000:127.0.0.1:8000 box``) and open
+``http://127.0.0.1:8000``; each browser tab gets its own app process on the same home folder.
+It binds loopback unless told otherwise, because whoever reaches the port drives the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = "8000"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the app to a web browser (textual-serve)",
+        description="Serve the app to a web browser: every page load starts the app on the same home folder. "
+        "It binds 127.0.0.1 by default; from another machine forward the port over SSH, "
+        "e.g. ssh -L 8000:127.0.0.1:8000 box, then open http://127.0.0.1:8000. Needs the serve extra: "
+        "pip install 'vit-tui[serve]'.",
+    )
+    parser.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        help="folder holding data/ and runs/ (default: the global --home, else here)",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0 lets anyone who "
+        "reaches the port drive the app)",
+    )
+    parser.add_argument("--port", default=DEFAULT_PORT, help=f"TCP port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="the address browsers use to reach this server, when it is not http://HOST:PORT (a proxy)",
+    )
+    parser.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the options, then serve until Ctrl+C or SIGTERM."""
+    home = Path(getattr(args, "home", ".") or ".").expanduser().resolve()
+    if home.exists() and not home.is_dir():
+        raise UserError(str(home), "--home must be a folder")
+    port = _port(args.port)
+    _check_can_listen(args.host, port)
+    server_class = _server_class()
+    home.mkdir(parents=True, exist_ok=True)
+    server = server_class(app_command(home), host=args.host, port=port, title="vit-tui", public_url=args.public_url)
+    try:
+        server.serve()
+    except OSError as exc:  # the port was taken between the check and the bind
+        raise UserError("--port", f"cannot listen on {args.host}:{port}: {exc.strerror or exc}") from None
+    return 0
+
+
+def app_command(home: Path) -> str:
+    """The shell command each browser session runs: this Python, this package, the same home folder."""
+    return shlex.join([sys.executable, "-m", "vit_tui", "--home", str(home), "app"])
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise UserError("--port", f"{text!r} is not a TCP port; give a number from 1 to 65535, e.g. --port 8000")
+    return int(text)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind once up front, so a bad host or a taken port is one line here rather than a server traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError("--host", f"{host!r} is not an address of this machine ({exc}); e.g. 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # The server sets SO_REUSEADDR too, so a port that only lingers in TIME_WAIT is not refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError("--port", f"{port} is in use; choose another, e.g. --port {port % 65535 + 1}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise UserError("--port", f"{port} needs privileges here; choose a port above 1023") from None
+            raise UserError("--host", f"cannot listen on {host!r}: {exc.strerror or exc}") from None
+
+
+def _server_class():
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError(
+            "serve", "needs the textual-serve package; install it with: pip install 'vit-tui[serve]'"
+        ) from None
+    return Server
