@@ -1,4 +1,4 @@
-"""One line of GPU facts under the train screen's status: ``GPU H200 · 31.2/139.0 GiB · 87 %``.
+"""One line of GPU facts under the train screen's status (on the same band): ``GPU H200 · 31.2/139.0 GiB · 87 %``.
 
 It asks for the device of the run on screen once a second and reads NVML in a thread worker
 (an NVML call can take milliseconds, more on a busy driver), so the UI thread never waits on
@@ -24,6 +24,8 @@ class GpuFactsLine(Static):
         display: none;
         height: 1;
         color: $text-muted;
+        background: $boost;
+        padding: 0 1;
     }
     """
 
