@@ -2,14 +2,17 @@
 
 It asks for the device of the run on screen once a second and reads NVML in a thread worker
 (an NVML call can take milliseconds, more on a busy driver), so the UI thread never waits on
-it. Without a CUDA device, NVML or a driver it stays hidden.
+it; a reading that fails leaves the line as it was and never ends the app. Without a CUDA
+device, NVML or a driver it stays hidden.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from textual.widgets import Static
+from textual.worker import Worker
 
 from ...engine.gpu_facts import GpuFactsReader, cuda_index, format_facts
 
@@ -33,6 +36,7 @@ class GpuFactsLine(Static):
         super().__init__("", id=id)
         self._device_of = device_of
         self._reader: GpuFactsReader | None = None
+        self._reading: Worker | None = None
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self._refresh)
@@ -45,12 +49,18 @@ class GpuFactsLine(Static):
             return
         if self._reader is None or self._reader.device != device:
             self._reader = GpuFactsReader(device)
-        self.run_worker(lambda reader=self._reader: self._read(reader), thread=True, exclusive=True, group="gpu-facts")
+        # One reading at a time: a driver that hangs must not gather a thread a second.
+        if self._reading is None or self._reading.is_finished:
+            reader = self._reader
+            self._reading = self.run_worker(
+                lambda: self._read(reader), thread=True, group="gpu-facts", exit_on_error=False
+            )
 
     def _read(self, reader: GpuFactsReader) -> None:
         facts = reader.read()
         text = f"GPU {format_facts(facts)}" if facts is not None else None
-        self.app.call_from_thread(self._show, reader.device, text)
+        with contextlib.suppress(RuntimeError):  # the app closed while NVML answered
+            self.app.call_from_thread(self._show, reader.device, text)
 
     def _show(self, device: str, text: str | None) -> None:
         # A reading that comes back after the run on screen changed belongs to the previous device.
