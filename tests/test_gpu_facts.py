@@ -35,11 +35,14 @@ def test_a_device_that_is_not_cuda_has_no_facts() -> None:
     assert GpuFactsReader("mps").read() is None
 
 
-@pytest.mark.skipif(not no_cuda, reason="checks the machine without an NVIDIA driver")
 def test_without_a_driver_nvml_fails_and_the_reader_returns_none() -> None:
     pynvml = pytest.importorskip("pynvml")
-    with pytest.raises(pynvml.NVMLError):
-        pynvml.nvmlInit()  # the real library lookup, failing here: no driver on this machine
+    try:
+        pynvml.nvmlInit()  # the real library lookup
+    except pynvml.NVMLError:
+        pass
+    else:
+        pytest.skip("an NVIDIA driver is present here")
     assert query_facts("cuda:0") is None
     assert GpuFactsReader("cuda:0").read() is None
 
