@@ -225,3 +225,14 @@ def test_predict_command_takes_a_folder_and_writes_csv(home, tmp_path):
     assert len(lines) == len(list((home / "data/tiny/val").glob("*.jpg"))) == 12
     assert all(line.count("%") == 2 for line in lines)
     assert len(read_predictions_csv(tmp_path / "p.csv")) == 12
+
+
+def test_predict_refuses_a_csv_that_is_a_folder_before_predicting(home, tmp_path, capsys):
+    image = sorted((home / "data/tiny/val").glob("*.jpg"))[0]
+    code = main(["--home", str(home), "predict", "tiny", str(image), "--csv", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert (
+        code == 2
+        and out == ""
+        and err.strip() == f"vit-tui: --csv {tmp_path}: is a folder; name a file, e.g. predictions.csv"
+    )

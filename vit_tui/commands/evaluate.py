@@ -15,8 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
     ev.add_argument("--data", metavar="DIR", help="dataset to evaluate on (default: the run's own)")
-    ev.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
-    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    _add_weights_options(ev)
     ev.add_argument("--mistakes", type=int, default=5, metavar="N", help="most confident mistakes to list (default 5)")
     ev.set_defaults(func=run_eval)
 
@@ -116,6 +115,8 @@ def run_predict(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     files = image_files(args.images)
     _check_device(args.device)
+    if args.csv:
+        _check_csv_target(Path(args.csv))
     from ..engine.predict import predict_paths, write_predictions_csv
 
     predictions = predict_paths(run_dir, files, args.top_k, checkpoint=args.checkpoint, device=args.device)
@@ -124,6 +125,16 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.csv:
         print(f"wrote {write_predictions_csv(args.csv, predictions)}")
     return 0
+
+
+def _check_csv_target(path: Path) -> None:
+    """Refuse a ``--csv`` that cannot be written before predicting, not after."""
+    from ..errors import UserError
+    from ..files import check_writable_dir
+
+    if path.is_dir():
+        raise UserError(f"--csv {path}", "is a folder; name a file, e.g. predictions.csv")
+    check_writable_dir(path.parent, "--csv")
 
 
 def run_attention(args: argparse.Namespace) -> int:
