@@ -108,7 +108,9 @@ def _grid(values: torch.Tensor) -> np.ndarray:
     return values.reshape(*values.shape[:-1], side, side).cpu().numpy()
 
 
-def image_attention(run: RunModel, images: torch.Tensor, paths: Sequence[Path | None] = (), top_k: int = 3):
+def image_attention(
+    run: RunModel, images: torch.Tensor, paths: Sequence[Path | None] = (), top_k: int = 3
+) -> list[ImageAttention]:
     """``ImageAttention`` for each uint8 (N, S, S, 3) image, with its top-k classes."""
     from ..data.augment import to_model_input
 
@@ -193,7 +195,7 @@ def draw_attention(attention: ImageAttention, variant: str, class_token: bool, t
                 ax.set_axis_off()
                 continue
             _overlay(ax, attention.image, attention.heads[block, head], f"block {block + 1} · head {head + 1}")
-    foot.text(0.01, 0.98, legend, ha="left", va="top", fontsize=8.5, wrap=False)
+    foot.text(0.01, 0.98, legend, ha="left", va="top", fontsize=8.5)
     return fig
 
 
