@@ -397,7 +397,7 @@ WORDING_CASES = {
     "demo without val images": (["data", "demo", "--per-class-val", "0"], "--per-class-val: needs at least 1"),
     "eval on an unknown device": (["eval", "{run}", "--device", "tpu"], "--device: unknown device 'tpu'"),
     "eval on an absent GPU": (["eval", "{run}", "--device", "cuda:99"], "--device: cuda:99"),
-    "predict on a folder": (["predict", "{run}", "{tmp}"], "is a folder; pass image files (.jpg"),
+    "predict on a folder without images": (["predict", "{run}", "{run}"], "holds no image files (.jpg"),
     "predict on a missing file": (
         ["predict", "{run}", "{tmp}/nope.jpg"],
         "nope.jpg: image file not found; check the path",

@@ -1,4 +1,4 @@
-"""``vit-tui eval`` and ``vit-tui predict``: score a run's checkpoint, classify image files."""
+"""``vit-tui eval``, ``predict`` and ``attention``: score a run's checkpoint, classify images, show attention."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval`` and ``predict``."""
+    """Add ``eval``, ``predict`` and ``attention``."""
     ev = subparsers.add_parser(
         "eval",
         help="evaluate a run's checkpoint on a validation split",
@@ -15,19 +15,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
     ev.add_argument("--data", metavar="DIR", help="dataset to evaluate on (default: the run's own)")
-    ev.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
-    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    _add_weights_options(ev)
     ev.add_argument("--mistakes", type=int, default=5, metavar="N", help="most confident mistakes to list (default 5)")
     ev.set_defaults(func=run_eval)
 
     pr = subparsers.add_parser(
-        "predict", help="classify image files with a run's model", description="Top-k classes of each image."
+        "predict",
+        help="classify image files with a run's model",
+        description="The top-k classes of each image, with their probabilities. A folder stands for every "
+        "image under it (searched recursively).",
     )
     pr.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
-    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
-    pr.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
-    pr.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
+    pr.add_argument("--top-k", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
+    pr.add_argument(
+        "--csv", metavar="FILE", help="also write the predictions to FILE: file, class_1, probability_1, ..."
+    )
+    _add_weights_options(pr)
     pr.set_defaults(func=run_predict)
+
+    at = subparsers.add_parser(
+        "attention",
+        help="draw what a run's model attends to in each image",
+        description="Per image, one PNG: the input, the attention rollout over it, and each block's "
+        "class-token attention per head over it, with a legend saying what the run's attention variant "
+        "computes. A folder stands for every image under it.",
+    )
+    at.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    at.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
+    at.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN/attention)")
+    _add_weights_options(at)
+    at.set_defaults(func=run_attention)
+
+
+def _add_weights_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -85,16 +108,45 @@ def _check_device(device: str) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Print the top-k classes of each image."""
-    from ..engine.evaluate import check_image_path
+    """Print the top-k classes of each image; with ``--csv``, write them too."""
+    from ..engine.evaluate import image_files
     from ..engine.runs import resolve_run
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
-    for image in args.images:
-        check_image_path(image)
-    from ..engine.evaluate import predict_images
+    files = image_files(args.images)
+    _check_device(args.device)
+    if args.csv:
+        _check_csv_target(Path(args.csv))
+    from ..engine.predict import predict_paths, write_predictions_csv
 
-    results = predict_images(run_dir, args.images, checkpoint=args.checkpoint, top_k=args.top_k)
-    for path, ranked in zip(args.images, results):
-        print(f"{path}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in ranked))
+    predictions = predict_paths(run_dir, files, args.top_k, checkpoint=args.checkpoint, device=args.device)
+    for prediction in predictions:
+        print(f"{prediction.path}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in prediction.top))
+    if args.csv:
+        print(f"wrote {write_predictions_csv(args.csv, predictions)}")
+    return 0
+
+
+def _check_csv_target(path: Path) -> None:
+    """Refuse a ``--csv`` that cannot be written before predicting, not after."""
+    from ..errors import UserError
+    from ..files import check_writable_dir
+
+    if path.is_dir():
+        raise UserError(f"--csv {path}", "is a folder; name a file, e.g. predictions.csv")
+    check_writable_dir(path.parent, "--csv")
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    """Write one attention figure per image and name each file written."""
+    from ..engine.evaluate import image_files
+    from ..engine.runs import resolve_run
+
+    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    files = image_files(args.images)
+    _check_device(args.device)
+    from ..engine.attention_maps import export_attention
+
+    for path in export_attention(run_dir, files, args.out, checkpoint=args.checkpoint, device=args.device):
+        print(f"wrote {path}")
     return 0

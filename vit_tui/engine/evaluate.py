@@ -2,7 +2,8 @@
 
 ``run_inference`` is the batched no-grad pass the trainer uses every epoch (one host sync);
 ``evaluate_run`` loads a run's checkpoint and scores it on a dataset's validation split;
-``predict_images`` classifies image files.
+``open_run`` loads a run's checkpoint for inference (``RunModel``), which ``predict_images``
+(and ``engine.predict``, ``engine.attention_maps``) classify and inspect image files with.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ __all__ = [
     "Evaluation",
     "Inference",
     "Mistake",
+    "RunModel",
     "evaluate_run",
     "fit_images",
+    "image_files",
     "load_evaluation",
+    "open_run",
     "predict_images",
     "run_inference",
     "save_evaluation",
@@ -165,15 +169,61 @@ def evaluate_run(
     return summarize_predictions(split.labels.cpu().numpy(), probs, result.loss, classes, list(split.files))
 
 
-def check_image_path(path: str | os.PathLike) -> None:
-    """A UserError unless ``path`` is an image file: a folder or a missing path is named as such."""
-    from ..data.imaging import IMAGE_SUFFIXES
+def image_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The image files ``paths`` name: files as given, folders searched recursively, in order, each once.
 
-    if Path(path).is_dir():
-        kinds = ", ".join(IMAGE_SUFFIXES[:4])
-        raise UserError(str(path), f"is a folder; pass image files ({kinds}, ...), e.g. {Path(path) / '*.jpg'}")
-    if not Path(path).is_file():
-        raise UserError(str(path), "image file not found; check the path")
+    A missing path or a folder holding no image is a ``UserError``; a file that is not an image
+    is found out when it is read.
+    """
+    from ..data.imaging import IMAGE_SUFFIXES, is_image_name
+
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if is_image_name(p.name) and p.is_file())
+            if not found:
+                kinds = ", ".join(IMAGE_SUFFIXES[:4])
+                raise UserError(str(path), f"holds no image files ({kinds}, ...); pick a folder of images")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(str(path), "image file not found; check the path")
+    return list(dict.fromkeys(files))  # a file named and also inside a named folder counts once
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """A run's checkpoint loaded for inference: the model (eval mode) and what reading images takes."""
+
+    model: torch.nn.Module
+    cfg: RunConfig
+    classes: list[str]
+    meta: dict[str, Any]
+    device: torch.device
+    resize: str
+
+    def read_images(self, paths: Sequence[str | os.PathLike]) -> torch.Tensor:
+        """uint8 (N, S, S, 3) on the model's device, each file read as the run's dataset was built."""
+        from ..data.imaging import ImageReadError, read_image
+
+        size = self.cfg.model.image_size
+        arrays = []
+        for path in paths:
+            try:
+                arrays.append(read_image(path, size, self.resize))
+            except ImageReadError as exc:
+                raise UserError(str(path), f"cannot read this image ({exc})") from None
+        if not arrays:
+            return torch.zeros((0, size, size, 3), dtype=torch.uint8, device=self.device)
+        return torch.from_numpy(np.stack(arrays)).to(self.device)
+
+
+def open_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str = "cpu") -> RunModel:
+    """Load a run's ``best`` or ``last`` weights on ``device`` for predictions and attention maps."""
+    torch_device = resolve_device(device)
+    model, cfg, classes, meta = load_run_model(run_dir, checkpoint, torch_device)
+    return RunModel(model, cfg, classes, meta, torch_device, _resize_mode(cfg))
 
 
 def predict_images(
@@ -184,32 +234,10 @@ def predict_images(
     device: str = "cpu",
 ) -> list[list[tuple[str, float]]]:
     """Top-k (class, probability) for each image file, most likely first."""
-    from ..data.augment import to_model_input
-    from ..data.imaging import ImageReadError, read_image
+    from .predict import predict_paths
 
-    if top_k < 1:
-        raise UserError("--top-k", f"must be at least 1, got {top_k}")
-    torch_device = resolve_device(device)
-    model, cfg, classes, _ = load_run_model(run_dir, checkpoint, torch_device)
-    size = cfg.model.image_size
-    arrays = []
-    for path in image_paths:
-        check_image_path(path)
-        try:
-            arrays.append(read_image(path, size, _resize_mode(cfg)))
-        except ImageReadError as exc:
-            raise UserError(str(path), f"cannot read this image ({exc})") from None
-    if not arrays:
-        return []
-    batch = torch.from_numpy(np.stack(arrays)).to(torch_device)
-    with torch.no_grad():
-        probs = model(to_model_input(batch)).float().softmax(dim=1).cpu()
-    k = min(top_k, len(classes))
-    values, indices = probs.topk(k, dim=1)
-    return [
-        [(classes[i], float(p)) for p, i in zip(row_values.tolist(), row_indices.tolist())]
-        for row_values, row_indices in zip(values, indices)
-    ]
+    predictions = predict_paths(run_dir, image_paths, top_k, checkpoint=checkpoint, device=device)
+    return [list(p.top) for p in predictions]
 
 
 def _resize_mode(cfg: RunConfig) -> str:

@@ -10,11 +10,17 @@
 - ``MultiHeadAttention`` is the standard attention of the ViT paper and timm: a biased
   ``qkv`` Linear, softmax over keys of the scaled logits, an output ``proj`` Linear. It runs
   through the fused ``scaled_dot_product_attention`` kernel unless ``fused_attn`` is off.
+
+``record_attention(model)`` collects the weights each layer actually computes, as
+(B, H, query, key), for the duration of a ``with`` block only; outside it a layer's ``record``
+is None and the forward passes (the fused kernel included) are the training ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +38,7 @@ class DLStudioAttention(nn.Module):
         super().__init__()
         self.seq_len, self.heads = seq_len, heads
         self.head_dim = embed_dim // heads
+        self.record: list[torch.Tensor] | None = None
         slice_size = seq_len * self.head_dim
         self.weight = nn.Parameter(torch.empty(heads, slice_size, 3 * slice_size))
         self.bias = nn.Parameter(torch.empty(heads, 1, 3 * slice_size))
@@ -49,6 +56,8 @@ class DLStudioAttention(nn.Module):
         q, k, v = qkv.view(heads, batch, 3, length, dim).unbind(2)  # each (H, B, L, D)
         scores = q @ k.transpose(-1, -2)  # (H, B, L, L): rows are queries
         weights = scores.softmax(dim=-2)  # across queries: the reference's dim=1 of (B, L, L)
+        if self.record is not None:
+            self.record.append(weights.detach().transpose(0, 1))  # (B, H, L, L)
         z = (weights @ v) * (1.0 / math.sqrt(dim))  # scale after the product, as the reference
         return z.permute(1, 2, 0, 3).reshape(batch, length, embed)  # heads concatenated
 
@@ -73,6 +82,7 @@ class EinsumAttention(nn.Module):
         super().__init__()
         self.heads = heads
         self.head_dim = embed_dim // heads
+        self.record: list[torch.Tensor] | None = None
         self.qkv = nn.Parameter(torch.empty(heads, self.head_dim, 3 * self.head_dim))
         nn.init.kaiming_uniform_(self.qkv, a=math.sqrt(5))
 
@@ -82,6 +92,8 @@ class EinsumAttention(nn.Module):
         q, k, v = torch.einsum("bhld,hdk->bhlk", heads, self.qkv).split(self.head_dim, dim=-1)
         scores = torch.einsum("bhld,bhmd->bhlm", q, k)  # (B, H, L, L), unscaled as in the listing
         weights = scores.softmax(dim=1)  # across heads: the listing's dim=1
+        if self.record is not None:
+            self.record.append(weights.detach())
         z = torch.einsum("bhlm,bhmd->bhld", weights, v) * (1.0 / math.sqrt(self.head_dim))
         return z.transpose(1, 2).reshape(batch, length, embed)
 
@@ -100,6 +112,7 @@ class MultiHeadAttention(nn.Module):
         self.head_dim = embed_dim // heads
         self.scale = self.head_dim**-0.5
         self.fused_attn = True
+        self.record: list[torch.Tensor] | None = None
         self.qkv = nn.Linear(embed_dim, 3 * embed_dim, bias=True)
         self.proj = nn.Linear(embed_dim, embed_dim)
 
@@ -107,10 +120,13 @@ class MultiHeadAttention(nn.Module):
         batch, length, embed = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, H, L, D)
-        if self.fused_attn:
+        if self.fused_attn and self.record is None:
             z = F.scaled_dot_product_attention(q, k, v)
         else:
+            # The fused kernel never materialises the weights; recording needs them spelled out.
             weights = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # over keys
+            if self.record is not None:
+                self.record.append(weights.detach())
             z = weights @ v
         return self.proj(z.transpose(1, 2).reshape(batch, length, embed))
 
@@ -120,3 +136,24 @@ REFERENCE_ATTENTIONS: dict[str, type[nn.Module]] = {
     "einsum": EinsumAttention,
 }
 """The attentions of the reference layout; ``mha`` brings the standard layout with it."""
+
+
+ATTENTION_LAYERS = (DLStudioAttention, EinsumAttention, MultiHeadAttention)
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module) -> Iterator[list[list[torch.Tensor]]]:
+    """Record every attention layer's weights while the block runs, in block order.
+
+    Yields one list per layer; each forward pass appends that layer's (B, H, query, key)
+    weights to it, detached. Nothing is installed outside the block, so training never pays.
+    """
+    layers = [module for module in model.modules() if isinstance(module, ATTENTION_LAYERS)]
+    records: list[list[torch.Tensor]] = [[] for _ in layers]
+    for layer, record in zip(layers, records):
+        layer.record = record
+    try:
+        yield records
+    finally:
+        for layer in layers:
+            layer.record = None
