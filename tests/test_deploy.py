@@ -187,7 +187,10 @@ def test_exports_give_the_predictions_of_vit_tui_predict(home, runs, tmp_path):
     assert difference <= TOLERANCE
     exported = {"torchscript": tmp_path / "model.pt"}
     if not any(importlib.util.find_spec(name) is None for name in ONNX_PACKAGES):
-        exported["onnx"] = export_model(run, "onnx", tmp_path / "model.onnx").model_path
+        folder = tmp_path / "onnx"
+        folder.mkdir()
+        exported["onnx"] = export_model(run, "onnx", folder).model_path  # a folder gets the default name
+        assert exported["onnx"] == folder / "model-best.onnx"
 
     paths = pictures(tmp_path, home)
     classes = json.loads((tmp_path / "model.pt.json").read_text())["classes"]

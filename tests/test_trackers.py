@@ -126,6 +126,8 @@ def test_log_to_from_set_toml_and_its_errors(monkeypatch):
     assert cfg.train.log_to == ("tensorboard", "wandb")
     assert loads(dumps(cfg)).train.log_to == ("tensorboard", "wandb")
     assert apply_overrides(cfg, ["train.log_to="]).train.log_to == ()
+    as_the_form_shows_it = "'tensorboard', 'wandb'"
+    assert apply_overrides(RunConfig(), [f"train.log_to={as_the_form_shows_it}"]).train.log_to == cfg.train.log_to
     with pytest.raises(ConfigError, match=r"train\.log_to: unknown tracker 'tensorbord' \(did you mean tensorboard"):
         validate(apply_overrides(RunConfig(), ["train.log_to=tensorbord"]))
     with pytest.raises(ConfigError, match="twice"):

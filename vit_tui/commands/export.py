@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out",
         metavar="FILE",
-        help="model file to write (default: RUN/export/model-<checkpoint>.torchscript.pt or .onnx); "
-        "an existing file is replaced",
+        help="model file to write, or a folder for the default name (default: "
+        "RUN/export/model-<checkpoint>.torchscript.pt or .onnx); an existing file is replaced",
     )
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
     parser.add_argument(

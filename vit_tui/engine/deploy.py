@@ -115,12 +115,16 @@ def export_model(
 ) -> ExportResult:
     """Export a run's checkpoint as ``fmt``, verify it, then write it and its sidecar (see the module doc).
 
+    ``out`` is the model file, or a folder to write the default file name into.
+
     Bad input (unknown format, a missing package, no checkpoint, no validation images, a model that
     does not match after export) is a ``UserError``; nothing is written then.
     """
     require_export_packages(fmt)
     run_dir = Path(run_dir)
-    model_path = Path(out) if out is not None else default_out(run_dir, fmt, checkpoint)
+    model_path = default_out(run_dir, fmt, checkpoint)
+    if out is not None:
+        model_path = Path(out) / model_path.name if Path(out).is_dir() else Path(out)
     files.check_writable_dir(model_path.parent, "--out")
     cpu = torch.device("cpu")
     model, cfg, classes, meta = load_run_model(run_dir, checkpoint, cpu)
