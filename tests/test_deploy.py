@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_engine_train import one_thread  # noqa: F401 - autouse: tiny models run fastest on one thread
+from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.data.augment import to_model_input
@@ -32,17 +34,6 @@ from vit_tui.errors import UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*deprecated:FutureWarning")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-TINY_MODEL = [
-    "model.image_size=32",
-    "model.patch_size=8",
-    "model.embed_dim=16",
-    "model.heads=2",
-    "model.blocks=1",
-    "train.epochs=1",
-    "train.batch_size=16",
-    "train.device=cpu",
-    "train.precision=fp32",
-]
 VARIANTS = {
     "mha": ["model.attention=mha", "model.ffn=mlp"],
     "mha-conv-stem": ["model.attention=mha", "model.ffn=mlp", "model.stem=conv", "model.pool=mean"],
@@ -53,14 +44,6 @@ needs_onnx = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ONNX_PACKAGES),
     reason="needs the export extra (onnx, onnxruntime, onnxscript)",
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +60,9 @@ def runs(home):
 
     def run_of(variant: str) -> Path:
         if variant not in trained:
-            cfg = apply_overrides(RunConfig(), [f"data.dataset={home / 'data/demo'}", *TINY_MODEL, *VARIANTS[variant]])
+            cfg = apply_overrides(
+                RunConfig(), [f"data.dataset={home / 'data/demo'}", *TINY_SETTINGS, *VARIANTS[variant]]
+            )
             result = train(cfg, runs_root=home / "runs", name=variant)
             assert result.status == "finished"
             trained[variant] = result.run_dir

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from test_engine_train import one_thread  # noqa: F401 - autouse: tiny models run fastest on one thread
+from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import ConfigError, RunConfig, apply_overrides, dumps, loads, validate
 from vit_tui.data.demo import make_demo
@@ -22,28 +23,8 @@ from vit_tui.engine.runs import read_metrics, read_steps, read_summary
 from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
 
-TINY = [
-    "model.image_size=32",
-    "model.patch_size=8",
-    "model.embed_dim=16",
-    "model.heads=2",
-    "model.blocks=1",
-    "model.attention=mha",
-    "model.ffn=mlp",
-    "train.batch_size=8",
-    "train.device=cpu",
-    "train.precision=fp32",
-]
 EPOCH_TAGS = ("train/loss", "train/acc", "val/loss", "val/acc", "train/lr", "train/images_per_s")
 STEP_TAGS = ("step/loss", "step/acc", "step/lr", "step/images_per_s")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +33,13 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def tracked_config(dataset: Path, log_to: str, epochs: int = 1) -> RunConfig:
-    settings = [f"data.dataset={dataset}", *TINY, f"train.epochs={epochs}", f"train.log_to={log_to}"]
+    settings = [
+        f"data.dataset={dataset}",
+        *TINY_SETTINGS,
+        "train.batch_size=8",
+        f"train.epochs={epochs}",
+        f"train.log_to={log_to}",
+    ]
     return validate(apply_overrides(RunConfig(), settings))
 
 

@@ -112,6 +112,9 @@ class WandbTracker:
 
     def close(self) -> None:
         self.run.finish()
+        # Offline, finish() returns before the records reach the run's file; stopping wandb's
+        # service writes them, so the folder is complete once training returns.
+        self.wandb.teardown()
 
 
 TRACKER_TYPES: dict[str, Callable[[Path, RunConfig], Any]] = {
