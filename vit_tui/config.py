@@ -34,6 +34,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 AUGMENTS = ("none", "flip", "flip-crop", "flip-resized-crop")
 KEEPS = ("best", "last")
 CUDA_GRAPH_MODES = ("auto", "off")
+TRACKERS = ("tensorboard", "wandb")
+TRACKERS_EXTRA = "pip install 'vit-tui[trackers]'"
 MAX_IMAGE_SIZE = 1024
 """The largest image side: datasets, the model and previews all hold whole images in memory."""
 MAX_SEED = 2**63 - 1
@@ -129,6 +131,8 @@ class TrainConfig:
     """Checkpoint evaluated and exported: best (by validation accuracy) or last."""
     eval_batch_size: int = 512
     """Images per forward pass when evaluating."""
+    log_to: tuple[str, ...] = ()
+    """Trackers fed while training: tensorboard (runs/<name>/tb/), wandb (offline unless WANDB_MODE is set)."""
 
 
 @dataclass
@@ -216,6 +220,8 @@ def _type_name(kind: Any) -> str:
         return "a number"
     if kind is str:
         return "text"
+    if kind == tuple[str, ...]:
+        return "names separated by commas"
     return "two numbers like 0.9,0.999"
 
 
@@ -245,6 +251,8 @@ def _coerce_to(kind: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(value)
         return value.strip()
+    if kind == tuple[str, ...]:
+        return _names(value)
     # tuple[float, float]
     items = value
     if isinstance(value, str):
@@ -253,6 +261,14 @@ def _coerce_to(kind: Any, value: Any) -> Any:
     if len(items) != 2:
         raise ValueError(value)
     return items
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of names from TOML, or from text like ``a,b`` (quotes and brackets, as a form shows them, allowed)."""
+    items = value.strip().strip("()[]").split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+        raise ValueError(value)
+    return tuple(name for name in (v.strip().strip("'\"").strip() for v in items) if name)
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -461,7 +477,28 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     _choice(errors, "train.cuda_graph", t.cuda_graph, CUDA_GRAPH_MODES)
     need(0 <= t.seed <= MAX_SEED, "train.seed", f"must be between 0 and 2**63 - 1 ({MAX_SEED}), got {t.seed}")
     need(_device_ok(t.device), "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    tracker_error = _tracker_error(t.log_to)
+    if tracker_error is not None:
+        errors.append(tracker_error)
     return errors
+
+
+def _tracker_error(names: tuple[str, ...]) -> ConfigError | None:
+    """An unknown, repeated or uninstalled tracker in ``train.log_to`` (found without importing it)."""
+    import importlib.util
+
+    for i, name in enumerate(names):
+        if name not in TRACKERS:
+            close = difflib.get_close_matches(name, TRACKERS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            return ConfigError("train.log_to", f"unknown tracker {name!r}{hint}; choose from {', '.join(TRACKERS)}")
+        if name in names[:i]:
+            return ConfigError("train.log_to", f"lists {name} twice; name each tracker once")
+        if importlib.util.find_spec(name) is None:
+            return ConfigError(
+                "train.log_to", f"{name} is not installed; run {TRACKERS_EXTRA} or remove {name} from train.log_to"
+            )
+    return None
 
 
 def _size_error(m: ModelConfig) -> ConfigError | None:

@@ -141,6 +141,22 @@ def load_run_model(
     return model, cfg, classes, meta
 
 
+def load_val_split(
+    cfg: RunConfig, classes: list[str], data_dir: str | os.PathLike | None, device: torch.device
+) -> tuple[Any, torch.Tensor]:
+    """The validation split of the run's dataset (or of ``data_dir``) and its images at the model's size.
+
+    A dataset with other classes than the run's is a ``UserError``.
+    """
+    from ..data.store import load_split
+
+    dataset = Path(data_dir) if data_dir is not None else Path(cfg.data.dataset)
+    split = _user_error_on_data(lambda: load_split(dataset, "val", device), dataset)
+    if list(split.classes) != classes:
+        raise UserError(str(dataset), f"classes {', '.join(split.classes)} differ from the run's {', '.join(classes)}")
+    return split, fit_images(split.images, cfg.model.image_size)
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
@@ -148,15 +164,9 @@ def evaluate_run(
     device: str = "auto",
 ) -> Evaluation:
     """Score a run's checkpoint on the validation split of its dataset (or of ``data_dir``)."""
-    from ..data.store import load_split
-
     torch_device = resolve_device(device)
     model, cfg, classes, _ = load_run_model(run_dir, checkpoint, torch_device)
-    dataset = Path(data_dir) if data_dir is not None else Path(cfg.data.dataset)
-    split = _user_error_on_data(lambda: load_split(dataset, "val", torch_device), dataset)
-    if list(split.classes) != classes:
-        raise UserError(str(dataset), f"classes {', '.join(split.classes)} differ from the run's {', '.join(classes)}")
-    images = fit_images(split.images, cfg.model.image_size)
+    split, images = load_val_split(cfg, classes, data_dir, torch_device)
     result = run_inference(
         model,
         images,
@@ -223,7 +233,7 @@ def open_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str =
     """Load a run's ``best`` or ``last`` weights on ``device`` for predictions and attention maps."""
     torch_device = resolve_device(device)
     model, cfg, classes, meta = load_run_model(run_dir, checkpoint, torch_device)
-    return RunModel(model, cfg, classes, meta, torch_device, _resize_mode(cfg))
+    return RunModel(model, cfg, classes, meta, torch_device, resize_mode(cfg))
 
 
 def predict_images(
@@ -240,7 +250,7 @@ def predict_images(
     return [list(p.top) for p in predictions]
 
 
-def _resize_mode(cfg: RunConfig) -> str:
+def resize_mode(cfg: RunConfig) -> str:
     """How the run's dataset resized its pictures (stretch unless its manifest says otherwise)."""
     try:
         from ..data.store import read_manifest

@@ -64,6 +64,7 @@ from .runs import (
 )
 from .session import Session, build_session, save_resume_state
 from .sinks import EVENTS_FILE, FileSink, TeeSink
+from .trackers import open_trackers
 
 LOG_INTERVAL_S = 0.1
 
@@ -119,10 +120,13 @@ def train(
             run_dir = resume_dir
             truncate_events(run_dir, session.state)
         files = FileSink(run_dir / EVENTS_FILE)
-        runner = _Runner(session, run_dir, TeeSink(files, sink), cancel, clock0)
+        out = TeeSink(files, sink)
+        trackers = open_trackers(run_dir, cfg, warn=out)  # their warnings go to the file and the caller
+        runner = _Runner(session, run_dir, TeeSink(out, trackers), cancel, clock0)
         try:
             return runner.run(resume_data is not None)
         finally:
+            trackers.close()
             files.close()
     finally:
         if lock is not None:
