@@ -172,7 +172,7 @@ def test_sweep_bad_grid_is_one_line_naming_the_field(home, grid, named):
 
 
 def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
-    longer = [*sweep_args(home, out="sig", seeds="1,2", grid=["--grid", "model.heads=2"]), "--set", "train.epochs=8"]
+    longer = [*sweep_args(home, out="sig", seeds="1,2", grid=["--grid", "model.heads=2"]), "--set", "train.epochs=5"]
     command = [sys.executable, "-m", "vit_tui", "--home", str(home), *map(str, longer)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     second = home / "runs" / "sig-heads2-seed2"
@@ -190,8 +190,28 @@ def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
     done = vit(home, *longer)
     assert done.returncode == 0, done.stderr
     assert "2 runs, 1 finished before (kept)" in done.stdout and "resuming sig-heads2-seed2" in done.stdout
-    assert read_summary(second)["status"] == "finished" and read_summary(second)["epochs_done"] == 8
+    assert read_summary(second)["status"] == "finished" and read_summary(second)["epochs_done"] == 5
     assert read_summary(home / "runs" / "sig-heads2-seed1")["started_ts"] == first_started
+
+
+def test_sweep_function_reports_its_progress_as_events(home):
+    """What the app calls: ``study.api.sweep`` with a sink, the study's events around the engine's."""
+    from vit_tui.config import apply_overrides
+    from vit_tui.engine.events import RunFinished, RunStarted
+    from vit_tui.engine.sinks import ListSink
+    from vit_tui.presets import preset
+    from vit_tui.study.api import sweep
+    from vit_tui.study.events import JobEnded, JobStarted, StudyFinished, StudyStarted
+
+    base = apply_overrides(preset("fast"), [*SWEEP_SETS, f"data.dataset={home / 'data' / 'tiny'}"])
+    sink = ListSink()
+    report = sweep(home, base, [("model.heads", ["2"])], [3], out=home / "api", sink=sink)
+    assert report.status == "finished" and report.statuses == {"api-heads2-seed3": "finished"}
+    kinds = [type(e) for e in sink.events if type(e) in (StudyStarted, JobStarted, RunStarted, RunFinished,
+                                                          JobEnded, StudyFinished)]
+    assert kinds == [StudyStarted, JobStarted, RunStarted, RunFinished, JobEnded, StudyFinished]
+    assert sink.of_type(StudyFinished)[0].files == tuple(str(p) for p in report.files)
+    assert {Path(p).name for p in sink.of_type(StudyFinished)[0].files} == {"sweep.csv", "sweep.png", "sweep.md"}
 
 
 # --- reproduce ----------------------------------------------------------------------------------

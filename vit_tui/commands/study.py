@@ -116,66 +116,48 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Build or find the dataset, train both presets per seed, write the figures and comparison."""
+    from ..errors import UserError
+    from ..study.api import reproduce
     from ..study.plan import parse_seeds
-    from ..study.reproduce import reference_dataset, reproduce_plan, write_reproduce_outputs
 
-    home = Path(args.home)
     seeds = parse_seeds(args.seeds)
     if args.epochs is not None and args.epochs < 1:
-        from ..errors import UserError
-
         raise UserError("--epochs", f"must be 1 or more, got {args.epochs}")
-    out = _checked_out(Path(args.out) if args.out else home / "reproduce")
-    if args.data:
-        from .train import checked_dataset
-
-        dataset = checked_dataset(Path(args.data).absolute())
-    else:
-        dataset = _build_reference(args, home, reference_dataset)
-    plan = reproduce_plan(dataset, seeds, epochs=args.epochs, overrides=args.overrides, out_dir=out,
-                          runs_root=home / "runs")
-    return _run(plan, lambda: write_reproduce_outputs(out, html=args.format == "html"))
-
-
-def _build_reference(args: argparse.Namespace, home: Path, build: Any) -> Path:
-    from .data import _progress_bar
-
-    target = Path(args.coco_out) if args.coco_out else home / "data" / "coco5"
-    if (target / "manifest.json").is_file():
-        return build(args.coco, target, args.allow_fewer)
-    print(f"building the reference dataset in {target} ...", file=sys.stderr, flush=True)
-    with _progress_bar("images") as progress:
-        return build(args.coco, target, args.allow_fewer, progress)
+    options = {
+        "coco": args.coco,
+        "data": args.data,
+        "coco_out": args.coco_out,
+        "allow_fewer": args.allow_fewer,
+        "seeds": seeds,
+        "epochs": args.epochs,
+        "overrides": args.overrides,
+        "out": args.out,
+        "html": args.format == "html",
+    }
+    return _run(lambda sink, cancel: reproduce(args.home, **options, sink=sink, cancel=cancel))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, train its runs, write its table and figure."""
     from ..config import with_value
+    from ..study.api import sweep
     from ..study.plan import parse_seeds
-    from ..study.sweep import parse_grid, sweep_plan, write_sweep_outputs
+    from ..study.sweep import parse_grid
     from .common import config_from_args
     from .train import dataset_path
 
-    home = Path(args.home)
     grid = parse_grid(args.grid)
     seeds = parse_seeds(args.seeds)
     base = config_from_args(args, check=False)  # each combination is checked once the grid is applied
-    dataset = dataset_path(args, base, home, resumed=False)
+    dataset = dataset_path(args, base, Path(args.home), resumed=False)
     base = with_value(base, "data.dataset", str(dataset))
-    spec = {
-        "preset": base.preset,
-        "config": str(Path(args.config).absolute()) if args.config else "",
-        "overrides": list(args.overrides),
-        "grid": [[key, values] for key, values in grid],
-        "seeds": seeds,
-        "dataset": str(dataset),
+    options = {
+        "out": args.out,
+        "overrides": args.overrides,
+        "devices": _devices(args.devices),
+        "html": args.format == "html",
     }
-    out = _checked_out(Path(args.out)) if args.out else None
-    plan = sweep_plan(base, grid, seeds, out_dir=out, runs_root=home / "runs", spec=spec)
-    if out is None:
-        _checked_out(plan.out_dir)
-    devices = _devices(args.devices)
-    return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=args.format == "html"), devices)
+    return _run(lambda sink, cancel: sweep(args.home, base, grid, seeds, **options, sink=sink, cancel=cancel))
 
 
 def _devices(text: str | None) -> list[str] | None:
@@ -227,35 +209,26 @@ def _write_study(out: Path, kind: str, html: bool) -> list[Path]:
 # --- running with progress ---------------------------------------------------------------------
 
 
-def _checked_out(out: Path) -> Path:
-    from ..files import check_writable_dir
-
-    check_writable_dir(out, "--out")
-    return out
-
-
-def _run(plan: Any, write_outputs: Any, devices: list[str] | None = None) -> int:
-    """Train the plan's runs with the display and signals wired; write the outputs when all ended."""
-    from ..study.runner import run_study
+def _run(study: Any) -> int:
+    """Run ``study(sink, cancel)`` with the display and the stop signals wired; print what it wrote."""
     from .train import stop_signals
 
     cancel = threading.Event()
     with StudyDisplay() as display, stop_signals(cancel, display.note):
-        outcome = run_study(plan, display, cancel, devices)
-    if outcome.status != "finished":
-        done = sum(1 for s in outcome.statuses.values() if s in ("finished", "failed"))
+        report = study(display, cancel)
+    if report.status != "finished":
+        done = sum(1 for s in report.statuses.values() if s in ("finished", "failed"))
         print(
-            f"stopped with {done} of {len(plan.jobs)} runs done; run the same command again to continue "
+            f"stopped with {done} of {report.total} runs done; run the same command again to continue "
             "(finished runs are kept)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    for path in write_outputs():
+    for path in report.files:
         print(f"wrote {path}")
-    failed = [name for name, status in outcome.statuses.items() if status == "failed"]
-    if failed:
-        print(f"vit-tui: {len(failed)} run(s) failed and are left out of the means: {', '.join(failed)}",
-              file=sys.stderr)
+    if report.failed:
+        print(f"vit-tui: {len(report.failed)} run(s) failed and are left out of the means: "
+              f"{', '.join(report.failed)}", file=sys.stderr)
     return 0
 
 
@@ -269,7 +242,8 @@ class StudyDisplay:
         self.live = self.stream.isatty() if live is None else live
         self.console = Console(file=self.stream, highlight=False, soft_wrap=not self.live)
         self.progress = None
-        self.study_task = self.run_task = None
+        self.study_task = self.run_task = self.phase_task = None
+        self.phase = ""
 
     def __enter__(self) -> StudyDisplay:
         if self.live:
@@ -306,6 +280,18 @@ class StudyDisplay:
         self._line(f"[bold]{text}[/bold]", text)
         if self.progress is not None:
             self.study_task = self.progress.add_task("runs", total=e.total, completed=e.kept, stats="")
+
+    def _on_StudyPhase(self, e: Any) -> None:
+        if e.phase != self.phase:
+            self.phase = e.phase
+            self._line(f"[dim]{e.phase} ...[/dim]", f"{e.phase} ...")
+            if self.progress is not None and self.phase_task is not None:
+                self.progress.remove_task(self.phase_task)
+                self.phase_task = None
+        if self.progress is not None and e.total:
+            if self.phase_task is None:
+                self.phase_task = self.progress.add_task("images", total=e.total, stats="")
+            self.progress.update(self.phase_task, completed=e.done)
 
     def _on_JobStarted(self, e: Any) -> None:
         verb = {"resume": "resuming", "restart": "restarting"}.get(e.action, "starting")

@@ -104,7 +104,7 @@ def draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str
 
 def plot_confusion(path: Path, confusion: np.ndarray, classes: Sequence[str], title: str) -> Path:
     """``confusion_matrix.png``."""
-    side = max(4.5, 0.7 * len(classes) + 2.5)
+    side = max(5.0, 0.7 * len(classes) + 2.5)
     fig = figure(side, side)
     draw_confusion(fig.add_subplot(), confusion, classes, title)
     save_figure(fig, path)
@@ -172,7 +172,7 @@ def export_run(
     if loaded is not None:
         evaluation, extra = loaded
         written.append(write_confusion_csv(run_dir / CONFUSION_CSV, evaluation.confusion, evaluation.classes))
-        heading = f"Validation accuracy {evaluation.accuracy:.1%}\n{run_dir.name}, {_checkpoint_label(extra)}"
+        heading = f"Validation accuracy {evaluation.accuracy:.1%}\n{run_dir.name}\n{_checkpoint_label(extra)}"
         written.append(plot_confusion(run_dir / CONFUSION_PNG, evaluation.confusion, evaluation.classes, heading))
     written.append(write_report(run_dir, summary, history, loaded))
     return written

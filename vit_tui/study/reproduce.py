@@ -136,11 +136,11 @@ def plot_loss(path: Path, variants: list[Combination]) -> Path:
     for ax, variant in zip(axes, variants):
         runs = variant.finished
         colour = VARIANT_COLOURS.get(variant.label, "#444444")
-        for run in runs:
+        for number, run in enumerate(runs):
             steps = read_steps(run.path)
             per_epoch = max((s["step"] for s in steps), default=1)
             ax.plot([s["epoch"] - 1 + s["step"] / per_epoch for s in steps], [s["loss"] for s in steps],
-                    color=colour, alpha=0.35, linewidth=1)
+                    color=colour, alpha=0.35, linewidth=1, label="running" if number == 0 else None)
         _band(ax, runs, "train_loss", colour, "epoch mean")
         ax.set_title(f"{variant.label} ({_attention(runs[0])} attention)")
         epoch_axis(ax)

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import config as config_mod
 from ..errors import UserError
@@ -240,15 +239,10 @@ def _run_child(
     summary = read_summary(run_dir)
     status = str(summary.get("status", "failed")) if child.returncode in (0, 1, 130) else "failed"
     if child.returncode == 2:
-        raise UserError(str(run_dir), _last_line(run_dir / "study.log") or "the training process refused its input")
+        from ..engine.detach import last_error_line
+
+        raise UserError(str(run_dir), last_error_line(run_dir / "study.log") or "the training process refused its input")
     sink(JobEnded(index, len(plan.jobs), str(run_dir), job.label, job.seed, status,
                   float(summary.get("best_val_acc", 0.0)), action))
     return status
 
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1].removeprefix("vit-tui: ") if lines else ""
