@@ -10,8 +10,8 @@ import sys
 def test_headless_packages_import_no_ui_library() -> None:
     code = (
         "import json, sys, importlib, pkgutil\n"
-        "import vit_tui.data, vit_tui.model, vit_tui.engine\n"
-        "for pkg in (vit_tui.data, vit_tui.model, vit_tui.engine):\n"
+        "import vit_tui.data, vit_tui.model, vit_tui.engine, vit_tui.study\n"
+        "for pkg in (vit_tui.data, vit_tui.model, vit_tui.engine, vit_tui.study):\n"
         "    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(info.name)\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))))\n"

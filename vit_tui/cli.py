@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from . import __version__
 from .errors import UserError
 
-COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export")
+COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("runs", metavar="RUN", nargs="+", help="two or more run folders or names")
     compare.add_argument("--out", metavar="DIR", help="output folder (default: <home>/runs/compare-<first>-<second>)")
     compare.add_argument("--force", action="store_true", help="write into an existing --out folder")
+    compare.add_argument(
+        "--format",
+        choices=("md", "html"),
+        default="md",
+        help="md: Markdown with the PNGs beside it (default); html: also comparison.html with the images inlined",
+    )
     compare.set_defaults(func=run_compare)
 
     attach = subparsers.add_parser(
@@ -120,6 +126,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
     check_writable_dir(out, "--out")
     written = compare_runs(runs, out)
+    if args.format == "html":
+        from ..engine.export import COMPARE_MD
+        from ..engine.html import markdown_file_to_html
+
+        written.append(markdown_file_to_html(out / COMPARE_MD))
     import csv
 
     rows = list(csv.DictReader((out / COMPARE_CSV).open(encoding="utf-8")))

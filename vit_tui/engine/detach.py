@@ -86,14 +86,15 @@ def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: in
         if code is not None:
             if read_summary(run_dir).get("pid") == child.pid:
                 return  # it started and already ended (a very short run)
-            message = _last_error_line(run_dir / LOG_FILE)
+            message = last_error_line(run_dir / LOG_FILE)
             if reserved:
                 _release(run_dir)
             raise UserError("detached run", message or f"the training process exited with code {code}")
         time.sleep(0.05)
 
 
-def _last_error_line(log_path: Path) -> str:
+def last_error_line(log_path: Path) -> str:
+    """The last line of a child process's log, without the program's "vit-tui: " prefix ("" when none)."""
     try:
         lines = [line.strip() for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError:

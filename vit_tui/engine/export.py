@@ -36,22 +36,50 @@ COMPARE_MD = "comparison.md"
 # --- figures -------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float):
+FIGURE_DPI = 200
+"""Every PNG is written at this resolution (and says so in its pHYs chunk), sharp when printed."""
+BASE_FONT_PT = 11
+
+
+def figure(width: float, height: float):
+    """A Matplotlib figure for a PNG export (inches); draw into it, then ``save_figure``."""
     from matplotlib.figure import Figure
 
     # A bare Figure renders with Agg and touches no global pyplot state (safe in worker threads).
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return Figure(figsize=(width, height), dpi=FIGURE_DPI, layout="constrained")
 
 
-def _epoch_axis(ax) -> None:
+def readable(fig, base: float = BASE_FONT_PT) -> None:
+    """Set every title, label, tick and legend font so the figure reads when pasted at half a page.
+
+    Set per element rather than through rcParams: those are global, and exports run in worker threads.
+    """
+    if fig._suptitle is not None:
+        fig._suptitle.set_fontsize(base + 2)
+    for ax in fig.axes:
+        ax.title.set_fontsize(base + 1)
+        ax.xaxis.label.set_fontsize(base)
+        ax.yaxis.label.set_fontsize(base)
+        ax.tick_params(labelsize=base - 1)
+        legend = ax.get_legend()
+        if legend is not None:
+            for text in legend.get_texts():
+                text.set_fontsize(base - 1)
+
+
+def epoch_axis(ax) -> None:
+    """Label the x axis 'epoch' with whole-number ticks."""
     from matplotlib.ticker import MaxNLocator
 
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _save_figure(fig, path: Path) -> None:
-    write_with(path, lambda handle: fig.savefig(handle, format="png"))
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``FIGURE_DPI``, all or nothing."""
+    readable(fig)
+    write_with(path, lambda handle: fig.savefig(handle, format="png", dpi=FIGURE_DPI))
+    return path
 
 
 def draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str) -> None:
@@ -76,16 +104,16 @@ def draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str
 
 def plot_confusion(path: Path, confusion: np.ndarray, classes: Sequence[str], title: str) -> Path:
     """``confusion_matrix.png``."""
-    side = max(4.5, 0.7 * len(classes) + 2.5)
-    fig = _figure(side, side)
+    side = max(5.0, 0.7 * len(classes) + 2.5)
+    fig = figure(side, side)
     draw_confusion(fig.add_subplot(), confusion, classes, title)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]], best_epoch: int, title: str) -> Path:
     """``curves.png``: loss and accuracy per epoch, train and validation, best epoch marked."""
-    fig = _figure(10, 4)
+    fig = figure(10, 4)
     loss_ax, acc_ax = fig.subplots(1, 2)
     epochs = [row["epoch"] for row in history]
     for ax, key, label in ((loss_ax, "loss", "loss"), (acc_ax, "acc", "accuracy")):
@@ -93,13 +121,13 @@ def plot_curves(path: Path, history: list[dict[str, Any]], best_epoch: int, titl
         ax.plot(epochs, [row[f"val_{key}"] for row in history], marker="o", label=f"validation {label}")
         if best_epoch > 0:
             ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
-        _epoch_axis(ax)
+        epoch_axis(ax)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
     acc_ax.set_ylim(-0.02, 1.02)
     fig.suptitle(title)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 
@@ -144,7 +172,7 @@ def export_run(
     if loaded is not None:
         evaluation, extra = loaded
         written.append(write_confusion_csv(run_dir / CONFUSION_CSV, evaluation.confusion, evaluation.classes))
-        heading = f"Validation accuracy {evaluation.accuracy:.1%}\n{run_dir.name}, {_checkpoint_label(extra)}"
+        heading = f"Validation accuracy {evaluation.accuracy:.1%}\n{run_dir.name}\n{_checkpoint_label(extra)}"
         written.append(plot_confusion(run_dir / CONFUSION_PNG, evaluation.confusion, evaluation.classes, heading))
     written.append(write_report(run_dir, summary, history, loaded))
     return written
@@ -160,7 +188,8 @@ def _pct(value: float) -> str:
     return f"{value:.1%}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown pipe table as lines, with a blank line after it."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines + [""]
@@ -175,7 +204,7 @@ def write_report(
     """``report.md``: overview, config table, per-epoch metrics, evaluation and figures."""
     cfg = read_config(run_dir)
     lines = [f"# Run {run_dir.name}", ""]
-    lines += _table(
+    lines += markdown_table(
         ("status", "preset", "device", "parameters", "epochs", "best epoch", "best val acc", "wall time"),
         [
             (
@@ -194,9 +223,9 @@ def write_report(
     if history:
         lines += ["![Loss and accuracy per epoch](curves.png)", ""]
     lines += ["## Configuration", ""]
-    lines += _table(("setting", "value"), [(k, f"`{config_mod.get_value(cfg, k)}`") for k in config_mod.all_keys()])
+    lines += markdown_table(("setting", "value"), [(k, f"`{config_mod.get_value(cfg, k)}`") for k in config_mod.all_keys()])
     lines += ["## Metrics per epoch", ""]
-    lines += _table(
+    lines += markdown_table(
         ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds", "images/s"),
         [
             (
@@ -221,7 +250,7 @@ def write_report(
 def _evaluation_section(evaluation: Evaluation, extra: dict[str, Any]) -> list[str]:
     lines = [f"## Evaluation on the validation split ({_checkpoint_label(extra)})", ""]
     lines += [f"Accuracy **{_pct(evaluation.accuracy)}**, mean loss {evaluation.loss:.4f}.", ""]
-    lines += _table(
+    lines += markdown_table(
         ("class", "precision", "recall", "F1", "support"),
         [
             (r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])
@@ -229,14 +258,14 @@ def _evaluation_section(evaluation: Evaluation, extra: dict[str, Any]) -> list[s
         ],
     )
     lines += ["### Confusion matrix (rows true, columns predicted)", ""]
-    lines += _table(
+    lines += markdown_table(
         ("true \\ predicted", *evaluation.classes),
         [(name, *row) for name, row in zip(evaluation.classes, evaluation.confusion.tolist())],
     )
     lines += ["![Confusion matrix](confusion_matrix.png)", ""]
     if evaluation.mistakes:
         lines += ["## Most confident mistakes", ""]
-        lines += _table(
+        lines += markdown_table(
             ("index", "file", "true", "predicted", "probability"),
             [(m.index, m.file, m.true, m.predicted, f"{m.probability:.3f}") for m in evaluation.mistakes[:10]],
         )
@@ -333,11 +362,11 @@ def _write_comparison_md(
     mismatch = class_mismatch(runs, names)
     if mismatch:
         lines += [f"**{mismatch}**", ""]
-    lines += _table([header for header, _ in COMPARE_COLUMNS], [[fmt(r) for _, fmt in COMPARE_COLUMNS] for r in rows])
+    lines += markdown_table([header for header, _ in COMPARE_COLUMNS], [[fmt(r) for _, fmt in COMPARE_COLUMNS] for r in rows])
     histories = [read_metrics(run) for run in runs]
     epochs = max((len(h) for h in histories), default=0)
     lines += ["## Per epoch (train loss / validation accuracy)", ""]
-    lines += _table(
+    lines += markdown_table(
         ("epoch", *names),
         [
             (e + 1, *(f"{h[e]['train_loss']:.4f} / {_pct(h[e]['val_acc'])}" if e < len(h) else "" for h in histories))
@@ -350,7 +379,7 @@ def _write_comparison_md(
 
 
 def _plot_compare_curves(path: Path, runs: list[Path], names: list[str]) -> Path:
-    fig = _figure(11, 7.5)
+    fig = figure(11, 7.5)
     axes = fig.subplots(2, 2)
     panels = (
         (axes[0][0], "training loss (running)", "loss"),
@@ -372,12 +401,12 @@ def _plot_compare_curves(path: Path, runs: list[Path], names: list[str]) -> Path
             ax.plot(list(per_epoch), [r[key] for r in per_epoch.values()], marker="o", label=name)
     for ax, title, key in panels:
         ax.set_title(title)
-        _epoch_axis(ax)
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         if key in ("acc", "val_acc"):
             ax.set_ylim(-0.02, 1.02)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 
@@ -391,9 +420,9 @@ def _plot_compare_confusion(
     shown = [(name, loaded) for name, loaded in zip(names, evaluations) if loaded is not None]
     n_classes = max(len(loaded[0].classes) for _, loaded in shown)
     side = max(4.5, 0.7 * n_classes + 2.5)
-    fig = _figure(side * len(shown), side)
+    fig = figure(side * len(shown), side)
     axes = np.atleast_1d(fig.subplots(1, len(shown)))
     for ax, (name, (evaluation, _)) in zip(axes, shown):
         draw_confusion(ax, evaluation.confusion, evaluation.classes, f"{name}\naccuracy {evaluation.accuracy:.1%}")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
