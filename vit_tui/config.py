@@ -18,6 +18,7 @@ from typing import Any
 
 from . import files
 from .errors import UserError
+from .sizes import SIZE_EXAMPLES, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -129,6 +130,8 @@ class TrainConfig:
     """Checkpoint evaluated and exported: best (by validation accuracy) or last."""
     eval_batch_size: int = 512
     """Images per forward pass when evaluating."""
+    data_memory_budget: str = "auto"
+    """auto (half the free device memory) or a size like 2GiB: a larger train split is streamed from disk."""
 
 
 @dataclass
@@ -461,7 +464,22 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     _choice(errors, "train.cuda_graph", t.cuda_graph, CUDA_GRAPH_MODES)
     need(0 <= t.seed <= MAX_SEED, "train.seed", f"must be between 0 and 2**63 - 1 ({MAX_SEED}), got {t.seed}")
     need(_device_ok(t.device), "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    need(
+        _budget_ok(t.data_memory_budget),
+        "train.data_memory_budget",
+        f"cannot read {t.data_memory_budget!r} as a size; use auto, {SIZE_EXAMPLES}",
+    )
     return errors
+
+
+def _budget_ok(budget: str) -> bool:
+    if budget == "auto":
+        return True
+    try:
+        parse_size(budget)
+    except ValueError:
+        return False
+    return True
 
 
 def _size_error(m: ModelConfig) -> ConfigError | None:

@@ -123,6 +123,7 @@ def train(
         try:
             return runner.run(resume_data is not None)
         finally:
+            session.train.close()
             files.close()
     finally:
         if lock is not None:
@@ -260,7 +261,7 @@ class _Runner:
         self.sink(PhaseChanged("training", s.step_path))
         while st.epoch <= epochs:
             if st.perm is None:
-                st.perm = torch.randperm(len(s.train), generator=s.perm_gen).to(s.device)
+                st.perm = torch.randperm(len(s.train), generator=s.perm_gen).to(s.train.index_device)
             if not self._train_epoch():
                 return False
             self._end_epoch()
@@ -281,6 +282,8 @@ class _Runner:
                 st.epoch_seconds = time.perf_counter() - epoch_clock
                 return False
             step_fn(st.perm[st.step * batch : (st.step + 1) * batch])
+            if st.step + 1 < s.steps_per_epoch:  # a streamed split gathers the next batch while this one computes
+                s.train.prefetch(st.perm[(st.step + 1) * batch : (st.step + 2) * batch])
             st.step += 1
             st.global_step += 1
             if self.compiling:
@@ -426,6 +429,7 @@ class _Runner:
                 "device": describe_device(s.device),
                 "precision": s.precision,
                 "step_path": s.step_path,
+                "train_data": s.holding.as_dict() if s.holding else {},
                 "epochs": s.cfg.train.epochs,
                 "epochs_done": len(history),
                 "best_epoch": st.best_epoch,
