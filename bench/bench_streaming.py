@@ -20,18 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.data.demo import make_demo
-from vit_tui.engine.events import EpochEnded
-from vit_tui.engine.runs import read_metrics, read_summary
-from vit_tui.engine.trainer import train
-from vit_tui.presets import preset
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_train import time_engine  # noqa: E402
+
+from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
+from vit_tui.data.demo import make_demo  # noqa: E402
+from vit_tui.engine.runs import read_metrics, read_summary  # noqa: E402
+from vit_tui.presets import preset  # noqa: E402
 
 BUDGETS = {"resident": "1TiB", "streamed": "0"}
 
@@ -44,18 +47,13 @@ def bench_config(dataset: Path, args: argparse.Namespace, holder: str) -> RunCon
 
 
 def time_run(cfg: RunConfig, runs: Path) -> tuple[list[float], float, str]:
-    """Seconds of each training epoch (validation excluded), the final train loss and the holder used."""
-    seconds: list[float] = []
+    """Seconds of each training epoch (validation excluded), the final train loss and the holder used.
 
-    def sink(event: object) -> None:
-        if isinstance(event, EpochEnded):
-            seconds.append(event.seconds)
-
-    result = train(cfg, sink, runs_root=runs)
-    if result.status != "finished":
-        raise SystemExit(f"run {result.status}: {result.message}")
-    holder = read_summary(result.run_dir)["train_data"]["holder"]
-    return seconds, read_metrics(result.run_dir)[-1]["train_loss"], holder
+    ``runs`` is a fresh folder, so the run is the one folder in it.
+    """
+    seconds, _ = time_engine(cfg, runs)
+    run_dir = next(runs.iterdir())
+    return seconds, read_metrics(run_dir)[-1]["train_loss"], read_summary(run_dir)["train_data"]["holder"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         per_class = max(1, args.images // 5)
         dataset = make_demo(root / "data", per_class_train=per_class, per_class_val=20, size=args.size, seed=0)
         images = per_class * 5 // args.batch * args.batch  # full batches only
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             for holder in BUDGETS:
-                epochs, loss, used = time_run(bench_config(dataset, args, holder), root / "runs")
+                epochs, loss, used = time_run(bench_config(dataset, args, holder), root / f"runs-{holder}-{repeat}")
                 if used != holder:
                     raise SystemExit(f"the {holder} run was {used}")
                 seconds[holder] += epochs[1:] if len(epochs) > 1 else epochs

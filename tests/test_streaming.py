@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_engine_train import CancelAfter, make_dataset, tiny_config
+from test_engine_train import CancelAfter, make_dataset, one_thread, tiny_config  # noqa: F401 - one_thread is autouse
 
 from vit_tui.config import ConfigError, apply_overrides, validate
 from vit_tui.data.store import load_split
@@ -29,14 +29,6 @@ from vit_tui.sizes import format_size, parse_size
 
 TRAIN_IMAGES, VAL_IMAGES, BATCH = 48, 24, 8
 STREAM = "train.data_memory_budget=1KiB"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
