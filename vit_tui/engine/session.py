@@ -1,10 +1,11 @@
 """Everything a run trains with, set up and checked before its run folder exists.
 
 ``build_session`` resolves the device and precision, seeds every generator, loads both splits
-(the training split onto the device, or streamed from its mapped cache when it is larger than
-``train.data_memory_budget``: see ``batches``), builds the model, optimizer, schedule and the training step, and, when
-resuming, loads the saved state (a checkpoint of another shape fails here as a ``UserError``).
-``SessionState`` is the part of a run that changes as it trains and goes into ``resume.pt``.
+onto the device (the training split is streamed from its mapped cache instead when it is larger
+than ``train.data_memory_budget``: see ``batches``), builds the model, optimizer, schedule and
+the training step, and, when resuming, loads the saved state (a checkpoint of another shape
+fails here as a ``UserError``). ``SessionState`` is the part of a run that changes as it trains
+and goes into ``resume.pt``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from .device import autocast, is_out_of_memory
 
 __all__ = ["TrainData", "TrainStep", "compile_forward"]
 
+
 class TrainStep:
     """Runs training steps and keeps the running sums on the device.
 

@@ -2,9 +2,10 @@
 
 Everything that can be wrong with the input (config, dataset, device, a resume checkpoint of
 another shape) is checked before the run folder exists and raised as a ``UserError``. Then the
-loop runs with the data resident on the device, reading the device-side running sums once per
-log point (at most ``LOG_INTERVAL_S`` apart, and at each epoch's end). ``cancel`` is checked
-before every step; when set, the run saves a resumable checkpoint and ends "interrupted".
+loop runs (the training data resident on the device, or streamed: see ``batches``), reading the
+device-side running sums once per log point (at most ``LOG_INTERVAL_S`` apart, and at each
+epoch's end). ``cancel`` is checked before every step; when set, the run saves a resumable
+checkpoint and ends "interrupted".
 A NaN/inf loss or running out of memory ends it "failed" with a hint. A file that cannot be
 written (a full disk) ends it "failed" too, keeping the last resume point, and raises a one-line
 ``WriteError`` naming the file and how to continue.
