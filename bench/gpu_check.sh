@@ -9,6 +9,7 @@
 #                       NVML facts of the training GPU)
 #   bench_gpu.jsonl     bench_train.py: engine against the in-memory loop, batch 16 / 256 / 1024
 #   accuracy_gpu.jsonl  bench_accuracy.py: accurate and fast on cifar10-5, fast on the demo set
+#   streaming_gpu.txt   the CUDA streaming test (pinned copies on a side stream) and bench_streaming.py
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench/out}"
@@ -29,3 +30,6 @@ timeout 120 "$py" bench/bench_train.py --device cuda --images 4096 --epochs 4 --
 "${accuracy[@]}" --data cifar10-5 --preset accurate --no-loop
 "${accuracy[@]}" --data cifar10-5 --preset fast
 "${accuracy[@]}" --data demo --preset fast
+
+{ timeout 120 "$py" -m pytest --noconftest -p no:cacheprovider -o addopts="" -q -m gpu tests/test_streaming.py
+  timeout 150 "$py" bench/bench_streaming.py --device cuda --images 8192 --batch 256 --epochs 3 --repeats 1; } 2>&1 | tee "$out/streaming_gpu.txt"

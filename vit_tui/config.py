@@ -18,6 +18,7 @@ from typing import Any
 
 from . import files
 from .errors import UserError
+from .sizes import SIZE_EXAMPLES, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,6 +134,8 @@ class TrainConfig:
     """Images per forward pass when evaluating."""
     log_to: tuple[str, ...] = ()
     """Trackers fed while training: tensorboard (runs/<name>/tb/), wandb (offline unless WANDB_MODE is set)."""
+    data_memory_budget: str = "auto"
+    """auto (half the free device memory) or a size like 2GiB: a larger train split is streamed from disk."""
 
 
 @dataclass
@@ -480,6 +483,11 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     tracker_error = _tracker_error(t.log_to)
     if tracker_error is not None:
         errors.append(tracker_error)
+    need(
+        _budget_ok(t.data_memory_budget),
+        "train.data_memory_budget",
+        f"cannot read {t.data_memory_budget!r} as a size; use auto, {SIZE_EXAMPLES}",
+    )
     return errors
 
 
@@ -499,6 +507,16 @@ def _tracker_error(names: tuple[str, ...]) -> ConfigError | None:
                 "train.log_to", f"{name} is not installed; run {TRACKERS_EXTRA} or remove {name} from train.log_to"
             )
     return None
+
+
+def _budget_ok(budget: str) -> bool:
+    if budget == "auto":
+        return True
+    try:
+        parse_size(budget)
+    except ValueError:
+        return False
+    return True
 
 
 def _size_error(m: ModelConfig) -> ConfigError | None:

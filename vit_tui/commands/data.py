@@ -110,7 +110,13 @@ def _add_demo(actions: argparse._SubParsersAction) -> None:
 
 
 def _add_classes(actions: argparse._SubParsersAction) -> None:
-    classes = actions.add_parser("classes", help="list every category of a COCO instances file")
+    classes = actions.add_parser(
+        "classes",
+        help="list every category of a COCO instances file",
+        description="List every category of a COCO instances file with the number of images holding it. The counts "
+        "are cached per file (path, size, modification time) in $VIT_TUI_CACHE_DIR, $XDG_CACHE_HOME/vit-tui or "
+        "~/.cache/vit-tui (coco-classes.json), so listing an unchanged file again skips parsing it.",
+    )
     classes.add_argument("--coco", metavar="ROOT", help="COCO root (2014 or 2017 layout)")
     classes.add_argument("--coco-ann", metavar="FILE", help="instances JSON")
     classes.add_argument("--sort", choices=("id", "name", "count"), default="id", help="row order (default id)")
@@ -249,7 +255,7 @@ def run_classes(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..data.coco import coco_classes, find_coco
+    from ..data.coco import coco_class_counts, find_coco
 
     if args.coco_ann:
         ann = Path(args.coco_ann)
@@ -257,7 +263,8 @@ def run_classes(args: argparse.Namespace) -> int:
         ann = find_coco(args.coco)[0]
     else:
         raise UserError("--coco-ann", "pass --coco-ann FILE or --coco ROOT")
-    rows = coco_classes(ann)
+    counts = coco_class_counts(ann)
+    rows = counts.rows
     order = {"id": lambda r: r[1], "name": lambda r: r[0], "count": lambda r: (-r[2], r[0])}[args.sort]
     table = Table(title=f"{len(rows)} categories in {ann.name}")
     table.add_column("id", justify="right")
@@ -265,7 +272,10 @@ def run_classes(args: argparse.Namespace) -> int:
     table.add_column("images", justify="right")
     for name, cat_id, count in sorted(rows, key=order):
         table.add_row(str(cat_id), name, f"{count:,}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if counts.cached:
+        console.print("counts from the cache (the file is unchanged since it was last read)", style="dim")
     return 0
 
 

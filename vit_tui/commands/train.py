@@ -229,7 +229,7 @@ class TrainingDisplay:
     def _on_PhaseChanged(self, e: Any) -> None:
         if self.progress is not None and self.step_task is not None:
             self.progress.update(self.step_task, description=e.phase if e.phase != "training" else "steps")
-        if e.phase.startswith("warm-up"):
+        if e.phase.startswith("warm-up") or e.phase == "note":
             self._line(f"[dim]{e.detail}[/dim]", e.detail)
         elif e.phase == "warning":
             self.note(e.detail)

@@ -79,14 +79,20 @@ def _read_index(index_path: Path) -> dict | None:
     return index if ok and len(index["files"]) == len(index["labels"]) else None
 
 
-def read_cache(folder: Path, split: str, fingerprint: str, image_size: int, num_classes: int) -> Cached | None:
-    """The cached split when its fingerprint and shapes match, else None."""
+def read_cache(
+    folder: Path, split: str, fingerprint: str, image_size: int, num_classes: int, *, mmap: bool = False
+) -> Cached | None:
+    """The cached split when its fingerprint and shapes match, else None.
+
+    With ``mmap`` the images stay in the file, mapped copy-on-write: rows are read from disk (or
+    the page cache) only when indexed, so a split larger than memory can still be trained on.
+    """
     array_path, index_path = _cache_paths(folder, split)
     index = _read_index(index_path)
     if index is None or index.get("fingerprint") != fingerprint:
         return None
     labels = np.asarray(index["labels"], dtype=np.int64)
-    images = _load_array(array_path, (len(labels), image_size, image_size, 3))
+    images = _load_array(array_path, (len(labels), image_size, image_size, 3), mmap)
     if images is None:
         return None
     crc = index.get("crc32")
@@ -98,8 +104,8 @@ def read_cache(folder: Path, split: str, fingerprint: str, image_size: int, num_
     return images, labels, list(index["files"]), list(index.get("skipped", []))
 
 
-def _load_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The uint8 array of ``path`` when its header says ``shape`` and the file is exactly that long."""
+def _load_array(path: Path, shape: tuple[int, ...], mmap: bool = False) -> np.ndarray | None:
+    """The uint8 array of ``path`` when its header says ``shape`` and the file is exactly that long (mapped if ``mmap``)."""
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
@@ -111,6 +117,9 @@ def _load_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
             expected = int(np.prod(shape))
             if os.fstat(handle.fileno()).st_size != handle.tell() + expected:
                 return None  # cut short or grown: not what was written
+            if mmap and expected:
+                # Copy-on-write keeps the array writable for torch.from_numpy; nothing ever writes to it.
+                return np.memmap(path, dtype=np.uint8, mode="c", offset=handle.tell(), shape=shape)
             return np.fromfile(handle, dtype=np.uint8, count=expected).reshape(shape)
     except (OSError, ValueError, EOFError):  # EOFError: a zero-byte file (a crash before its data reached disk)
         return None

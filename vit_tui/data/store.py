@@ -177,11 +177,17 @@ class Split:
         return len(self.files)
 
 
-def load_split(dataset_dir: str | os.PathLike, split: str, device: str | torch.device | None = None) -> Split:
-    """Load ``split`` from the packed cache, rebuilding the cache first when it is stale or missing."""
+def load_split(
+    dataset_dir: str | os.PathLike, split: str, device: str | torch.device | None = None, *, mmap: bool = False
+) -> Split:
+    """Load ``split`` from the packed cache, rebuilding the cache first when it is stale or missing.
+
+    With ``mmap`` (and no ``device``) the images are a CPU tensor over the memory-mapped cache:
+    nothing is read until rows are indexed.
+    """
     import torch
 
-    arrays = load_split_arrays(dataset_dir, split)
+    arrays = load_split_arrays(dataset_dir, split, mmap=mmap)
     images = torch.from_numpy(arrays.images)
     labels = torch.from_numpy(arrays.labels)
     if device is not None:
@@ -200,8 +206,11 @@ class SplitArrays:
     skipped: list[str] = field(default_factory=list)
 
 
-def load_split_arrays(dataset_dir: str | os.PathLike, split: str) -> SplitArrays:
-    """:func:`load_split` without torch: the cached split as numpy arrays (cache refreshed if stale)."""
+def load_split_arrays(dataset_dir: str | os.PathLike, split: str, *, mmap: bool = False) -> SplitArrays:
+    """:func:`load_split` without torch: the cached split as numpy arrays (cache refreshed if stale).
+
+    ``mmap`` maps the images instead of reading them (see ``cache.read_cache``).
+    """
     folder = Path(dataset_dir)
     manifest = read_manifest(folder)
     if split not in SPLITS:
@@ -211,10 +220,13 @@ def load_split_arrays(dataset_dir: str | os.PathLike, split: str) -> SplitArrays
         raise DatasetError(split_dir, "the split folder is missing; rebuild the dataset")
     fingerprint = split_fingerprint(split_dir, manifest.image_size)
     _check_index_classes(folder, split, manifest)
-    cached = read_cache(folder, split, fingerprint, manifest.image_size, len(manifest.classes))
+    cached = read_cache(folder, split, fingerprint, manifest.image_size, len(manifest.classes), mmap=mmap)
     if cached is None:
         resize = str(manifest.options.get("resize", "stretch"))
         cached = rebuild_cache(folder, split, fingerprint, manifest.classes, manifest.image_size, resize)
+        if mmap:  # map the fresh cache rather than keep the decoded split in memory (when it could be written)
+            fresh = read_cache(folder, split, fingerprint, manifest.image_size, len(manifest.classes), mmap=True)
+            cached = fresh or cached
     images, labels, files, skipped = cached
     _check_labels(folder, split, manifest.classes, files, labels)
     return SplitArrays(images, labels.astype(np.int64, copy=False), list(manifest.classes), files, skipped)

@@ -24,17 +24,20 @@ from collections.abc import Iterator
 import torch
 
 from ..config import RunConfig
-from .step import TrainData, TrainStep
+from .batches import StreamedTrainData, TrainData
+from .step import TrainStep
 
 WARMUP_STEPS = 3
 
 
-def graph_unavailable_reason(cfg: RunConfig, device: torch.device) -> str | None:
+def graph_unavailable_reason(cfg: RunConfig, device: torch.device, streamed: bool = False) -> str | None:
     """Why a whole-step graph cannot be used for this run, or None when it can."""
     if cfg.train.cuda_graph == "off":
         return "train.cuda_graph=off"
     if device.type != "cuda":
         return f"CUDA graphs need a CUDA device, running on {device.type}"
+    if streamed:
+        return "the train split is streamed from host memory, which a graph cannot read"
     if cfg.train.compile:
         return "train.compile=true runs the compiled model instead"
     if cfg.train.optimizer not in ("adam", "adamw"):
@@ -44,12 +47,12 @@ def graph_unavailable_reason(cfg: RunConfig, device: torch.device) -> str | None
     return None
 
 
-def optimizer_options(cfg: RunConfig, device: torch.device) -> dict:
+def optimizer_options(cfg: RunConfig, device: torch.device, streamed: bool = False) -> dict:
     """Extra optimizer arguments: fused kernels where they exist; capturable with a device lr for capture."""
     if cfg.train.optimizer not in ("adam", "adamw") or device.type not in ("cpu", "cuda"):
         return {}
     options: dict = {"fused": True}
-    if graph_unavailable_reason(cfg, device) is None:
+    if graph_unavailable_reason(cfg, device, streamed) is None:
         # A tensor lr is read by the captured kernels, and the scheduler fills it in place.
         options["capturable"] = True
         options["lr"] = torch.tensor(cfg.train.lr, dtype=torch.float32, device=device)
@@ -134,7 +137,7 @@ def make_train_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    data: TrainData,
+    data: TrainData | StreamedTrainData,
     cfg: RunConfig,
     device: torch.device,
     **kwargs,
@@ -143,7 +146,7 @@ def make_train_step(
 
     The returned step's ``describe()`` says which, with the reason for an eager fallback.
     """
-    reason = graph_unavailable_reason(cfg, device)
+    reason = graph_unavailable_reason(cfg, device, data.streamed)
     if reason is None:
         return GraphTrainStep(model, optimizer, scheduler, data, cfg, device, batch_size=cfg.train.batch_size, **kwargs)
     step = TrainStep(model, optimizer, scheduler, data, cfg, device, **kwargs)

@@ -1,9 +1,11 @@
 """Everything a run trains with, set up and checked before its run folder exists.
 
 ``build_session`` resolves the device and precision, seeds every generator, loads both splits
-onto the device, builds the model, optimizer, schedule and the training step, and, when
-resuming, loads the saved state (a checkpoint of another shape fails here as a ``UserError``).
-``SessionState`` is the part of a run that changes as it trains and goes into ``resume.pt``.
+onto the device (the training split is streamed from its mapped cache instead when it is larger
+than ``train.data_memory_budget``: see ``batches``), builds the model, optimizer, schedule and
+the training step, and, when resuming, loads the saved state (a checkpoint of another shape
+fails here as a ``UserError``). ``SessionState`` is the part of a run that changes as it trains
+and goes into ``resume.pt``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from .. import config as config_mod
 from ..config import ConfigError, RunConfig
 from ..errors import UserError
+from .batches import Holding, StreamedTrainData, choose_holding, make_train_data
 from .checkpoint import (
     FORMAT_VERSION,
     RESUME_FORMAT,
@@ -60,7 +63,7 @@ class Session:
     device: torch.device
     precision: str
     classes: list[str]
-    train: TrainData
+    train: TrainData | StreamedTrainData
     val_images: torch.Tensor
     val_labels: torch.Tensor
     val_files: list[str]
@@ -72,6 +75,8 @@ class Session:
     aug_gen: torch.Generator
     params: int
     state: SessionState
+    holding: Holding | None = None
+    """Whether the training split is resident or streamed, and why."""
 
     @property
     def batch_size(self) -> int:
@@ -132,19 +137,21 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
     seed_everything(t.seed, t.deterministic)
     dataset = Path(cfg.data.dataset)
     sink(PhaseChanged("loading data", str(dataset)))
-    train_split = load_split(dataset, "train", device)
+    train_split = load_split(dataset, "train", mmap=True)
     val_split = load_split(dataset, "val", device)
     _check_splits(cfg, dataset, train_split, val_split)
     classes = list(train_split.classes)
     _warn_empty_classes(sink, classes, train_split, val_split)
     _warn_skipped(sink, train_split, val_split)
     size = cfg.model.image_size
-    train = TrainData(fit_images(train_split.images, size), train_split.labels)
+    holding = choose_holding(train_split.images.nbytes, t.data_memory_budget, device)
+    sink(PhaseChanged("note", holding.describe()))
+    train = make_train_data(train_split.images, train_split.labels, holding, device, size)
     val_images = fit_images(val_split.images, size)
 
     sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
     model = build_model(cfg.model, len(classes)).to(device)
-    optimizer = make_optimizer(model, cfg, device)
+    optimizer = make_optimizer(model, cfg, device, streamed=train.streamed)
     scheduler = make_scheduler(optimizer, cfg, len(train) // t.batch_size)
     perm_gen = torch.Generator().manual_seed(t.seed)
     aug_gen = torch.Generator(device=device).manual_seed(t.seed + 1)
@@ -170,6 +177,7 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
         aug_gen=aug_gen,
         params=count_parameters(model),
         state=SessionState(),
+        holding=holding,
     )
     if resume is not None:
         session.state = _load_resume(session, resume)
@@ -212,7 +220,9 @@ def _check_splits(cfg: RunConfig, dataset: Path, train_split, val_split) -> None
         )
 
 
-def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, cfg: RunConfig, device: torch.device, streamed: bool = False
+) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD (momentum 0.9); no weight decay on biases, norms, class token, positions."""
     t = cfg.train
     decay, no_decay = [], []
@@ -226,7 +236,7 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
         {"params": no_decay, "weight_decay": 0.0, "decay": False},
     ]
     groups = [g for g in groups if g["params"]]
-    extra = optimizer_options(cfg, device)
+    extra = optimizer_options(cfg, device, streamed)
     lr = extra.pop("lr", t.lr)
     if t.optimizer == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=t.betas, **extra)
@@ -332,7 +342,7 @@ def _load_resume(session: Session, data: dict[str, Any]) -> SessionState:
         epoch=int(data["epoch"]),
         step=int(data["step"]),
         global_step=int(data["global_step"]),
-        perm=perm.to(session.device) if perm is not None else None,
+        perm=perm.to(session.train.index_device) if perm is not None else None,
         history=[dict(row) for row in data["history"]],
         best_epoch=int(data["best_epoch"]),
         best_val_acc=float(data["best_val_acc"]),

@@ -8,25 +8,15 @@ reads them once per log point with ``totals()``. ``path`` names how steps run ("
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig
 from ..data.augment import augment_batch, to_model_input
+from .batches import StreamedTrainData, TrainData
 from .device import autocast, is_out_of_memory
 
-
-@dataclass
-class TrainData:
-    """The training split resident on the device: uint8 NHWC images and int64 labels."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
+__all__ = ["TrainData", "TrainStep", "compile_forward"]
 
 
 class TrainStep:
@@ -41,7 +31,7 @@ class TrainStep:
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
-        data: TrainData,
+        data: TrainData | StreamedTrainData,
         cfg: RunConfig,
         device: torch.device,
         *,
@@ -101,8 +91,7 @@ class TrainStep:
 
         Everything here stays on the device (no host reads), so it can also be captured as a graph.
         """
-        images = self.data.images.index_select(0, batch_indices)  # (B, H, W, 3) uint8
-        labels = self.data.labels.index_select(0, batch_indices)  # (B,)
+        images, labels = self.data.batch(batch_indices)  # (B, H, W, 3) uint8, (B,)
         if self.augment != "none":
             images = augment_batch(images, self.augment, self.generator)
         inputs = to_model_input(images)  # (B, 3, H, W) float

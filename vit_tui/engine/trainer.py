@@ -2,9 +2,10 @@
 
 Everything that can be wrong with the input (config, dataset, device, a resume checkpoint of
 another shape) is checked before the run folder exists and raised as a ``UserError``. Then the
-loop runs with the data resident on the device, reading the device-side running sums once per
-log point (at most ``LOG_INTERVAL_S`` apart, and at each epoch's end). ``cancel`` is checked
-before every step; when set, the run saves a resumable checkpoint and ends "interrupted".
+loop runs (the training data resident on the device, or streamed: see ``batches``), reading the
+device-side running sums once per log point (at most ``LOG_INTERVAL_S`` apart, and at each
+epoch's end). ``cancel`` is checked before every step; when set, the run saves a resumable
+checkpoint and ends "interrupted".
 A NaN/inf loss or running out of memory ends it "failed" with a hint. A file that cannot be
 written (a full disk) ends it "failed" too, keeping the last resume point, and raises a one-line
 ``WriteError`` naming the file and how to continue.
@@ -127,6 +128,7 @@ def train(
             return runner.run(resume_data is not None)
         finally:
             trackers.close()
+            session.train.close()
             files.close()
     finally:
         if lock is not None:
@@ -264,7 +266,7 @@ class _Runner:
         self.sink(PhaseChanged("training", s.step_path))
         while st.epoch <= epochs:
             if st.perm is None:
-                st.perm = torch.randperm(len(s.train), generator=s.perm_gen).to(s.device)
+                st.perm = torch.randperm(len(s.train), generator=s.perm_gen).to(s.train.index_device)
             if not self._train_epoch():
                 return False
             self._end_epoch()
@@ -285,6 +287,8 @@ class _Runner:
                 st.epoch_seconds = time.perf_counter() - epoch_clock
                 return False
             step_fn(st.perm[st.step * batch : (st.step + 1) * batch])
+            if st.step + 1 < s.steps_per_epoch:  # a streamed split gathers the next batch while this one computes
+                s.train.prefetch(st.perm[(st.step + 1) * batch : (st.step + 2) * batch])
             st.step += 1
             st.global_step += 1
             if self.compiling:
@@ -430,6 +434,7 @@ class _Runner:
                 "device": describe_device(s.device),
                 "precision": s.precision,
                 "step_path": s.step_path,
+                "train_data": s.holding.as_dict() if s.holding else {},
                 "epochs": s.cfg.train.epochs,
                 "epochs_done": len(history),
                 "best_epoch": st.best_epoch,
