@@ -25,7 +25,7 @@ from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.engine.checkpoint import weights_path
 from vit_tui.engine.distributed import rank_slice, shard
-from vit_tui.engine.events import CheckpointSaved
+from vit_tui.engine.events import StepsLogged
 from vit_tui.engine.launch import Launch
 from vit_tui.engine.runs import EventFollower, read_metrics, read_steps, read_summary
 from vit_tui.engine.trainer import train
@@ -165,7 +165,8 @@ def test_sigint_on_the_launcher_stops_every_rank_and_resume_matches(home, two_pr
     command = vit_command(home, "train", "--nproc-per-node", 2, "--data", home / "data/tiny", *SETS, "--out", run_dir)
     launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     follower, deadline = EventFollower(run_dir), time.monotonic() + TIMEOUT_S
-    while not any(isinstance(e, CheckpointSaved) and e.kind == "resume" for e in follower.poll()):
+    # After the first epoch's checkpoint, at the first progress of the second: most likely mid-epoch.
+    while not any(isinstance(e, StepsLogged) and e.epoch >= 2 for e in follower.poll()):
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
         time.sleep(0.01)
     launcher.send_signal(signal.SIGINT)
