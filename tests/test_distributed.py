@@ -128,62 +128,8 @@ def one_process(home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_processes(home) -> tuple[Path, subprocess.CompletedProcess]:
-    out = vit(home, "train", "--nproc-per-node", 2, "--data", home / "data/tiny", *SETS, "--out", home / "runs/two")
-    assert out.returncode == 0, out.stderr
-    return home / "runs/two", out
-
-
-def test_rank_slices_make_up_each_global_batch() -> None:
-    order = torch.randperm(50, generator=torch.Generator().manual_seed(3))
-    world, batch = 4, 12
-    slices = [rank_slice(order, rank, world, batch) for rank in range(world)]
-    per_rank = batch // world
-    for step in range(50 // batch):
-        together = torch.cat([s[step * per_rank : (step + 1) * per_rank] for s in slices])
-        assert together.tolist() == order[step * batch : (step + 1) * batch].tolist()
-    assert rank_slice(order, 0, 1, batch).tolist() == order[:48].tolist()
-    parts = [shard(order, rank, 3) for rank in range(3)]
-    assert torch.cat(parts).tolist() == order.tolist() and {len(p) for p in parts} == {16, 17}
-
-
-def test_two_processes_train_the_one_process_weights(one_process, two_processes) -> None:
-    run_dir, out = two_processes
-    assert_same_weights(final_weights(one_process), final_weights(run_dir), atol=2e-4)
-    assert_written_once(run_dir, world_size=2)
-    one, two = read_metrics(one_process), read_metrics(run_dir)
-    for a, b in zip(one, two):  # running sums and validation are summed over both ranks
-        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            assert b[key] == pytest.approx(a[key], abs=1e-4), key
-    # Only rank 0 reports: one line per epoch, and torchrun said nothing about failures.
-    assert out.stdout.count("epoch   1/4") == 1 and out.stdout.count("finished in") == 1
-    assert "Traceback" not in out.stderr and "FAILED" not in out.stderr
-
-
-def test_sigint_on_the_launcher_stops_every_rank_and_resume_matches(home, two_processes) -> None:
-    run_dir = home / "runs/stopped"
-    command = vit_command(home, "train", "--nproc-per-node", 2, "--data", home / "data/tiny", *SETS, "--out", run_dir)
-    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    follower, deadline = EventFollower(run_dir), time.monotonic() + TIMEOUT_S
-    # After the first epoch's checkpoint, at the first progress of the second: most likely mid-epoch.
-    while not any(isinstance(e, StepsLogged) and e.epoch >= 2 for e in follower.poll()):
-        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
-        time.sleep(0.01)
-    launcher.send_signal(signal.SIGINT)
-    stdout, stderr = launcher.communicate(timeout=TIMEOUT_S)
-    assert launcher.returncode == 130, stderr
-    assert read_summary(run_dir)["status"] == "interrupted"
-    assert stdout.count("interrupted after") == 1
-    assert weights_path(run_dir, "resume").is_file()
-
-    resumed = vit(home, "train", "--nproc-per-node", 2, "--resume", run_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    # Same ranks, same slices, same RNG states: the very computation of the uninterrupted run.
-    assert_same_weights(final_weights(two_processes[0]), final_weights(run_dir), atol=1e-6)
-    assert_written_once(run_dir, world_size=2)
-
-
-def test_two_machines_meet_through_the_c10d_rendezvous(home, two_processes) -> None:
+def two_machines(home) -> Path:
+    """Two "machines" of one process each on localhost, meeting through the c10d rendezvous."""
     endpoint = f"127.0.0.1:{free_port()}"
     run_dir = home / "runs/nodes"
     nodes = [
@@ -201,9 +147,59 @@ def test_two_machines_meet_through_the_c10d_rendezvous(home, two_processes) -> N
     ]
     outputs = [node.communicate(timeout=TIMEOUT_S) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs
+    # Rank 0 alone reports: one line per epoch over both launchers, and torchrun reported no failure.
+    stdout = "".join(out for out, _ in outputs)
+    assert stdout.count("epoch   1/4") == 1 and stdout.count("finished in") == 1
+    assert not any("Traceback" in err or "FAILED" in err for _, err in outputs), outputs
+    return run_dir
+
+
+def test_rank_slices_make_up_each_global_batch() -> None:
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(3))
+    world, batch = 4, 12
+    slices = [rank_slice(order, rank, world, batch) for rank in range(world)]
+    per_rank = batch // world
+    for step in range(50 // batch):
+        together = torch.cat([s[step * per_rank : (step + 1) * per_rank] for s in slices])
+        assert together.tolist() == order[step * batch : (step + 1) * batch].tolist()
+    assert rank_slice(order, 0, 1, batch).tolist() == order[:48].tolist()
+    parts = [shard(order, rank, 3) for rank in range(3)]
+    assert torch.cat(parts).tolist() == order.tolist() and {len(p) for p in parts} == {16, 17}
+
+
+def test_two_processes_train_the_one_process_weights(one_process, two_machines) -> None:
+    # Two processes each take half of every batch; DDP averages the gradients.
+    assert_same_weights(final_weights(one_process), final_weights(two_machines), atol=2e-4)
+    assert_written_once(two_machines, world_size=2)
+    one, two = read_metrics(one_process), read_metrics(two_machines)
+    for a, b in zip(one, two):  # running sums and validation are summed over both ranks
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert b[key] == pytest.approx(a[key], abs=1e-4), key
+
+
+def test_sigint_on_the_launcher_stops_every_rank_and_resume_matches(home, two_machines) -> None:
+    run_dir = home / "runs/stopped"
+    command = vit_command(home, "train", "--nproc-per-node", 2, "--data", home / "data/tiny", *SETS, "--out", run_dir)
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    follower, deadline = EventFollower(run_dir), time.monotonic() + TIMEOUT_S
+    # After the first epoch's checkpoint, at the first progress of the second: most likely mid-epoch.
+    while not any(isinstance(e, StepsLogged) and e.epoch >= 2 for e in follower.poll()):
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        time.sleep(0.01)
+    launcher.send_signal(signal.SIGINT)
+    stdout, stderr = launcher.communicate(timeout=TIMEOUT_S)
+    assert launcher.returncode == 130, stderr
+    assert read_summary(run_dir)["status"] == "interrupted"
+    assert stdout.count("interrupted after") == 1
+    assert weights_path(run_dir, "resume").is_file()
+
+    resumed = vit(home, "train", "--nproc-per-node", 2, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("finished in") == 1 and "Traceback" not in resumed.stderr
+    # Same slices of the same permutation, same RNG states: one machine of two processes computes
+    # what two machines of one do, and the resumed run what the uninterrupted one did.
+    assert_same_weights(final_weights(two_machines), final_weights(run_dir), atol=1e-6)
     assert_written_once(run_dir, world_size=2)
-    # Two machines of one process each split the batches as one machine of two processes does.
-    assert_same_weights(final_weights(two_processes[0]), final_weights(run_dir), atol=1e-6)
 
 
 def test_a_batch_the_processes_cannot_share_is_refused(home) -> None:
