@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_engine_train import make_dataset
+from test_engine_train import TINY, make_dataset
 
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
@@ -31,29 +31,9 @@ from vit_tui.engine.runs import EventFollower, read_metrics, read_steps, read_su
 from vit_tui.engine.trainer import train
 from vit_tui.errors import UserError
 
-# No dropout, no augmentation, no BatchNorm (the patch stem): the one-process run is then the
-# same computation as two processes each taking half of every batch.
-SETTINGS = [
-    "model.embed_dim=32",
-    "model.heads=2",
-    "model.blocks=1",
-    "model.image_size=32",
-    "model.patch_size=8",
-    "model.ffn=mlp",
-    "model.attention=mha",
-    "model.stem=patch",
-    "model.dropout=0",
-    "train.epochs=4",
-    "train.batch_size=8",
-    "train.optimizer=adamw",
-    "train.lr=2e-3",
-    "train.schedule=cosine",
-    "train.warmup_epochs=0.5",
-    "train.grad_clip=1.0",
-    "train.augment=none",
-    "train.device=cpu",
-    "train.deterministic=true",
-]
+# The engine tests' tiny run without dropout, augmentation or BatchNorm (the patch stem): the
+# one-process run is then the same computation as two processes each taking half of every batch.
+SETTINGS = [*TINY, "model.stem=patch", "model.dropout=0", "train.augment=none", "train.epochs=4"]
 SETS = [arg for item in SETTINGS for arg in ("--set", item)]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 TIMEOUT_S = 120
