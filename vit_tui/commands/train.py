@@ -41,10 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--detach", action="store_true", help="run in the background; follow it with attach")
     group = parser.add_argument_group(
         "several processes (torchrun)",
-        "Data-parallel training, one process per GPU (or CPU processes); train.batch_size is the global batch "
-        "and must divide evenly among all processes.",
+        "Data-parallel training started through torchrun (python -m torch.distributed.run), one process per GPU "
+        "(or CPU processes); train.batch_size is the global batch and must divide evenly among all processes. "
+        "Ctrl+C stops every process with one resumable checkpoint.",
     )
-    group.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="processes on this machine")
+    group.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="processes on this machine (default 1: no torchrun)")
     group.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
     group.add_argument("--node-rank", type=int, default=0, metavar="R", help="this machine's number, 0 .. M-1")
     group.add_argument(
