@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..errors import UserError
+from ..files import write_text
 
 STOP_FILE_ENV = "VIT_TUI_STOP_FILE"
 EXIT_FILE_ENV = "VIT_TUI_EXIT_FILE"
@@ -186,6 +187,6 @@ def report_exit_code(code: int, ranks: Ranks) -> int:
     if not path:
         return code
     if ranks.local_rank == 0:
-        Path(path).write_text(f"{code}\n", encoding="utf-8")
+        write_text(Path(path), f"{code}\n", mkdir=False)
     # A failure may be one rank's alone (out of memory): its non-zero exit makes torchrun stop the others.
     return 0 if code in (0, 130) else code
