@@ -10,6 +10,7 @@
 #   bench_gpu.jsonl     bench_train.py: engine against the in-memory loop, batch 16 / 256 / 1024
 #   accuracy_gpu.jsonl  bench_accuracy.py: accurate and fast on cifar10-5, fast on the demo set
 #   streaming_gpu.txt   the CUDA streaming test (pinned copies on a side stream) and bench_streaming.py
+#   distributed_gpu.txt bench_distributed.py: images/s on 1 GPU against all visible GPUs (skipped with one GPU)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench/out}"
@@ -33,3 +34,11 @@ timeout 120 "$py" bench/bench_train.py --device cuda --images 4096 --epochs 4 --
 
 { timeout 120 "$py" -m pytest --noconftest -p no:cacheprovider -o addopts="" -q -m gpu tests/test_streaming.py
   timeout 150 "$py" bench/bench_streaming.py --device cuda --images 8192 --batch 256 --epochs 3 --repeats 1; } 2>&1 | tee "$out/streaming_gpu.txt"
+# Data-parallel scaling (DDP over NCCL): one GPU against every visible one, same global batch.
+gpus=$("$py" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
+if [ "${gpus:-0}" -gt 1 ]; then
+  timeout 600 "$py" bench/bench_distributed.py --device cuda --procs "1,$gpus" --batch $((128 * gpus)) --images 20000 \
+    --epochs 4 2>&1 | tee "$out/distributed_gpu.txt"
+else
+  echo "distributed: ${gpus:-0} GPU(s) visible; 1 GPU against all skipped" | tee "$out/distributed_gpu.txt"
+fi

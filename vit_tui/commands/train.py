@@ -4,6 +4,10 @@ On a terminal the run shows rich progress bars (epochs with ETA, steps, loss, ac
 images/s) and a line per epoch; otherwise (a log file, a pipe, ``--detach``) it prints one
 plain line per epoch. Ctrl+C, SIGTERM and SIGHUP stop at the next step with a resumable
 checkpoint saved (exit 130); a second one does not cut that saving short.
+
+``--nproc-per-node N`` (with ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint`` across machines)
+starts the same command again through torchrun, one process per device; a process that
+torchrun started (by this launcher or by hand) trains its rank of the data-parallel run.
 """
 
 from __future__ import annotations
@@ -35,27 +39,99 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default: <home>/runs/<generated>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in place")
     parser.add_argument("--detach", action="store_true", help="run in the background; follow it with attach")
+    group = parser.add_argument_group(
+        "several processes (torchrun)",
+        "Data-parallel training started through torchrun (python -m torch.distributed.run), one process per GPU "
+        "(or CPU processes); train.batch_size is the global batch and must divide evenly among all processes. "
+        "Ctrl+C stops every process with one resumable checkpoint.",
+    )
+    group.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="processes on this machine (default 1: no torchrun)")
+    group.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
+    group.add_argument("--node-rank", type=int, default=0, metavar="R", help="this machine's number, 0 .. M-1")
+    group.add_argument(
+        "--rdzv-endpoint", default="", metavar="HOST:PORT", help="the machine with --node-rank 0, where all meet"
+    )
     parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Build the config, then train in this process or start a detached one."""
+    """Build the config, then train in this process or start a detached one.
+
+    Under torchrun every rank checks the same input; rank 0 alone says what is wrong.
+    """
+    from ..engine.launch import ranks_from_env
+    from ..errors import UserError
+
+    try:
+        return _run_train(args)
+    except UserError as exc:
+        if ranks_from_env().is_main:
+            raise
+        return exc.exit_code
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from ..engine.detach import start_detached
 
     cfg, runs_root, name, resume = train_request(args)
+    launch = launch_request(args, cfg)
     if args.detach:
-        run_dir = start_detached(cfg, runs_root=runs_root, name=name, resume=resume)
+        run_dir = start_detached(cfg, runs_root=runs_root, name=name, resume=resume, launch=launch)
         home = "" if args.home == "." else f" --home {args.home}"
         print(f"training in the background: {run_dir}")
         print(f"  follow it:  vit-tui{home} attach {run_dir}")
         print(f"  its log:    {run_dir / 'train.log'}")
         return 0
+    if launch is not None:
+        return launch_here(cfg, launch, runs_root, name, resume)
     return train_here(cfg, runs_root, name, resume)
 
 
-def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path | None]:
-    """(config, runs root, run name, resume folder) from the command line."""
+def launch_request(args: argparse.Namespace, cfg: Any) -> Any:
+    """The checked torchrun launch the options ask for, or None for one process."""
+    from ..engine.launch import Launch, check_batch_divisible
+
+    launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint).check()
+    if launch.world_size == 1 and not launch.rdzv_endpoint:
+        return None
+    check_batch_divisible(cfg.train.batch_size, launch.world_size)
+    return launch
+
+
+def launch_here(cfg: Any, launch: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
+    """Train on several processes through torchrun, in the foreground; return the run's exit code."""
+    import tempfile
+
     from .. import config as config_mod
+    from ..engine.launch import run_launcher
+
+    with tempfile.TemporaryDirectory(prefix="vit-tui-launch-") as tmp:
+        control = Path(tmp)
+        if resume is not None:
+            if launch.node_rank == 0:
+                from ..engine.trainer import check_resumable
+
+                check_resumable(resume, cfg)  # before the run's config.toml takes these settings
+                config_mod.save(cfg, resume / "config.toml")
+            vit_args = ["train", "--resume", str(resume)]
+        else:
+            config_mod.save(cfg, control / "config.toml")
+            vit_args = ["--home", str(runs_root.parent), "train", "--config", str(control / "config.toml")]
+            if name is not None:
+                vit_args += ["--out", str(runs_root / name)]
+        vit_args += ["--data", cfg.data.dataset]
+        note = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+        return run_launcher(launch, vit_args, control, lambda stop: stop_signals(stop, note))
+
+
+def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path | None]:
+    """(config, runs root, run name, resume folder) from the command line.
+
+    Only one process checks the output folder: under torchrun the others would race rank 0,
+    which creates it.
+    """
+    from .. import config as config_mod
+    from ..engine.launch import ranks_from_env
     from ..errors import UserError
     from .common import config_from_args
 
@@ -74,11 +150,12 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
     else:
         cfg = config_from_args(args)
     out = Path(args.out) if args.out else None
-    if out is not None:
-        from ..engine.runs import check_new_run_dir
+    if ranks_from_env().is_main:
+        if out is not None:
+            from ..engine.runs import check_new_run_dir
 
-        check_new_run_dir(out.parent, out.name)
-    check_output(out, resume, home)
+            check_new_run_dir(out.parent, out.name)
+        check_output(out, resume, home)
     dataset = dataset_path(args, cfg, home, resumed=resume is not None)
     cfg = config_mod.with_value(cfg, "data.dataset", str(dataset))
     if out is not None:
@@ -122,9 +199,16 @@ def checked_dataset(path: Path) -> Path:
 
 
 def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
-    """Train in this process with the progress display; return the exit code."""
+    """Train in this process with the progress display; return the exit code.
+
+    Under torchrun rank 0 shows the progress for all ranks; the others stay silent.
+    """
+    from ..engine.launch import ranks_from_env, report_exit_code
     from ..engine.trainer import train
 
+    ranks = ranks_from_env()
+    if not ranks.is_main:
+        return report_exit_code(_train_quietly(cfg, runs_root, name, resume), ranks)
     cancel = threading.Event()
     display = TrainingDisplay()
     with display, stop_signals(cancel, display.note):
@@ -134,6 +218,16 @@ def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None)
         if result.hint:
             print(f"  hint: {result.hint}", file=sys.stderr)
         print(f"  run folder: {result.run_dir}", file=sys.stderr)
+    return report_exit_code(EXIT_CODES.get(result.status, 1), ranks)
+
+
+def _train_quietly(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
+    """One non-zero rank: train without a display; a signal stops it (the ranks agree on the step)."""
+    from ..engine.trainer import train
+
+    cancel = threading.Event()
+    with stop_signals(cancel, lambda text: None):
+        result = train(cfg, cancel=cancel, runs_root=runs_root, name=name, resume=resume)
     return EXIT_CODES.get(result.status, 1)
 
 

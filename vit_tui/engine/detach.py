@@ -3,6 +3,8 @@
 ``start_detached`` reserves the run folder, starts ``python -m vit_tui train`` in a new session
 with its output in ``<run>/train.log``, and returns once the run has started (or raises the
 child's one-line error). Follow it with ``vit-tui attach <run>`` or the app's runs screen.
+With a ``Launch`` of several processes the child is the torchrun launcher
+(``vit-tui train --nproc-per-node N``) and rank 0 names it in the summary.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..config import RunConfig, validate
 from ..errors import UserError
 from ..files import write_text
 from ..locks import RUN_LOCK
+from .launch import Launch, check_batch_divisible
 from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
 LOG_FILE = "train.log"
@@ -31,9 +34,15 @@ def start_detached(
     runs_root: str | os.PathLike = "runs",
     name: str | None = None,
     resume: str | os.PathLike | None = None,
+    launch: Launch | None = None,
 ) -> Path:
-    """Start ``cfg`` training in a detached process; return its run folder once it is running."""
+    """Start ``cfg`` training in a detached process; return its run folder once it is running.
+
+    ``launch`` (e.g. ``Launch(nproc_per_node=visible_devices())``) trains data-parallel under torchrun.
+    """
     cfg = validate(cfg)
+    if launch is not None:
+        check_batch_divisible(cfg.train.batch_size, launch.check().world_size)
     from ..data.store import read_manifest
 
     read_manifest(cfg.data.dataset)  # a missing dataset is reported here, not in a log file
@@ -50,6 +59,8 @@ def start_detached(
         config_mod.save(cfg, run_dir / CONFIG_FILE)
         command = ["train", "--config", str(run_dir / CONFIG_FILE), "--out", str(run_dir), "--data", cfg.data.dataset]
         reserved = True
+    if launch is not None:
+        command += _launch_options(launch)
     previous_pid = int(read_summary(run_dir).get("pid", 0))
     log_path = run_dir / LOG_FILE
     with open(log_path, "a", encoding="utf-8") as log:
@@ -63,6 +74,15 @@ def start_detached(
         )
     _wait_until_started(child, run_dir, previous_pid, reserved)
     return run_dir
+
+
+def _launch_options(launch: Launch) -> list[str]:
+    """The ``train`` options that make the child start ``launch`` through torchrun."""
+    options = ["--nproc-per-node", str(launch.nproc_per_node)]
+    if launch.nnodes > 1 or launch.rdzv_endpoint:
+        options += ["--nnodes", str(launch.nnodes), "--node-rank", str(launch.node_rank)]
+        options += ["--rdzv-endpoint", launch.rdzv_endpoint]
+    return options
 
 
 def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
@@ -79,18 +99,23 @@ def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: in
     """Return when the child wrote a running summary; raise its error line if it exits first."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        summary = read_summary(run_dir)
-        if summary.get("pid") == child.pid and summary.get("pid") != previous_pid:
+        if _started_by(read_summary(run_dir), child.pid, previous_pid):
             return
         code = child.poll()
         if code is not None:
-            if read_summary(run_dir).get("pid") == child.pid:
+            if _started_by(read_summary(run_dir), child.pid, 0):
                 return  # it started and already ended (a very short run)
             message = last_error_line(run_dir / LOG_FILE)
             if reserved:
                 _release(run_dir)
             raise UserError("detached run", message or f"the training process exited with code {code}")
         time.sleep(0.05)
+
+
+def _started_by(summary: dict, pid: int, previous_pid: int) -> bool:
+    """The summary was written by ``pid``'s run: by it, or by rank 0 of the torchrun it launched."""
+    writer = summary.get("launcher_pid", summary.get("pid"))
+    return writer == pid and summary.get("pid") != previous_pid
 
 
 def last_error_line(log_path: Path) -> str:

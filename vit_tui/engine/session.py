@@ -11,7 +11,7 @@ and goes into ``resume.pt``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .checkpoint import (
     restore_rng,
 )
 from .device import resolve_device, resolve_precision, seed_everything
+from .distributed import Group, Ranks, shard
 from .evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
 from .events import PhaseChanged, Sink
 from .graph_step import make_train_step, optimizer_options
@@ -75,8 +76,14 @@ class Session:
     aug_gen: torch.Generator
     params: int
     state: SessionState
+    group: Group
     holding: Holding | None = None
     """Whether the training split is resident or streamed, and why."""
+
+    @property
+    def rank_batch_size(self) -> int:
+        """The images this process trains on per step: its share of the global batch."""
+        return self.batch_size // self.group.world_size
 
     @property
     def batch_size(self) -> int:
@@ -96,14 +103,19 @@ class Session:
         return {"perm": self.perm_gen, "augment": self.aug_gen}
 
     def validate(self) -> Inference:
-        """Loss and accuracy of the current model on the validation split."""
-        return run_inference(
+        """Loss and accuracy of the current model on the validation split (each rank scores its part)."""
+        g = self.group
+        part = run_inference(
             self.model,
-            self.val_images,
-            self.val_labels,
+            shard(self.val_images, g.rank, g.world_size),
+            shard(self.val_labels, g.rank, g.world_size),
             batch_size=self.cfg.train.eval_batch_size,
             precision=self.precision,
         )
+        if not g.distributed:
+            return part
+        loss_sum, correct, count = g.sum([part.loss * part.count, part.correct, part.count])
+        return Inference(loss=loss_sum / max(1, count), correct=round(correct), count=round(count), probs=None)
 
     def final_evaluation(self, weights: Path) -> tuple[Evaluation, int]:
         """Evaluate a saved checkpoint (best or last) on the validation split; also its epoch.
@@ -126,13 +138,18 @@ class Session:
         return evaluation, int(data["epoch"])
 
 
-def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> Session:
-    """Set up a run (see the module docstring); raises ``UserError`` for bad input."""
+def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, group: Group | None = None) -> Session:
+    """Set up a run (see the module docstring); raises ``UserError`` for bad input.
+
+    Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
+    data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
+    """
     from ..data.store import load_split
     from ..model.vit import build_model, count_parameters
 
     t = cfg.train
-    device = resolve_device(t.device)
+    group = group or Group(Ranks(), resolve_device(t.device))
+    device = group.device
     precision = resolve_precision(t.precision, device)
     seed_everything(t.seed, t.deterministic)
     dataset = Path(cfg.data.dataset)
@@ -150,16 +167,21 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
     val_images = fit_images(val_split.images, size)
 
     sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
-    model = build_model(cfg.model, len(classes)).to(device)
-    optimizer = make_optimizer(model, cfg, device, streamed=train.streamed)
+    model = group.prepare(build_model(cfg.model, len(classes)).to(device))
+    step_cfg, graph_off = _step_config(cfg, group)
+    optimizer = make_optimizer(model, step_cfg, device, streamed=train.streamed)
     scheduler = make_scheduler(optimizer, cfg, len(train) // t.batch_size)
+    # One permutation for all ranks (same seed); each rank augments its own images with its own stream.
     perm_gen = torch.Generator().manual_seed(t.seed)
-    aug_gen = torch.Generator(device=device).manual_seed(t.seed + 1)
-    forward, compile_problem = compile_forward(model, cfg)
+    aug_gen = torch.Generator(device=device).manual_seed(t.seed + 1 + group.rank)
+    train_model = group.wrap(model)
+    forward, compile_problem = compile_forward(train_model, cfg)
     step = make_train_step(
-        model, optimizer, scheduler, train, cfg, device, precision=precision, generator=aug_gen, forward=forward
+        train_model, optimizer, scheduler, train, step_cfg, device, precision=precision, generator=aug_gen, forward=forward
     )
-    step.fallback_reason = step.fallback_reason or compile_problem
+    step.fallback_reason = step.fallback_reason or compile_problem or graph_off
+    if graph_off:
+        sink(PhaseChanged("warning", graph_off))
     session = Session(
         cfg=cfg,
         device=device,
@@ -178,12 +200,24 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None) -> 
         params=count_parameters(model),
         state=SessionState(),
         holding=holding,
+        group=group,
     )
     if resume is not None:
-        session.state = _load_resume(session, resume)
+        session.state = _load_resume(session, resume, sink)
     if step.path == "compiled":
         sink(PhaseChanged("warm-up", "compiling the model; the first steps take longer"))
     return session
+
+
+def _step_config(cfg: RunConfig, group: Group) -> tuple[RunConfig, str]:
+    """The config the step is built from, and why CUDA graphs were turned off for it (or "")."""
+    if not group.distributed or cfg.train.cuda_graph == "off":
+        return cfg, ""
+    why = (
+        f"train.cuda_graph={cfg.train.cuda_graph} is off with {group.world_size} processes: a captured step "
+        "cannot hold DistributedDataParallel's gradient all-reduce, so steps run eagerly"
+    )
+    return replace(cfg, train=replace(cfg.train, cuda_graph="off")), why
 
 
 def _warn_empty_classes(sink: Sink, classes: list[str], train_split, val_split) -> None:
@@ -288,9 +322,20 @@ def _apply_optimizer_settings(session: Session, lr_tensor: bool) -> None:
 # --- resume state -----------------------------------------------------------------------------
 
 
-def save_resume_state(session: Session, state: SessionState, path: Path, rng: dict[str, Any], wall_s: float) -> None:
-    """Write ``resume.pt``: everything needed to continue exactly where the run is."""
-    loss_sum, correct, seen = session.step.sums()
+def save_resume_state(
+    session: Session,
+    state: SessionState,
+    path: Path,
+    rngs: list[dict[str, Any]],
+    wall_s: float,
+    sums: tuple[float, int, int] | None = None,
+) -> None:
+    """Write ``resume.pt``: everything needed to continue exactly where the run is.
+
+    ``rngs`` holds each rank's RNG states (rank 0's first); ``sums`` the running sums over all
+    ranks (default: this process's own).
+    """
+    loss_sum, correct, seen = sums if sums is not None else session.step.sums()
     atomic_save(
         {
             "format": RESUME_FORMAT,
@@ -300,7 +345,9 @@ def save_resume_state(session: Session, state: SessionState, path: Path, rng: di
             "model": model_state(session.model),
             "optimizer": session.optimizer.state_dict(),
             "scheduler": session.scheduler.state_dict(),
-            "rng": rng,
+            "rng": rngs[0],
+            "rank_rng": rngs,
+            "world_size": session.group.world_size,
             "epoch": state.epoch,
             "step": state.step,
             "global_step": state.global_step,
@@ -317,7 +364,7 @@ def save_resume_state(session: Session, state: SessionState, path: Path, rng: di
     )
 
 
-def _load_resume(session: Session, data: dict[str, Any]) -> SessionState:
+def _load_resume(session: Session, data: dict[str, Any], sink: Sink) -> SessionState:
     source = "resume checkpoint"
     if list(data["classes"]) != session.classes:
         raise UserError(
@@ -334,10 +381,13 @@ def _load_resume(session: Session, data: dict[str, Any]) -> SessionState:
     session.optimizer.load_state_dict(data["optimizer"])
     session.scheduler.load_state_dict(data["scheduler"])
     _apply_optimizer_settings(session, lr_tensor)
-    restore_rng(data["rng"], session.generators)
+    restore_rng(_rank_rng(data, session.group.rank), session.generators)
     sums = data["sums"]
-    session.step.reset(sums["loss"], sums["correct"], int(sums["seen"]))
+    if session.group.is_main:  # the sums over all ranks, kept by one rank: the next all-reduce adds the others
+        loss = torch.as_tensor(sums["loss"], dtype=torch.float32)
+        session.step.reset(loss, torch.as_tensor(round(float(sums["correct"])), dtype=torch.int64), int(sums["seen"]))
     perm = data["perm"]
+    _warn_other_world_size(sink, session, int(data.get("world_size", 1)))
     return SessionState(
         epoch=int(data["epoch"]),
         step=int(data["step"]),
@@ -349,3 +399,20 @@ def _load_resume(session: Session, data: dict[str, Any]) -> SessionState:
         epoch_seconds=float(data["epoch_seconds"]),
         wall_before=float(data["wall_s"]),
     )
+
+
+def _rank_rng(data: dict[str, Any], rank: int) -> dict[str, Any]:
+    """The RNG states this rank saved; a rank the run did not have takes rank 0's, less its augmentation stream."""
+    saved = data.get("rank_rng") or [data["rng"]]
+    if rank < len(saved):
+        return saved[rank]
+    first = saved[0]
+    return {**first, "generators": {k: v for k, v in first["generators"].items() if k != "augment"}}
+
+
+def _warn_other_world_size(sink: Sink, session: Session, saved: int) -> None:
+    """A run resumed on another number of processes continues, but its augmentation draws change."""
+    now = session.group.world_size
+    if saved != now and session.cfg.train.augment != "none":
+        text = f"resumed on {now} process(es), the run had {saved}: augmentation draws differ from an uninterrupted run"
+        sink(PhaseChanged("warning", text))

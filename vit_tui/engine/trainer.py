@@ -9,6 +9,10 @@ checkpoint and ends "interrupted".
 A NaN/inf loss or running out of memory ends it "failed" with a hint. A file that cannot be
 written (a full disk) ends it "failed" too, keeping the last resume point, and raises a one-line
 ``WriteError`` naming the file and how to continue.
+
+Under torchrun every rank runs this loop on its slice of each global batch (see
+``distributed``); the ranks agree before every step on stopping and logging, the running sums
+and validation metrics are summed over ranks, and rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from .checkpoint import (
     save_weights,
     weights_path,
 )
-from .device import describe_device, is_out_of_memory
+from .device import describe_device, is_out_of_memory, resolve_device
+from .distributed import Group, join_group, rank_slice
 from .events import (
     CheckpointSaved,
     EpochEnded,
@@ -50,6 +55,7 @@ from .events import (
     StepsLogged,
     null_sink,
 )
+from .launch import LAUNCHER_PID_ENV, check_batch_divisible, ranks_from_env
 from .runs import (
     CONFIG_FILE,
     append_step,
@@ -98,46 +104,64 @@ def train(
     name: str | None = None,
     resume: str | os.PathLike | None = None,
 ) -> RunResult:
-    """Train ``cfg`` into a new run folder under ``runs_root`` (or continue ``resume`` in place)."""
+    """Train ``cfg`` into a new run folder under ``runs_root`` (or continue ``resume`` in place).
+
+    Under torchrun (RANK and WORLD_SIZE set) this is one rank of a data-parallel run: rank 0
+    checks, locks and writes the run folder and hands the resume state to the others.
+    """
     clock0 = time.perf_counter()
     cfg = validate(cfg)
+    ranks = ranks_from_env()
+    check_batch_divisible(cfg.train.batch_size, ranks.world_size)
     cancel = cancel or threading.Event()
     resume_dir = Path(resume) if resume is not None else None
+    group = join_group(ranks, resolve_device(cfg.train.device))
     lock = None
     try:
-        if resume_dir is not None:
+        if not group.is_main:
+            sink = null_sink  # rank 0 reports for all
+        resume_data = None
+        if group.is_main and resume_dir is not None:
             check_resume_target(resume_dir)  # a folder that is no run gets its own message, not a lock file
             # One writer per run: a second trainer stops here, before it reads or writes anything.
             lock = run_lock(resume_dir).acquire()
             resume_data = check_resumable(resume_dir, cfg)
-        else:
-            resume_data = None
+        elif group.is_main:
             check_new_run_dir(runs_root, name)
-        session = _build(cfg, sink, resume_data)
-        if resume_dir is None:
+        resume_data = group.share(resume_data)
+        session = _build(cfg, sink, resume_data, group)
+        run_dir = None
+        if group.is_main and resume_dir is None:
             run_dir = new_run_dir(runs_root, name, cfg)
             lock = run_lock(run_dir).acquire()
-        else:
+        elif group.is_main:
             run_dir = resume_dir
             truncate_events(run_dir, session.state)
-        files = FileSink(run_dir / EVENTS_FILE)
+        run_dir = Path(group.share(str(run_dir)))
+        files = FileSink(run_dir / EVENTS_FILE) if group.is_main else None
         out = TeeSink(files, sink)
-        trackers = open_trackers(run_dir, cfg, warn=out)  # their warnings go to the file and the caller
+        # Their warnings go to the file and the caller; rank 0 alone feeds them.
+        trackers = open_trackers(run_dir, cfg, warn=out) if group.is_main else None
         runner = _Runner(session, run_dir, TeeSink(out, trackers), cancel, clock0)
         try:
-            return runner.run(resume_data is not None)
+            result = runner.run(resume_data is not None)
+            group.barrier()
+            return result
         finally:
-            trackers.close()
+            if trackers is not None:
+                trackers.close()
             session.train.close()
-            files.close()
+            if files is not None:
+                files.close()
     finally:
         if lock is not None:
             lock.release()
+        group.close()
 
 
-def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None) -> Session:
+def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None, group: Group) -> Session:
     try:
-        return build_session(cfg, sink, resume_data)
+        return build_session(cfg, sink, resume_data, group)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -204,6 +228,9 @@ class _Runner:
         self.log_mark = (0.0, 0, 0, self.clock0)
         self.announced_path = session.step_path
         self.compiling = session.step.path == "compiled"
+        self.group = session.group
+        self.main = session.group.is_main
+        """Whether this process writes the run folder (rank 0, or the only process)."""
 
     # --- top level ---------------------------------------------------------------------------
 
@@ -215,13 +242,8 @@ class _Runner:
 
     def _run(self, resuming: bool) -> RunResult:
         s, cfg = self.s, self.s.cfg
-        if resuming:
-            truncate_steps(self.run_dir, self.state.global_step)
-            self.started = _number(read_summary(self.run_dir).get("started_ts"), self.started)
-            self._repair_best()
-        config_mod.save(cfg, self.run_dir / CONFIG_FILE)
-        write_metrics(self.run_dir, self.state.history)
-        self._write_summary("running")
+        if self.main:
+            self._open_run_files(resuming)
         self.sink(
             RunStarted(
                 run_dir=str(self.run_dir),
@@ -234,7 +256,7 @@ class _Runner:
                 train_images=len(s.train),
                 val_images=int(s.val_labels.shape[0]),
                 params=s.params,
-                device=describe_device(s.device),
+                device=self._device_text(),
                 precision=s.precision,
                 step_path=s.step_path,
                 pid=os.getpid(),
@@ -260,6 +282,15 @@ class _Runner:
             self._fail(f"{type(exc).__name__}: {exc}", "")
             raise
 
+    def _open_run_files(self, resuming: bool) -> None:
+        if resuming:
+            truncate_steps(self.run_dir, self.state.global_step)
+            self.started = _number(read_summary(self.run_dir).get("started_ts"), self.started)
+            self._repair_best()
+        config_mod.save(self.s.cfg, self.run_dir / CONFIG_FILE)
+        write_metrics(self.run_dir, self.state.history)
+        self._write_summary("running")
+
     def _loop(self) -> bool:
         s, st = self.s, self.state
         epochs = s.cfg.train.epochs
@@ -275,30 +306,55 @@ class _Runner:
     # --- one epoch ---------------------------------------------------------------------------
 
     def _train_epoch(self) -> bool:
-        s, st = self.s, self.state
-        batch = s.batch_size
+        s, st, g = self.s, self.state, self.group
+        batch = s.rank_batch_size
+        order = rank_slice(st.perm, g.rank, g.world_size, s.batch_size)
         step_fn = s.step
         last_log = time.perf_counter()
         epoch_clock = last_log - st.epoch_seconds
-        loss_sum, correct, seen = step_fn.totals()
+        loss_sum, correct, seen = self._totals()
         self.log_mark = (loss_sum, correct, seen, last_log)
+        unlogged = 0
         while st.step < s.steps_per_epoch:
-            if self.cancel.is_set():
+            # Decided together: every rank logs (a collective) and stops at the same step.
+            log_due = unlogged > 0 and time.perf_counter() - last_log >= LOG_INTERVAL_S
+            stop, log_due = g.agree(self._stop_wanted(), log_due)
+            if log_due:
+                self._log_point(time.perf_counter())
+                last_log, unlogged = time.perf_counter(), 0
+            if stop:
                 st.epoch_seconds = time.perf_counter() - epoch_clock
                 return False
-            step_fn(st.perm[st.step * batch : (st.step + 1) * batch])
+            step_fn(order[st.step * batch : (st.step + 1) * batch])
             if st.step + 1 < s.steps_per_epoch:  # a streamed split gathers the next batch while this one computes
-                s.train.prefetch(st.perm[(st.step + 1) * batch : (st.step + 2) * batch])
+                s.train.prefetch(order[(st.step + 1) * batch : (st.step + 2) * batch])
             st.step += 1
             st.global_step += 1
+            unlogged += 1
             if self.compiling:
                 self._compiled(since=last_log)
-            now = time.perf_counter()
-            if now - last_log >= LOG_INTERVAL_S or st.step == s.steps_per_epoch:
-                self._log_point(now)
-                last_log = time.perf_counter()
+        if unlogged:
+            self._log_point(time.perf_counter())
         st.epoch_seconds = time.perf_counter() - epoch_clock
         return True
+
+    def _stop_wanted(self) -> bool:
+        """This process was asked to stop (a signal, the app, the launcher's stop file)."""
+        if self.group.stop_requested():
+            self.cancel.set()
+        return self.cancel.is_set()
+
+    def _stop_agreed(self) -> bool:
+        """Some rank was asked to stop; every rank gets the same answer."""
+        return self.group.agree(self._stop_wanted())[0]
+
+    def _totals(self) -> tuple[float, int, int]:
+        """The running (loss sum, correct, images) of this epoch over all ranks."""
+        loss_sum, correct, seen = self.s.step.totals()
+        if not self.group.distributed:
+            return loss_sum, correct, seen
+        loss_sum, correct, seen = self.group.sum([loss_sum, correct, seen])
+        return loss_sum, round(correct), round(seen)
 
     def _compiled(self, since: float) -> None:
         """Report how long the first (compiling) step took; once per run."""
@@ -313,7 +369,7 @@ class _Runner:
         if s.step_path != self.announced_path:  # e.g. a compile or capture fell back to eager
             self.announced_path = s.step_path
             self.sink(PhaseChanged("training", self.announced_path))
-        loss_sum, correct, seen = s.step.totals()
+        loss_sum, correct, seen = self._totals()
         prev_loss, prev_correct, prev_seen, prev_time = self.log_mark
         images = seen - prev_seen
         loss = (loss_sum - prev_loss) / max(1, images)
@@ -332,12 +388,13 @@ class _Runner:
             images_per_s=images / max(1e-9, now - prev_time),
             elapsed_s=self._elapsed(),
         )
-        append_step(self.run_dir, asdict(event))
+        if self.main:
+            append_step(self.run_dir, asdict(event))
         self.sink(event)
 
     def _end_epoch(self) -> None:
         s, st = self.s, self.state
-        loss_sum, correct, seen = s.step.totals()
+        loss_sum, correct, seen = self._totals()
         self.sink(PhaseChanged("validating"))
         val = s.validate()
         improved = val.accuracy > st.best_val_acc or st.best_epoch == 0
@@ -363,7 +420,8 @@ class _Runner:
         self._save_resume(st.epoch - 1)
         if improved:
             self._save_weights("best", st.epoch - 1, val.accuracy)
-        write_metrics(self.run_dir, st.history)
+        if self.main:
+            write_metrics(self.run_dir, st.history)
         self._write_summary("running")
         self.sink(
             EpochEnded(
@@ -387,13 +445,20 @@ class _Runner:
     # --- saving ------------------------------------------------------------------------------
 
     def _save_weights(self, kind: str, epoch: int, val_acc: float) -> None:
+        if not self.main:
+            return
         path = weights_path(self.run_dir, kind)
         save_weights(path, self.s.model, self.s.cfg, self.s.classes, epoch, val_acc)
         self.sink(CheckpointSaved(kind=kind, path=str(path), epoch=epoch))
 
     def _save_resume(self, epoch_done: int) -> None:
+        # Collective: every rank's RNG states and the summed running sums go into the one file.
+        rngs = self.group.gather(capture_rng(self.s.generators))
+        sums = self._totals() if self.group.distributed else None
+        if not self.main:
+            return
         path = weights_path(self.run_dir, "resume")
-        save_resume_state(self.s, self.state, path, capture_rng(self.s.generators), self._elapsed())
+        save_resume_state(self.s, self.state, path, rngs, self._elapsed(), sums)
         self.sink(CheckpointSaved(kind="resume", path=str(path), epoch=epoch_done))
 
     def _repair_best(self) -> None:
@@ -413,7 +478,8 @@ class _Runner:
         return self.state.wall_before + time.perf_counter() - self.clock0
 
     def _write_summary(self, status: str, **extra) -> None:
-        write_summary(self.run_dir, self._summary(status, **extra))
+        if self.main:
+            write_summary(self.run_dir, self._summary(status, **extra))
 
     def _summary(self, status: str, **extra) -> dict:
         s, st = self.s, self.state
@@ -431,7 +497,7 @@ class _Runner:
                 "train_images": len(s.train),
                 "val_images": int(s.val_labels.shape[0]),
                 "params": s.params,
-                "device": describe_device(s.device),
+                "device": self._device_text(),
                 "precision": s.precision,
                 "step_path": s.step_path,
                 "train_data": s.holding.as_dict() if s.holding else {},
@@ -440,9 +506,21 @@ class _Runner:
                 "best_epoch": st.best_epoch,
                 "best_val_acc": st.best_val_acc,
                 "final_val_acc": history[-1]["val_acc"] if history else 0.0,
+                "world_size": self.group.world_size,
+                **self._launcher(),
             "wall_s": self._elapsed(),
             **extra,
         }
+
+    def _device_text(self) -> str:
+        """``cuda:0 NVIDIA H200``, with ``x 8 processes`` under torchrun (rank 0's device named)."""
+        text = describe_device(self.s.device)
+        return f"{text} x {self.group.world_size} processes" if self.group.distributed else text
+
+    def _launcher(self) -> dict:
+        """The pid of ``vit-tui train --nproc-per-node``, which a detached start waits on."""
+        pid = os.environ.get(LAUNCHER_PID_ENV, "") if self.group.distributed else ""
+        return {"launcher_pid": int(pid)} if pid.isdigit() else {}
 
     # --- endings -----------------------------------------------------------------------------
 
@@ -469,7 +547,7 @@ class _Runner:
         self.sink(PhaseChanged("saving", "resumable checkpoint"))
         self._save_resume(len(self.state.history))
         self._write_summary("interrupted")
-        if self.state.history:
+        if self.state.history and self.main:
             from .export import export_run
 
             export_run(self.run_dir, evaluate=False)
@@ -501,8 +579,10 @@ class _Runner:
         s, st = self.s, self.state
         keep = s.cfg.train.keep
         self._save_weights("last", len(st.history), st.history[-1]["val_acc"])
-        if self.cancel.is_set():  # stopped after the last step: resume.pt lets --resume evaluate
+        if self._stop_agreed():  # stopped after the last step: resume.pt lets --resume evaluate
             return self._interrupted()
+        if not self.main:
+            return self._result("finished")  # rank 0 scores the kept checkpoint on the whole split
         self.sink(PhaseChanged("evaluating", f"{keep} checkpoint on the validation split"))
         evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep))
         save_evaluation(self.run_dir, evaluation, {"checkpoint": keep, "epoch": epoch})
