@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -27,6 +27,9 @@ from .base import VitScreen
 
 FORM_KEYS = ["data.dataset"] + [k for k in cfgmod.all_keys() if k.startswith(("model.", "train."))]
 DEFAULT_CONFIG_FILE = "vit-tui.toml"
+INLINE_DOCS_MIN_WIDTH = 160
+"""From this width each field's description fits beside it without wrapping word by word."""
+FIELD_HELP_HINT = "Move to a field to read what it does here."
 
 
 class ModelScreen(VitScreen):
@@ -69,10 +72,23 @@ class ModelScreen(VitScreen):
             with VerticalScroll(id="model-side"):
                 yield Static("", id="model-errors")
                 yield Static("summary…", id="model-summary")
+        yield Static(FIELD_HELP_HINT, id="field-help", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._validate(self.app.state.config)
+
+    # --- help for the focused field -----------------------------------------------------------
+
+    def on_resize(self) -> None:
+        # Narrower screens would squeeze the descriptions into a few letters a line: they move to
+        # one line under the form, for the focused field.
+        self.set_class(self.size.width >= INLINE_DOCS_MIN_WIDTH, "-docs-inline")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        field = next((node for node in event.widget.ancestors_with_self if isinstance(node, ConfigField)), None)
+        text = f"{field.key}: {cfgmod.field_doc(field.key)}" if field is not None else FIELD_HELP_HINT
+        self.query_one("#field-help", Static).update(text)
 
     # --- editing ------------------------------------------------------------------------------
 
