@@ -76,7 +76,9 @@ def plan_layout(classes: Sequence[str], matrix: Sequence[Sequence[int]], availab
     return layout
 
 
-def _layout(classes: Sequence[str], compact: bool, count_width: int, cell_width: int, available: int) -> ConfusionLayout:
+def _layout(
+    classes: Sequence[str], compact: bool, count_width: int, cell_width: int, available: int
+) -> ConfusionLayout:
     longest = max([len(name) for name in classes] or [0])
     # A header may be as wide as its cell (wider cells would push the numbers apart).
     header_width = max(cell_width, min(longest, 10)) if not compact else cell_width
