@@ -63,3 +63,30 @@ def test_listing_reads_again_only_runs_whose_files_changed(tmp_path):
     (tmp_path / "c" / "summary.json").unlink()
     runs, changed = listing.refresh()
     assert [r.name for r in runs if r.name == "c"] == [] and tmp_path / "c" in changed
+
+
+def test_follower_reads_only_appended_bytes_and_restarts_on_a_shorter_file(tmp_path):
+    from vit_tui.engine.events import PhaseChanged
+    from vit_tui.engine.runs import EventFollower
+    from vit_tui.engine.sinks import FileSink
+
+    run = make_fixed_run(tmp_path, "followed")
+    events_file = run / "events.jsonl"
+    follower = EventFollower(run)
+    first = follower.poll()
+    assert first and follower._offset == events_file.stat().st_size
+    assert follower.poll() == []
+    # A half-written line waits; appended bytes alone are read once it is whole.
+    line = (events_file.read_bytes().splitlines(keepends=True))[0]
+    with open(events_file, "ab") as handle:
+        handle.write(line[:10])
+    assert follower.poll() == []
+    with open(events_file, "ab") as handle:
+        handle.write(line[10:])
+    assert [type(e) for e in follower.poll()] == [type(first[0])]
+    # Rewritten shorter (as a resume does): read again from the start, nothing of the old partial kept.
+    events_file.write_bytes(b"")
+    sink = FileSink(events_file)
+    sink(PhaseChanged("evaluate", "best checkpoint"))
+    sink.close()
+    assert [(type(e), e.phase) for e in follower.poll()] == [(PhaseChanged, "evaluate")]

@@ -370,9 +370,16 @@ class EventFollower:
         self._partial = b""
 
     def poll(self) -> list[Event]:
-        """New complete events (a half-written last line waits for the next poll)."""
+        """New complete events (a half-written last line waits for the next poll).
+
+        Only bytes appended since the last poll are read. A file shorter than what was read (a
+        resume rewrites it without the events it replays, or it was replaced) is read again from
+        its start.
+        """
         try:
             with open(self.path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size < self._offset:
+                    self._offset, self._partial = 0, b""
                 handle.seek(self._offset)
                 chunk = handle.read()
         except FileNotFoundError:

@@ -56,7 +56,7 @@ class VitScreen(Screen):
         """True when ``message`` comes from the newest start of its task (older results are stale)."""
         return message.worker is not None and self._tasks.get(message.task) is message.worker
 
-    def task_running(self, task: str) -> bool:
+    def task_busy(self, task: str) -> bool:
         """True while the newest start of ``task`` has not finished."""
         worker = self._tasks.get(task)
         return worker is not None and worker.is_running

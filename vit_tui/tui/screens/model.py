@@ -47,6 +47,8 @@ class ModelScreen(VitScreen):
         super().__init__(name="model")
         self.errors: dict[str, str] = {}
         self.summary_text = ""
+        self._form_config: RunConfig | None = None
+        """The config the form shows (a change of the app's config to anything else is put into the form)."""
 
     def compose(self) -> ComposeResult:
         state = self.app.state
@@ -76,7 +78,15 @@ class ModelScreen(VitScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._validate(self.app.state.config)
+        self._form_config = self.app.config
+        self._validate(self.app.config)
+        self.watch(self.app, "config", self._config_changed, init=False)
+
+    def _config_changed(self, cfg: RunConfig) -> None:
+        # The form's own edits come back here too; only a change made elsewhere is put into it
+        # (rewriting a field the user is typing in would reformat their text under the cursor).
+        if cfg != self._form_config:
+            self._show_config(cfg)
 
     # --- help for the focused field -----------------------------------------------------------
 
@@ -104,6 +114,7 @@ class ModelScreen(VitScreen):
                 cfg = with_value(cfg, field.key, field.value)
             except ConfigError as exc:
                 parse_errors[field.key] = exc.why
+        self._form_config = cfg
         state.config = cfg
         self._validate(cfg, parse_errors)
 
@@ -126,6 +137,7 @@ class ModelScreen(VitScreen):
 
     def _show_config(self, cfg: RunConfig) -> None:
         """Put every value of ``cfg`` into the form."""
+        self._form_config = cfg
         self.app.state.config = cfg
         for field in self.query(ConfigField):
             field.set_value(get_value(cfg, field.key))
@@ -156,14 +168,6 @@ class ModelScreen(VitScreen):
     def action_focus_presets(self) -> None:
         """Focus the preset list."""
         self.query_one("#preset-select", Select).focus()
-
-    def refresh_from_state(self) -> None:
-        """Show the app's current config (after another screen changed it)."""
-        if self.is_mounted:
-            self._show_config(self.app.state.config)
-
-    def on_screen_resume(self) -> None:
-        self.refresh_from_state()
 
     # --- summary ------------------------------------------------------------------------------
 

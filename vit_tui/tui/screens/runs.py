@@ -88,7 +88,7 @@ class RunsScreen(VitScreen):
 
     def action_refresh(self) -> None:
         """Scan the runs folder again in a worker (only changed runs are read)."""
-        if self._listing is not None and not self.task_running("scan"):
+        if self._listing is not None and not self.task_busy("scan"):
             self.run_task("scan", self._listing.refresh)
 
     def _show_runs(self, runs: list, changed: set[Path]) -> None:
