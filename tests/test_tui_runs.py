@@ -114,6 +114,13 @@ async def test_evaluating_a_run_without_weights_fails_in_a_modal(home):
         assert app.screen.run_dir == home / "runs" / "cut-short"
 
 
+async def _open_runs(app, pilot):
+    """Switch to the Runs screen and wait for its three runs."""
+    await pilot.press("5")
+    await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+    return app.screen
+
+
 def _detail_text(screen) -> str:
     """The detail pane's content as plain text."""
     import io
@@ -128,9 +135,7 @@ def _detail_text(screen) -> str:
 async def test_detail_pane_follows_the_highlighted_run(home):
     app = VitApp(home)
     async with app.run_test(size=(160, 50)) as pilot:
-        await pilot.press("5")
-        screen = app.screen
-        await wait_until(pilot, lambda: screen.name == "runs" and len(screen.runs) == 3, 10)
+        screen = await _open_runs(app, pilot)
         names = [r.name for r in screen.runs]
         await wait_until(pilot, lambda: screen.details is not None and screen.details.path.name == names[0], 10)
         table = screen.query_one("#runs-table", DataTable)
@@ -148,9 +153,7 @@ async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
 
     app = VitApp(home)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("5")
-        screen = app.screen
-        await wait_until(pilot, lambda: screen.name == "runs" and len(screen.runs) == 3, 10)
+        screen = await _open_runs(app, pilot)
         listing = screen._listing
         reads = listing.reads
         screen.action_refresh()
@@ -171,9 +174,7 @@ async def test_a_late_result_of_an_earlier_highlight_is_ignored(home):
 
     app = VitApp(home)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("5")
-        screen = app.screen
-        await wait_until(pilot, lambda: screen.name == "runs" and len(screen.runs) == 3, 10)
+        screen = await _open_runs(app, pilot)
         await wait_until(pilot, lambda: screen.details is not None, 10)
         first, second = screen.runs[0].path, screen.runs[1].path
         release = threading.Event()
