@@ -70,26 +70,28 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-async def test_model_help_is_readable_or_moved_to_the_help_line(home, size):
+async def test_model_help_is_readable_or_moved_to_the_help_line_at_every_size(home):
     app = VitApp(home, offer_demo=False)
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=SIZES[0]) as pilot:
         await pilot.press("2")
         await wait_until(pilot, lambda: app.screen.name == "model", 10)
-        await pilot.pause()
         screen = app.screen
-        docs = [label for label in screen.query(".field-doc") if label.display]
-        help_line = screen.query_one("#field-help", Static)
-        if docs:
-            # Beside the field: each column at least as wide as the longest word it holds.
-            for label in docs:
-                longest = max(len(word) for word in str(label.render()).split())
-                assert label.content_region.width >= longest, (label.parent.parent.key, label.content_region.width)
-            assert not help_line.display
-        else:
-            assert help_line.display
-            field = screen.query_one("#field-train--lr", ConfigField)
-            field.control.focus()
+        lr = screen.query_one("#field-train--lr", ConfigField)
+        lr.control.focus()
+        for size in SIZES:
+            await pilot.resize_terminal(*size)
             await pilot.pause()
-            assert str(help_line.render()) == f"train.lr: {field_doc('train.lr')}"
-            assert help_line.content_region.width >= max(len(w) for w in field_doc("train.lr").split())
+            docs = [label for label in screen.query(".field-doc") if label.display]
+            help_line = screen.query_one("#field-help", Static)
+            if docs:
+                # Beside the field: each column at least as wide as the longest word it holds.
+                for label in docs:
+                    longest = max(len(word) for word in str(label.render()).split())
+                    assert label.content_region.width >= longest, (size, label.parent.parent.key)
+                assert not help_line.display, size
+            else:
+                # Moved: one line under the form for the focused field, wide enough for its words.
+                assert help_line.display, size
+                assert str(help_line.render()) == f"train.lr: {field_doc('train.lr')}"
+                assert help_line.content_region.width >= max(len(w) for w in field_doc("train.lr").split())
+        assert any(label.display for label in screen.query(".field-doc")), "the widest size shows help inline"
