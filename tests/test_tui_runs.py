@@ -112,3 +112,84 @@ async def test_evaluating_a_run_without_weights_fails_in_a_modal(home):
         await wait_until(pilot, lambda: app.screen.name != "evaluate", 30)
         assert "weights" in app.screen.message or "checkpoint" in app.screen.message
         assert app.screen.run_dir == home / "runs" / "cut-short"
+
+
+async def _open_runs(app, pilot):
+    """Switch to the Runs screen and wait for its three runs."""
+    await pilot.press("5")
+    await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+    return app.screen
+
+
+def _detail_text(screen) -> str:
+    """The detail pane's content as plain text."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(screen.query_one("#run-detail-text").content)
+    return console.export_text()
+
+
+async def test_detail_pane_follows_the_highlighted_run(home):
+    app = VitApp(home)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await _open_runs(app, pilot)
+        names = [r.name for r in screen.runs]
+        await wait_until(pilot, lambda: screen.details is not None and screen.details.path.name == names[0], 10)
+        table = screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=names.index("ref-einsum"))
+        await wait_until(pilot, lambda: screen.details.path.name == "ref-einsum", 10)
+        await pilot.pause()
+        text = _detail_text(screen)
+        assert "differs from preset reference" in text and "model.attention" in text and "einsum" in text
+        assert "metrics.csv" in text and "evaluation.json" in text
+        assert "val acc" in text and any(bar in text for bar in "▁▂▃▄▅▆▇█")
+
+
+async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
+    from vit_tui.engine.runs import read_summary, write_summary
+
+    app = VitApp(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_runs(app, pilot)
+        listing = screen._listing
+        reads = listing.reads
+        screen.action_refresh()
+        await wait_until(pilot, lambda: not screen.task_busy("scan"), 10)
+        assert listing.reads == reads, "an unchanged folder is not read again"
+        run = home / "runs" / "cut-short"
+        write_summary(run, {**read_summary(run), "epochs_done": 3, "status": "interrupted", "started": "changed"})
+        screen.action_refresh()
+        table = screen.query_one("#runs-table", DataTable)
+        await wait_until(pilot, lambda: table.get_row(str(run))[4] == "3/5", 10)
+        assert listing.reads == reads + 1
+
+
+async def test_a_late_result_of_an_earlier_highlight_is_ignored(home):
+    import threading
+
+    from vit_tui.engine.run_details import run_details
+
+    app = VitApp(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_runs(app, pilot)
+        await wait_until(pilot, lambda: screen.details is not None, 10)
+        first, second = screen.runs[0].path, screen.runs[1].path
+        release = threading.Event()
+
+        def slow_details(path):
+            release.wait(10)
+            return run_details(path)
+
+        slow = screen.run_task("details", slow_details, first)
+        screen.query_one("#runs-table", DataTable).move_cursor(row=1)
+        await wait_until(pilot, lambda: screen.details.path == second, 10)
+        # The cursor goes back to the first run, but the slow read was replaced by a newer start.
+        screen.run_task("details", run_details, second)
+        await wait_until(pilot, lambda: not screen.task_busy("details"), 10)
+        release.set()
+        await wait_until(pilot, lambda: not slow.is_running, 10)
+        await pilot.pause(0.2)
+        assert screen.details.path == second

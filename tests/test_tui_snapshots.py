@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24 and 120x40 on fixed data (tiny dataset, fixed run folders).
+"""Snapshots of every screen at five sizes, 80x24 to 220x60, on fixed data (tiny dataset, fixed run folders).
 
 Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` after an intended change, and
 look at the SVGs in ``tests/__snapshots__`` before committing them.
@@ -12,7 +12,7 @@ from tui_fixtures import make_fixed_run, make_tiny_dataset, wait_until
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.settings import SETTINGS_ENV
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = [pytest.param(size, id=f"{size[0]}x{size[1]}") for size in [(80, 24), (100, 32), (120, 40), (160, 50), (220, 60)]]
 
 
 @pytest.fixture
@@ -88,7 +88,8 @@ def test_runs_screen(snap_compare, home, size):
     assert snap_compare(app, terminal_size=size, run_before=runs)
 
 
-def test_compare_screen(snap_compare, home):
+@pytest.mark.parametrize("size", SIZES)
+def test_compare_screen(snap_compare, home, size):
     app = VitApp(home)
 
     async def compare(pilot):
@@ -100,4 +101,4 @@ def test_compare_screen(snap_compare, home):
         await wait_until(pilot, lambda: all(v.class_names for v in app.screen.query("ConfusionView")), 10)
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=compare)
+    assert snap_compare(app, terminal_size=size, run_before=compare)

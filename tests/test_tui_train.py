@@ -55,7 +55,7 @@ async def test_full_flow_demo_train_evaluate_export(tmp_path):
         await wait_until(pilot, lambda: evaluate.evaluation is not None, 60)
         confusion = evaluate.query_one(ConfusionView)
         assert confusion.class_names == list(DEMO_CLASSES)
-        table_text = _text_of(app, confusion)
+        table_text = _text_of(app, confusion.query_one(".confusion-text"))
         assert all(name in table_text for name in DEMO_CLASSES)
         assert sum(map(sum, evaluate.evaluation.confusion.tolist())) == 5 * 6
         await pilot.press("e")

@@ -606,3 +606,15 @@ def sequence_length(model: ModelConfig) -> int:
 def has_class_token(model: ModelConfig) -> bool:
     """Whether the model prepends a class token (every layout except mha with mean pooling)."""
     return model.pool != "mean"
+
+
+# --- differences ----------------------------------------------------------------------------
+
+
+def config_diff(cfg: RunConfig, base: RunConfig) -> list[tuple[str, Any, Any]]:
+    """``(key, value in cfg, value in base)`` for every key whose value differs, in ``all_keys`` order."""
+    return [
+        (key, get_value(cfg, key), get_value(base, key))
+        for key in all_keys()
+        if get_value(cfg, key) != get_value(base, key)
+    ]

@@ -319,33 +319,31 @@ def list_runs(root: str | os.PathLike) -> list[RunInfo]:
     root = Path(root)
     if not root.is_dir():
         return []
-    found = []
-    for path in root.iterdir():
-        if not (path / CONFIG_FILE).is_file() or not (path / SUMMARY_FILE).is_file():
-            continue
-        summary, problem = load_summary(path)
-        if problem:
-            found.append((path.stat().st_mtime, _damaged_info(path, problem)))
-            continue
-        best = summary.get("best_val_acc")
-        found.append(
-            (
-                float(summary.get("started_ts", path.stat().st_mtime)),
-                RunInfo(
-                    name=path.name,
-                    path=path,
-                    status=effective_status(summary, path),
-                    preset=str(summary.get("preset", "")),
-                    epochs_done=int(summary.get("epochs_done", 0)),
-                    epochs=int(summary.get("epochs", 0)),
-                    best_val_acc=float(best) if best is not None and summary.get("best_epoch", 0) > 0 else None,
-                    started=str(summary.get("started", "")),
-                    classes=list(summary.get("classes", [])),
-                ),
-            )
-        )
+    found = [item for item in (run_info(path) for path in root.iterdir()) if item is not None]
     found.sort(key=lambda item: item[0], reverse=True)
     return [info for _, info in found]
+
+
+def run_info(path: Path) -> tuple[float, RunInfo] | None:
+    """One run folder's listing row and its sort key (start time), or None when ``path`` is no run."""
+    if not (path / CONFIG_FILE).is_file() or not (path / SUMMARY_FILE).is_file():
+        return None
+    summary, problem = load_summary(path)
+    if problem:
+        return path.stat().st_mtime, _damaged_info(path, problem)
+    best = summary.get("best_val_acc")
+    info = RunInfo(
+        name=path.name,
+        path=path,
+        status=effective_status(summary, path),
+        preset=str(summary.get("preset", "")),
+        epochs_done=int(summary.get("epochs_done", 0)),
+        epochs=int(summary.get("epochs", 0)),
+        best_val_acc=float(best) if best is not None and summary.get("best_epoch", 0) > 0 else None,
+        started=str(summary.get("started", "")),
+        classes=list(summary.get("classes", [])),
+    )
+    return float(summary.get("started_ts", path.stat().st_mtime)), info
 
 
 def _damaged_info(path: Path, problem: str) -> RunInfo:
@@ -372,9 +370,16 @@ class EventFollower:
         self._partial = b""
 
     def poll(self) -> list[Event]:
-        """New complete events (a half-written last line waits for the next poll)."""
+        """New complete events (a half-written last line waits for the next poll).
+
+        Only bytes appended since the last poll are read. A file shorter than what was read (a
+        resume rewrites it without the events it replays, or it was replaced) is read again from
+        its start.
+        """
         try:
             with open(self.path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size < self._offset:
+                    self._offset, self._partial = 0, b""
                 handle.seek(self._offset)
                 chunk = handle.read()
         except FileNotFoundError:

@@ -15,8 +15,11 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.reactive import var
 from textual.theme import Theme
 
+from ..config import RunConfig
+from ..presets import preset
 from .actions import VitCommands
 from .screens.data import DataScreen
 from .screens.evaluate import EvaluateScreen
@@ -25,7 +28,7 @@ from .screens.model import ModelScreen
 from .screens.runs import RunsScreen
 from .screens.train import TrainScreen
 from .settings import load_settings, save_setting
-from .state import AppState
+from .state import DEFAULT_PRESET, AppState
 from .themes import DEFAULT_THEME, load_themes
 
 SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
@@ -73,10 +76,18 @@ class VitApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
 
+    # The app-wide selections: screens watch them, and every change is an assignment to one of them.
+    config: var[RunConfig] = var(lambda: preset(DEFAULT_PRESET))
+    """The config runs are started with (the model form edits it, the data screen sets its dataset)."""
+    run_dir: var[Path | None] = var(None)
+    """The run the evaluate screen shows (chosen on Runs or Evaluate, or the run that just ended)."""
+    form_errors: var[dict[str, str]] = var(dict)
+    """Problems the model form has (key -> why); training waits until there are none."""
+
     def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
         super().__init__()
         _start_process_helpers()
-        self.state = AppState(home=Path(home).expanduser().resolve())
+        self.state = AppState(self, home=Path(home).expanduser().resolve())
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []

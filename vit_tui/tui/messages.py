@@ -63,6 +63,8 @@ class TaskDone(Message):
 
     task: str
     result: Any = None
+    worker: Any = None
+    """The worker that computed it (``VitScreen.is_current`` compares it with the task's newest)."""
 
 
 @dataclass
@@ -72,6 +74,8 @@ class TaskFailed(Message):
     task: str
     message: str
     run_dir: Path | None = None
+    worker: Any = None
+    """The worker that failed (``VitScreen.is_current`` compares it with the task's newest)."""
 
 
 @dataclass

@@ -1,26 +1,54 @@
-"""What the screens share: the home folder, the chosen dataset, the config and the chosen run."""
+"""What the screens share: the home folder and its paths; the selections live in the app's reactives.
+
+The chosen config, the chosen run and the model form's problems are reactives of ``VitApp``
+(``config``, ``run_dir``, ``form_errors``): a screen that shows one watches it, and every change,
+from any screen or from ``AppState``'s setters, is an assignment to that one reactive.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..config import RunConfig
-from ..presets import preset
 
 DEFAULT_PRESET = "fast"
 
 
-@dataclass
 class AppState:
-    """Mutable app-wide selections; screens read it and post messages to change it."""
+    """The home folder, and a view of the app's reactive selections (assigning here assigns there)."""
 
-    home: Path
-    config: RunConfig = field(default_factory=lambda: preset(DEFAULT_PRESET))
-    run_dir: Path | None = None
-    """The run the evaluate screen shows."""
-    form_errors: dict[str, str] = field(default_factory=dict)
-    """Problems the model screen's form has (key -> why); training waits until it is empty."""
+    def __init__(self, app: Any, home: Path) -> None:
+        self._app = app
+        self.home = home
+
+    @property
+    def config(self) -> RunConfig:
+        """The config runs are started with (the app's ``config`` reactive)."""
+        return self._app.config
+
+    @config.setter
+    def config(self, cfg: RunConfig) -> None:
+        self._app.config = cfg
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run the evaluate screen shows (the app's ``run_dir`` reactive)."""
+        return self._app.run_dir
+
+    @run_dir.setter
+    def run_dir(self, path: Path | None) -> None:
+        self._app.run_dir = path
+
+    @property
+    def form_errors(self) -> dict[str, str]:
+        """Problems the model screen's form has (key -> why); training waits until it is empty."""
+        return self._app.form_errors
+
+    @form_errors.setter
+    def form_errors(self, errors: dict[str, str]) -> None:
+        self._app.form_errors = dict(errors)
 
     @property
     def data_root(self) -> Path:

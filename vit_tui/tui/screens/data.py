@@ -7,12 +7,12 @@ progress as messages; the functions themselves come from ``vit_tui.data``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich import box
 from rich.table import Table
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, ItemGrid, Vertical, VerticalScroll
@@ -67,6 +67,7 @@ class DataScreen(VitScreen):
     def on_mount(self) -> None:
         self.query_one("#demo-progress").display = False
         self.action_refresh()
+        self.watch(self.app, "config", lambda _cfg: self._show_chosen(), init=False)
 
     # --- the dataset list ---------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class DataScreen(VitScreen):
         if self.datasets:
             options.highlighted = index
             self.show_dataset(self.datasets[index])
-        self._show_chosen()
+        self._show_chosen()  # the list was rebuilt: the line under it too
 
     def _dataset_label(self, path: Path) -> str:
         from ...data.store import read_manifest
@@ -134,7 +135,6 @@ class DataScreen(VitScreen):
     def choose_dataset(self, path: Path) -> None:
         """Make ``path`` the dataset runs train on."""
         self.app.state.set_dataset(path)
-        self._show_chosen()
         self.notify(f"training on {path.name}")
 
     def show_dataset(self, path: Path) -> None:
@@ -244,19 +244,13 @@ class DataScreen(VitScreen):
         self.task_running = task
         return True
 
-    @work(thread=True, group="data", exit_on_error=False)
     def _run_task(self, task: str, function: Callable[..., Any], *args: Any) -> None:
+        """Run a data task through the screens' one worker pattern, its progress posted as it goes."""
+
         def progress(done: int, total: int | None = None, note: str = "", *_: Any, **__: Any) -> None:
             self.post_message(TaskProgress(task, int(done), int(total or 0), str(note)))
 
-        try:
-            result = function(*args, progress=progress)
-        except UserError as exc:
-            self.post_message(TaskFailed(task, str(exc)))
-        except Exception as exc:  # shown in a modal; the app stays up
-            self.post_message(TaskFailed(task, f"{type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(TaskDone(task, result))
+        self.run_task(task, partial(function, *args, progress=progress))
 
     def _park_bar(self, bar_id: str) -> None:
         """Hide a bar and stop its indeterminate animation (it would keep redrawing while hidden)."""
@@ -270,6 +264,8 @@ class DataScreen(VitScreen):
             self.query_one(bar_id[message.task], ProgressBar).update(total=message.total or None, progress=message.done)
 
     def on_task_done(self, message: TaskDone) -> None:
+        if not self.is_current(message):
+            return
         self.task_running = ""
         if message.task == "coco-classes":
             categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
@@ -287,6 +283,8 @@ class DataScreen(VitScreen):
         self.action_refresh()
 
     def on_task_failed(self, message: TaskFailed) -> None:
+        if not self.is_current(message):
+            return
         self.task_running = ""
         if message.task == "demo":
             self._park_bar("#demo-progress")

@@ -11,7 +11,6 @@ from typing import ClassVar
 
 from rich import box
 from rich.table import Table
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -41,6 +40,9 @@ class EvaluateScreen(VitScreen):
         self.evaluation = None
         self.exported: list[Path] = []
         self.busy = ""
+        self._evaluate_when_shown = False
+        self._run_choices: set[str] = set()
+        """The runs the picker lists (paths as text)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="eval-bar"):
@@ -58,34 +60,41 @@ class EvaluateScreen(VitScreen):
         yield Static("", id="eval-note")
         yield Footer(compact=True)
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "run_dir", self._run_chosen)
+
     def on_screen_resume(self) -> None:
-        runs = self._fill_run_choices()
-        if self.app.state.run_dir is None and runs:
+        # Runs may have appeared since the list was read; reading it is a worker's job.
+        self.run_task("run-list", _list_runs, self.app.state.runs_root)
+        if self._evaluate_when_shown:
+            self._evaluate_when_shown = False
+            self.action_evaluate()
+
+    def _show_run_choices(self, runs: list) -> None:
+        if self.app.run_dir is None and runs:
             # Nothing chosen yet: show the newest finished run (the list is newest first).
             finished = [r for r in runs if r.status == "finished"]
-            self.app.state.run_dir = (finished or runs)[0].path
-            self._fill_run_choices()
-        chosen = self.app.state.run_dir
-        if chosen is not None and chosen != self.run_dir:
-            self.show_run(chosen)
-        elif chosen is None and self.run_dir is None:
-            self._note("No run chosen yet: train one (3), or pick one here (s) or on Runs (5).")
-
-    def _fill_run_choices(self) -> list:
-        from ...engine.runs import list_runs
-
-        runs = list_runs(self.app.state.runs_root)
+            self.app.run_dir = (finished or runs)[0].path
         select = self.query_one("#eval-run", Select)
         with select.prevent(Select.Changed):
             select.set_options([(f"{r.name} · {r.status}", str(r.path)) for r in runs])
-            if self.app.state.run_dir is not None and any(r.path == self.app.state.run_dir for r in runs):
-                select.value = str(self.app.state.run_dir)
-        return runs
+            self._run_choices = {str(r.path) for r in runs}
+            if self.app.run_dir is not None and any(r.path == self.app.run_dir for r in runs):
+                select.value = str(self.app.run_dir)
+        if self.app.run_dir is None:
+            self._note("No run chosen yet: train one (3), or pick one here (s) or on Runs (5).")
+
+    def _run_chosen(self, run_dir: Path | None) -> None:
+        select = self.query_one("#eval-run", Select)
+        if run_dir is not None and str(run_dir) in self._run_choices and select.value != str(run_dir):
+            with select.prevent(Select.Changed):
+                select.value = str(run_dir)
+        if run_dir is not None and run_dir != self.run_dir:
+            self.show_run(run_dir)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "eval-run" and event.value is not Select.NULL:
-            self.app.state.run_dir = Path(str(event.value))
-            self.show_run(self.app.state.run_dir)
+            self.app.run_dir = Path(str(event.value))
 
     def action_pick_run(self) -> None:
         """Open the run list."""
@@ -96,17 +105,23 @@ class EvaluateScreen(VitScreen):
     # --- loading ------------------------------------------------------------------------------
 
     def show_run(self, run_dir: Path) -> None:
-        """Show the run's saved evaluation, or compute it."""
-        from ...engine.evaluate import load_evaluation
-
+        """Show the run's saved evaluation (read in a worker), or compute it."""
         self.run_dir = run_dir
         self.exported = []
-        loaded = load_evaluation(run_dir)
+        self.run_task("load", _load, run_dir, run_dir=run_dir)
+
+    def _loaded(self, run_dir: Path, loaded) -> None:
+        if run_dir != self.run_dir:
+            return
         if loaded is not None:
             self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
             self._note(f"{run_dir.name}: e exports, v evaluates again")
-        else:
+        elif self.app.screen is self:
             self.action_evaluate()
+        else:
+            # Chosen while another screen shows (a run that just ended): evaluated when looked at.
+            self._evaluate_when_shown = True
+            self._note(f"{run_dir.name}: not evaluated yet")
 
     def action_evaluate(self) -> None:
         """Evaluate the run's kept checkpoint again (in a worker)."""
@@ -117,25 +132,7 @@ class EvaluateScreen(VitScreen):
             return
         self.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
-        self._evaluate_worker(self.run_dir)
-
-    @work(thread=True, group="evaluate", exit_on_error=False)
-    def _evaluate_worker(self, run_dir: Path) -> None:
-        from ...engine.evaluate import evaluate_run, load_evaluation, save_evaluation
-        from ...engine.runs import read_config
-
-        try:
-            keep = read_config(run_dir).train.keep
-            evaluation = evaluate_run(run_dir, checkpoint=keep)
-            save_evaluation(run_dir, evaluation, {"checkpoint": keep})
-            loaded = load_evaluation(run_dir)
-        except UserError as exc:
-            self.post_message(TaskFailed("evaluate", str(exc), run_dir))
-            return
-        except Exception as exc:  # shown, not raised: the app stays up
-            self.post_message(TaskFailed("evaluate", f"{type(exc).__name__}: {exc}", run_dir))
-            return
-        self.post_message(TaskDone("evaluate", (run_dir, loaded)))
+        self.run_task("evaluate", _evaluate, self.run_dir, run_dir=self.run_dir)
 
     def action_export(self) -> None:
         """Write the run's CSV, PNG and Markdown exports and list them."""
@@ -146,30 +143,23 @@ class EvaluateScreen(VitScreen):
             return
         self.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
-        self._export_worker(self.run_dir)
-
-    @work(thread=True, group="evaluate", exit_on_error=False)
-    def _export_worker(self, run_dir: Path) -> None:
-        from ...engine.export import export_run
-
-        try:
-            paths = export_run(run_dir)
-        except UserError as exc:
-            self.post_message(TaskFailed("export", str(exc), run_dir))
-            return
-        except Exception as exc:  # shown, not raised
-            self.post_message(TaskFailed("export", f"{type(exc).__name__}: {exc}", run_dir))
-            return
-        self.post_message(TaskDone("export", [Path(p) for p in paths]))
+        self.run_task("export", _export, self.run_dir, run_dir=self.run_dir)
 
     def on_task_done(self, message: TaskDone) -> None:
-        self.busy = ""
-        if message.task == "evaluate":
+        if not self.is_current(message):
+            return
+        if message.task == "run-list":
+            self._show_run_choices(message.result)
+        elif message.task == "load":
+            self._loaded(*message.result)
+        elif message.task == "evaluate":
+            self.busy = ""
             run_dir, loaded = message.result
             if run_dir == self.run_dir and loaded is not None:
                 self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
                 self._note(f"evaluated {run_dir.name}: e exports")
         elif message.task == "export":
+            self.busy = ""
             self.exported = list(message.result)
             names = ", ".join(p.name for p in self.exported)
             folder = self.exported[0].parent if self.exported else self.run_dir
@@ -177,7 +167,10 @@ class EvaluateScreen(VitScreen):
             self.notify(f"exported {len(self.exported)} files")
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        self.busy = ""
+        if not self.is_current(message):
+            return
+        if message.task in ("evaluate", "export"):
+            self.busy = ""
         self._note(f"{message.task} failed")
         self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
 
@@ -261,3 +254,33 @@ def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+# --- work done in worker threads ---------------------------------------------------------------
+
+
+def _list_runs(runs_root: Path) -> list:
+    from ...engine.runs import list_runs
+
+    return list_runs(runs_root)
+
+
+def _load(run_dir: Path) -> tuple[Path, tuple | None]:
+    from ...engine.evaluate import load_evaluation
+
+    return run_dir, load_evaluation(run_dir)
+
+
+def _evaluate(run_dir: Path) -> tuple[Path, tuple | None]:
+    from ...engine.evaluate import evaluate_run, load_evaluation, save_evaluation
+    from ...engine.runs import read_config
+
+    keep = read_config(run_dir).train.keep
+    save_evaluation(run_dir, evaluate_run(run_dir, checkpoint=keep), {"checkpoint": keep})
+    return run_dir, load_evaluation(run_dir)
+
+
+def _export(run_dir: Path) -> list[Path]:
+    from ...engine.export import export_run
+
+    return [Path(p) for p in export_run(run_dir)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -27,6 +27,9 @@ from .base import VitScreen
 
 FORM_KEYS = ["data.dataset"] + [k for k in cfgmod.all_keys() if k.startswith(("model.", "train."))]
 DEFAULT_CONFIG_FILE = "vit-tui.toml"
+INLINE_DOCS_MIN_WIDTH = 160
+"""From this width each field's description fits beside it without wrapping word by word."""
+FIELD_HELP_HINT = "Move to a field to read what it does here."
 
 
 class ModelScreen(VitScreen):
@@ -44,6 +47,8 @@ class ModelScreen(VitScreen):
         super().__init__(name="model")
         self.errors: dict[str, str] = {}
         self.summary_text = ""
+        self._form_config: RunConfig | None = None
+        """The config the form shows (a change of the app's config to anything else is put into the form)."""
 
     def compose(self) -> ComposeResult:
         state = self.app.state
@@ -69,10 +74,31 @@ class ModelScreen(VitScreen):
             with VerticalScroll(id="model-side"):
                 yield Static("", id="model-errors")
                 yield Static("summary…", id="model-summary")
+        yield Static(FIELD_HELP_HINT, id="field-help", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._validate(self.app.state.config)
+        self._form_config = self.app.config
+        self._validate(self.app.config)
+        self.watch(self.app, "config", self._config_changed, init=False)
+
+    def _config_changed(self, cfg: RunConfig) -> None:
+        # The form's own edits come back here too; only a change made elsewhere is put into it
+        # (rewriting a field the user is typing in would reformat their text under the cursor).
+        if cfg != self._form_config:
+            self._show_config(cfg)
+
+    # --- help for the focused field -----------------------------------------------------------
+
+    def on_resize(self) -> None:
+        # Narrower screens would squeeze the descriptions into a few letters a line: they move to
+        # one line under the form, for the focused field.
+        self.set_class(self.size.width >= INLINE_DOCS_MIN_WIDTH, "-docs-inline")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        field = next((node for node in event.widget.ancestors_with_self if isinstance(node, ConfigField)), None)
+        text = f"{field.key}: {cfgmod.field_doc(field.key)}" if field is not None else FIELD_HELP_HINT
+        self.query_one("#field-help", Static).update(text)
 
     # --- editing ------------------------------------------------------------------------------
 
@@ -88,6 +114,7 @@ class ModelScreen(VitScreen):
                 cfg = with_value(cfg, field.key, field.value)
             except ConfigError as exc:
                 parse_errors[field.key] = exc.why
+        self._form_config = cfg
         state.config = cfg
         self._validate(cfg, parse_errors)
 
@@ -110,6 +137,7 @@ class ModelScreen(VitScreen):
 
     def _show_config(self, cfg: RunConfig) -> None:
         """Put every value of ``cfg`` into the form."""
+        self._form_config = cfg
         self.app.state.config = cfg
         for field in self.query(ConfigField):
             field.set_value(get_value(cfg, field.key))
@@ -140,14 +168,6 @@ class ModelScreen(VitScreen):
     def action_focus_presets(self) -> None:
         """Focus the preset list."""
         self.query_one("#preset-select", Select).focus()
-
-    def refresh_from_state(self) -> None:
-        """Show the app's current config (after another screen changed it)."""
-        if self.is_mounted:
-            self._show_config(self.app.state.config)
-
-    def on_screen_resume(self) -> None:
-        self.refresh_from_state()
 
     # --- summary ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -81,6 +82,12 @@ class TrainScreen(TrainView, VitScreen):
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
+        self._widget_cache: dict[str, Widget] = {}
+        """Widgets the hot path updates, looked up once."""
+        self._text_cache: dict[str, str] = {}
+        """The text each Label or Static shows now, so an unchanged one is not updated."""
+        self._lr: float | None = None
+        self._speed = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="train-top"):
@@ -122,9 +129,6 @@ class TrainScreen(TrainView, VitScreen):
         """Training here, starting a detached run, or following one."""
         return self.training_in_app or self.following or self._detach_pending
 
-    def _state(self):
-        return self.app.state
-
     # --- actions ----------------------------------------------------------------------------
 
     def action_start(self) -> None:
@@ -137,7 +141,7 @@ class TrainScreen(TrainView, VitScreen):
             return
         self._begin_view("starting")
         self._run_token += 1
-        self._worker = self._train_worker(cfg, self._state().runs_root, self._run_token)
+        self._worker = self._train_worker(cfg, self.app.state.runs_root, self._run_token)
 
     def action_stop(self) -> None:
         """Stop the run; the engine saves a checkpoint so it can be resumed."""
@@ -169,8 +173,8 @@ class TrainScreen(TrainView, VitScreen):
 
     def _checked_config(self) -> RunConfig | None:
         """The config to train, or None (after saying why) while the form has problems."""
-        cfg = self._state().training_config()
-        problems = dict(self._state().form_errors)
+        cfg = self.app.state.training_config()
+        problems = dict(self.app.state.form_errors)
         for error in field_errors(cfg):
             problems.setdefault(error.field, error.why)
         if problems:
@@ -270,30 +274,17 @@ class TrainScreen(TrainView, VitScreen):
         self._note(
             "starting the run in its own process…" if resume is None else f"resuming {resume.name} in its own process…"
         )
-        self._detach_job = self._detach_worker(cfg, self._state().runs_root, resume)
-
-    @work(thread=True, group="detach", exit_on_error=False)
-    def _detach_worker(self, cfg: RunConfig, runs_root: Path, resume: Path | None) -> None:
-        from ...engine.detach import start_detached
-
-        try:
-            run_dir = start_detached(cfg, runs_root=runs_root, resume=resume)
-        except UserError as exc:
-            self.post_message(TaskFailed("detach", str(exc), resume))
-            return
-        except Exception as exc:  # shown, not raised
-            self.post_message(TaskFailed("detach", f"{type(exc).__name__}: {exc}", resume))
-            return
-        self.post_message(TaskDone("detach", (Path(run_dir), resume is None)))
+        self._detach_job = self.run_task(
+            "detach", _start_process, cfg, self.app.state.runs_root, resume, run_dir=resume
+        )
 
     def on_task_done(self, message: TaskDone) -> None:
-        if message.task == "detach":
+        if message.task == "detach" and self.is_current(message):
             self._detach_pending = False
-            run_dir, fresh = message.result
-            self.follow(run_dir, fresh=True)
+            self.follow(message.result, fresh=True)
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if message.task == "detach":
+        if message.task == "detach" and self.is_current(message):
             self._detach_pending = False
             self._set_status("failed")
             self._note("the detached run did not start")
@@ -376,3 +367,10 @@ class TrainScreen(TrainView, VitScreen):
     def on_unmount(self) -> None:
         self._cancel.set()
         self.stop_following()
+
+
+def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None) -> Path:
+    """Start (or resume) a run in its own process; its folder."""
+    from ...engine.detach import start_detached
+
+    return Path(start_detached(cfg, runs_root=runs_root, resume=resume))

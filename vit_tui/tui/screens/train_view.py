@@ -99,16 +99,14 @@ class TrainView:
 
     def _widget(self, selector: str):
         """A widget of the view, looked up once."""
-        cache = self.__dict__.setdefault("_widget_cache", {})
-        if selector not in cache:
-            cache[selector] = self.query_one(selector)
-        return cache[selector]
+        if selector not in self._widget_cache:
+            self._widget_cache[selector] = self.query_one(selector)
+        return self._widget_cache[selector]
 
     def _set_text(self, selector: str, text: str) -> None:
         """Replace a Label's or Static's text only when it differs (an update costs a layout pass)."""
-        shown = self.__dict__.setdefault("_text_cache", {})
-        if shown.get(selector) != text:
-            shown[selector] = text
+        if self._text_cache.get(selector) != text:
+            self._text_cache[selector] = text
             self._widget(selector).update(text)
 
     def _show_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
@@ -128,7 +126,7 @@ class TrainView:
 
     def _show_RunFinished(self, event: RunFinished) -> None:  # noqa: N802
         self.run_dir = Path(event.run_dir)
-        self._state().run_dir = self.run_dir
+        self.app.run_dir = self.run_dir
         if self._detach_requested and event.status == "interrupted":
             self._note("checkpoint saved; resuming in its own process…")
             return
@@ -156,7 +154,7 @@ class TrainView:
         parts = [f"[b]{self.run_name or 'no run'}[/b]", self.status]
         if self.device:
             parts.append(self.device)
-        if getattr(self, "_lr", None) is not None:
+        if self._lr is not None:
             parts.append(f"lr {self._lr:.2e}")
             parts.append(f"{self._speed:,.0f} img/s")
         memory = _gpu_memory(self.device) if self.training_in_app else ""

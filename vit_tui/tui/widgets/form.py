@@ -31,6 +31,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.cuda_graph": cfgmod.CUDA_GRAPH_MODES,
 }
 SWITCHES = {"train.compile", "train.deterministic"}
+CONTROL_CLASS = "field-control"
 
 
 def field_id(key: str) -> str:
@@ -79,15 +80,17 @@ class ConfigField(Vertical):
         if self.key in CHOICES:
             options = [(choice, choice) for choice in CHOICES[self.key]]
             selected = value if value in CHOICES[self.key] else Select.NULL
-            return Select(options, value=selected, allow_blank=selected is Select.NULL, compact=True)
+            return Select(
+                options, value=selected, allow_blank=selected is Select.NULL, compact=True, classes=CONTROL_CLASS
+            )
         if self.key in SWITCHES:
-            return Switch(bool(value), animate=False)
-        return Input(display_value(value), compact=True, select_on_focus=True)
+            return Switch(bool(value), animate=False, classes=CONTROL_CLASS)
+        return Input(display_value(value), compact=True, select_on_focus=True, classes=CONTROL_CLASS)
 
     @property
     def control(self) -> Widget:
         """The Input, Select or Switch of this field."""
-        return self.query_one(".field-row").children[1]
+        return self.query_one(f".{CONTROL_CLASS}")
 
     @property
     def value(self) -> Any:
