@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .common import add_config_options
+from .common import EventDisplay, add_config_options
 
 EXIT_INTERRUPTED = 130
 
@@ -232,46 +232,13 @@ def _run(study: Any) -> int:
     return 0
 
 
-class StudyDisplay:
+class StudyDisplay(EventDisplay):
     """Shows a study's progress: the runs done so far and the current run's epochs and loss."""
 
     def __init__(self, live: bool | None = None, stream: Any = None) -> None:
-        from rich.console import Console
-
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=not self.live)
-        self.progress = None
+        super().__init__(live, stream)
         self.study_task = self.run_task = self.phase_task = None
         self.phase = ""
-
-    def __enter__(self) -> StudyDisplay:
-        if self.live:
-            from .train import _make_progress
-
-            self.progress = _make_progress(self.console)
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-    def note(self, text: str) -> None:
-        """A line from outside the event stream (e.g. a stop request)."""
-        self._line(f"[yellow]{text}[/yellow]", text)
-
-    def _line(self, rich_text: str, plain_text: str) -> None:
-        if self.live:
-            self.console.print(rich_text)
-        else:
-            print(plain_text, file=self.stream, flush=True)
-
-    def __call__(self, event: Any) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
 
     def _on_StudyStarted(self, e: Any) -> None:
         kept = f", {e.kept} finished before (kept)" if e.kept else ""

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .common import add_config_options
+from .common import EventDisplay, add_config_options
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 1}
@@ -258,7 +258,7 @@ def stop_signals(cancel: threading.Event, note) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-class TrainingDisplay:
+class TrainingDisplay(EventDisplay):
     """Renders a run's events: live progress bars on a terminal, plain lines elsewhere.
 
     ``vit-tui train`` passes it to the engine as the sink; ``vit-tui attach`` feeds it the
@@ -266,46 +266,13 @@ class TrainingDisplay:
     """
 
     def __init__(self, live: bool | None = None, stream: Any = None) -> None:
-        from rich.console import Console
-
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=not self.live)
-        self.progress = None
+        super().__init__(live, stream)
         self.epoch_task = self.step_task = None
         self.epochs = 0
         self.outcome: str | None = None
         """finished, interrupted or failed once the run has ended."""
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> TrainingDisplay:
-        if self.live:
-            self.progress = _make_progress(self.console)
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-    def note(self, text: str) -> None:
-        """A line from outside the event stream (e.g. a stop request)."""
-        self._line(f"[yellow]{text}[/yellow]", text)
-
-    def _line(self, rich_text: str, plain_text: str) -> None:
-        if self.live:
-            self.console.print(rich_text)
-        else:
-            print(plain_text, file=self.stream, flush=True)
-
     # --- events ------------------------------------------------------------------------------
-
-    def __call__(self, event: Any) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
 
     def _on_RunStarted(self, e: Any) -> None:
         self.epochs = e.epochs
@@ -367,26 +334,3 @@ class TrainingDisplay:
         text = f"failed: {e.message}" + (f" ({e.hint})" if e.hint else "")
         self._line(f"[bold red]{text}[/bold red]", text)
 
-
-def _make_progress(console: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description:<12}"),
-        BarColumn(bar_width=30),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[stats]}"),
-        console=console,
-        refresh_per_second=8,
-        transient=True,
-    )
