@@ -31,8 +31,7 @@ from ..config import has_class_token
 from ..files import check_writable_dir, write_with
 from ..model.attention import record_attention
 from .evaluate import RunModel, image_files, open_run
-
-FIGURE_DPI = 150
+from .export import FIGURE_DPI
 
 WEIGHTS_NOTES = {
     "mha": "mha: softmax over keys, so each row of a head's attention sums to 1.",
@@ -235,7 +234,7 @@ def export_attention(
     for attention, name in zip(attentions, _figure_names(files)):
         title = f"{attention.path.name} · run {run_dir.name} · {variant} attention, {checkpoint} checkpoint"
         fig = draw_attention(attention, variant, class_token, title)
-        written.append(write_with(out / name, lambda handle, fig=fig: fig.savefig(handle, format="png")))
+        written.append(write_with(out / name, lambda handle, fig=fig: fig.savefig(handle, format="png", dpi=FIGURE_DPI)))
     return written
 
 
