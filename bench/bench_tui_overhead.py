@@ -48,11 +48,11 @@ from tui_terminal import LatencyProbe, Terminal, key_latency, latency_summary  #
 from vit_tui import config as config_mod  # noqa: E402
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
+from vit_tui.tui.app import APP_THREAD_CHOICES  # noqa: E402  (imports neither torch nor the engine)
 
 # torch-importing modules and the app are imported inside the functions, so an app child can set
 # its process environment (prepare_environment) before torch loads, exactly as `vit-tui` does.
 
-APP_THREAD_CHOICES = ("passive", "spin", "spare-core", "spare-core-passive")  # as vit_tui.tui.app has them
 CHART_TOGGLE = LatencyProbe("c", lambda screen: "loss by epoch" in screen)
 LATENCY_RUN_EPOCHS = 1000
 """The latency run is stopped (x) once its presses are done; it only has to outlast them."""
