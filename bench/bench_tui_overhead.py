@@ -13,7 +13,8 @@ choice (``VIT_TUI_APP_THREADS``), one app side per choice. Two harnesses:
   keys a user types load ``vit-tui.toml`` on the Model screen (2, ctrl+o), go to Train and press t.
 
 Each side's figure is the median over all its runs of the engine-measured epoch seconds
-(``metrics.csv``) after each run's first (warm-up) epoch. With ``--presses`` above 0 the tmux
+(``metrics.csv``) after each run's first (warm-up) epoch; a run whose saved config differs from
+the bench's stops the bench. In tmux both sides are checked for their end every 0.5 s. With ``--presses`` above 0 the tmux
 harness also measures key latency per app choice, in one more app run each: ``c`` (the chart
 toggle) is pressed at random intervals, first with the app idle on the Train screen, then while
 it trains, and each press is timed from just before ``send-keys`` until ``capture-pane`` shows

@@ -34,6 +34,7 @@ class Terminal:
         self.tmux("new-session", "-d", "-s", "bench", "-x", str(columns), "-y", str(rows), *settings, command)
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one tmux command against this terminal's server."""
         return subprocess.run([*self._base, *args], capture_output=True, text=True, timeout=30, check=False)
 
     def keys(self, *keys: str, gap_s: float = 0.2) -> None:
@@ -43,6 +44,7 @@ class Terminal:
             time.sleep(gap_s)
 
     def screen(self) -> str:
+        """The visible text of the pane, as a user sees it."""
         return self.tmux("capture-pane", "-p", "-t", "bench").stdout
 
     def alive(self) -> bool:
@@ -79,7 +81,9 @@ class LatencyProbe:
     shown: Callable[[str], bool]
 
 
-def key_latency(term: Terminal, probe: LatencyProbe, presses: int, gaps_s: tuple[float, float], give_up_s: float):
+def key_latency(
+    term: Terminal, probe: LatencyProbe, presses: int, gaps_s: tuple[float, float], give_up_s: float
+) -> tuple[list[float | None], float]:
     """Seconds from each press to its effect on screen (None where it did not show within ``give_up_s``).
 
     Presses come at random intervals drawn from ``gaps_s``, so they do not lock onto a redraw rhythm.
@@ -96,7 +100,9 @@ def key_latency(term: Terminal, probe: LatencyProbe, presses: int, gaps_s: tuple
     return latencies, statistics.median(reads) if reads else 0.0
 
 
-def _until_flipped(term, probe, before: bool, sent: float, give_up_s: float, reads: list[float]) -> float | None:
+def _until_flipped(
+    term: Terminal, probe: LatencyProbe, before: bool, sent: float, give_up_s: float, reads: list[float]
+) -> float | None:
     while time.perf_counter() - sent < give_up_s:
         read_start = time.perf_counter()
         shown = probe.shown(term.screen())

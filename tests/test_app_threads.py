@@ -69,9 +69,7 @@ def test_spare_core_leaves_torch_one_thread_fewer_on_a_small_machine():
     assert spare_threads == (cores - 1 if 1 < cores <= FEW_CORES else spin_threads)
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"), [("VIT_TUI_APP_THREADS", "all"), ("VIT_TUI_PROGRESS_RATE", "fast")]
-)
+@pytest.mark.parametrize(("variable", "value"), [("VIT_TUI_APP_THREADS", "all"), ("VIT_TUI_PROGRESS_RATE", "fast")])
 def test_a_bad_setting_stops_the_app_with_one_line_before_writing(tmp_path, variable, value):
     home = tmp_path / "new-home"
     done = subprocess.run(
