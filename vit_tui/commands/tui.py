@@ -39,7 +39,7 @@ def run_app(args: argparse.Namespace) -> int:
         if demo_per_class < 4:
             raise UserError("--demo-per-class", f"needs at least 4 images per class, got {demo_per_class}")
         demo_options = {"per_class_train": demo_per_class, "per_class_val": max(1, demo_per_class // 4)}
+    prepare_environment()  # before anything is written: a bad setting leaves nothing behind
     home.mkdir(parents=True, exist_ok=True)
-    prepare_environment()
     VitApp(home, demo_options=demo_options).run()
     return 0

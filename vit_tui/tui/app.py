@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,8 +20,10 @@ from textual.reactive import var
 from textual.theme import Theme
 
 from ..config import RunConfig
+from ..errors import UserError
 from ..presets import preset
 from .actions import VitCommands
+from .bridge import progress_rate
 from .screens.data import DataScreen
 from .screens.evaluate import EvaluateScreen
 from .screens.modals import DemoOffer, FailureScreen, HelpScreen, QuitWhileTraining
@@ -34,14 +37,51 @@ from .themes import DEFAULT_THEME, load_themes
 SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
 
 
-def prepare_environment() -> None:
+APP_THREADS_ENV = "VIT_TUI_APP_THREADS"
+APP_THREAD_CHOICES = ("passive", "spin", "spare-core", "spare-core-passive")
+DEFAULT_APP_THREADS = "passive"
+FEW_CORES = 4
+"""At most this many usable cores counts as few: a spare core for the UI is then worth a training thread."""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def app_thread_settings(choice: str, cores: int) -> dict[str, str]:
+    """The OpenMP environment for training beside the UI, for one ``VIT_TUI_APP_THREADS`` choice.
+
+    ``passive``: waiting OpenMP threads sleep instead of spinning. ``spin``: OpenMP's own default,
+    as the command line has it. ``spare-core``: one intra-op thread fewer than the usable cores,
+    on machines with few of them, so the UI thread has a core of its own; ``spare-core-passive``
+    both. Raises UserError for any other choice.
+    """
+    if choice not in APP_THREAD_CHOICES:
+        raise UserError(APP_THREADS_ENV, f"must be one of {', '.join(APP_THREAD_CHOICES)}, got {choice!r}")
+    settings = {}
+    if choice.endswith("passive"):
+        settings["OMP_WAIT_POLICY"] = "PASSIVE"
+    if choice.startswith("spare-core") and 1 < cores <= FEW_CORES:
+        settings["OMP_NUM_THREADS"] = str(cores - 1)
+    return settings
+
+
+def prepare_environment(environ: MutableMapping[str, str] = os.environ) -> None:
     """Process settings for training beside a UI; call before torch is imported.
 
+    The one place the app's threading is chosen (``VIT_TUI_APP_THREADS``, default ``passive``).
     OpenMP threads that spin while waiting (the default) fight the UI thread, and any other busy
     process, for the cores: on a loaded 2-core machine an epoch took 6x longer. Waiting threads
-    that sleep cost nothing measurable when the machine is idle. A value the user set is kept.
+    that sleep cost little when the machine is idle (see "TUI overhead" in bench/BENCHMARKS.md,
+    where every choice is measured). A value the user set for an OpenMP variable is kept.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choice = environ.get(APP_THREADS_ENV, "").strip() or DEFAULT_APP_THREADS
+    for key, value in app_thread_settings(choice, usable_cores()).items():
+        environ.setdefault(key, value)
+    progress_rate(environ)  # a bad value is reported now, not by the first run
 
 
 def _start_process_helpers() -> None:

@@ -2,19 +2,39 @@
 
 The engine calls the sink from the training thread. ``post_message`` is thread-safe and does
 not wait for the UI, so training never blocks on drawing. Step log points are thinned to at
-most ``max_rate`` per second; every other event (epochs, checkpoints, the end) always passes,
-and a thinned log point is flushed before the event that follows it so the last state shows.
+most ``max_rate`` per second (``VIT_TUI_PROGRESS_RATE``, default 10); every other event (epochs,
+checkpoints, the end) always passes, and a thinned log point is flushed before the event that
+follows it so the last state shows.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from textual.message import Message
 
 from ..engine.events import Event, StepsLogged
+from ..errors import UserError
 from .messages import TrainEvent, TrainProgress
+
+PROGRESS_RATE_ENV = "VIT_TUI_PROGRESS_RATE"
+DEFAULT_PROGRESS_RATE = 10.0
+
+
+def progress_rate(environ: Mapping[str, str] = os.environ) -> float:
+    """Step log points the live view takes per second: each one is a UI update competing with training."""
+    raw = environ.get(PROGRESS_RATE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PROGRESS_RATE
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate <= 1000:
+        raise UserError(PROGRESS_RATE_ENV, f"must be updates per second, above 0 and at most 1000, got {raw!r}")
+    return rate
 
 
 class MessageSink:
@@ -23,11 +43,12 @@ class MessageSink:
     def __init__(
         self,
         post: Callable[[Message], object],
-        max_rate: float = 10.0,
+        max_rate: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._post = post
-        self._min_gap = 1.0 / max_rate if max_rate > 0 else 0.0
+        rate = progress_rate() if max_rate is None else max_rate
+        self._min_gap = 1.0 / rate if rate > 0 else 0.0
         self._clock = clock
         self._last_post = float("-inf")
         self._held: StepsLogged | None = None
