@@ -16,8 +16,10 @@ from vit_tui.engine.evaluate import load_evaluation, open_run
 from vit_tui.engine.predict import predict_paths, read_predictions_csv
 from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
+from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.export_model import ExportModelQuestion
+from vit_tui.tui.screens.modals import HelpScreen
 from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.heatmap import AttentionHeatMap
 from vit_tui.tui.widgets.predictions import PredictionsPanel
@@ -170,3 +172,22 @@ async def test_predictions_of_a_run_switched_away_from_mid_work_are_dropped(home
         assert panel.predictions == []
         assert not panel.query_one("#predict-table").display
         assert "other" in str(panel.query_one("#predict-status").render())
+
+
+async def test_keys_help_lists_the_new_keys_and_the_palette_opens_the_model_export(home):
+    app = VitApp(home, offer_demo=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await open_evaluate(app, pilot, home / "runs" / "tiny")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = dict(app.screen.rows)
+        assert "rollout" in rows["a"] and "image file or folder" in rows["p"] and "ONNX" in rows["x"]
+        assert "CSV" in rows["e"]
+        await pilot.press("escape")
+        entry = next(e for e in MAIN_ACTIONS if e.text == "Export the model (ONNX/TorchScript)")
+        await app.run_action(entry.action)
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportModelQuestion))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.name == "evaluate" and not (home / "runs" / "tiny" / "export" / "model-best.onnx").exists()

@@ -36,12 +36,12 @@ class EvaluateScreen(VitScreen):
 
     TITLE = "Evaluate"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "export", "Export (the report; the predictions CSV in the predictions view)"),
+        Binding("e", "export", "Export", tooltip="export the report files; in the predictions view, the CSV"),
         Binding("v", "evaluate", "Redo"),
         Binding("s", "pick_run", "Run"),
-        Binding("a", "attention", "Attention (rollout over the selected mistake, again hides)"),
-        Binding("p", "predict", "Predict (image file or folder; again shows the scores)"),
-        Binding("x", "export_model", "Export the model (TorchScript or ONNX)"),
+        Binding("a", "attention", "Attention", tooltip="attention rollout over the selected mistake; again hides"),
+        Binding("p", "predict", "Predict", tooltip="predictions view: top-5 of an image file or folder; again: scores"),
+        Binding("x", "export_model", "Model file", tooltip="export the model as TorchScript or ONNX, verified"),
     ]
 
     def __init__(self) -> None:
@@ -260,9 +260,12 @@ class EvaluateScreen(VitScreen):
         switcher = self.query_one("#eval-views", ContentSwitcher)
         if self.predictions_shown:
             switcher.current = "eval-left"
+            if self.run_dir is not None:
+                self._note(f"{self.run_dir.name}: e exports, v evaluates again")
             return
         switcher.current = "eval-predict"
         self.query_one("#predict-path", Input).focus()
+        self._note("enter predicts · → completes the path · esc leaves the field · then p shows the scores again")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "predict-path":

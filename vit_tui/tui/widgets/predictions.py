@@ -17,12 +17,13 @@ from .paths import PathSuggester
 from .thumbnails import Thumbnail
 
 BAR_WIDTH = 20
+PERCENT_WIDTH = 7
 
 
 def probability_bars(top: Sequence[tuple[str, float]], width: int = BAR_WIDTH) -> Text:
-    """One line per class: its name, a bar as long as its probability, the percentage."""
+    """One line per class: its name, a bar ``width`` cells long filled as its probability, the percentage."""
     name_width = max((len(name) for name, _ in top), default=0)
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     for name, probability in top:
         filled = round(probability * width)
         text.append(f"{name:<{name_width}} ")
@@ -36,6 +37,26 @@ def probability_bars(top: Sequence[tuple[str, float]], width: int = BAR_WIDTH) -
 def others(top: Sequence[tuple[str, float]]) -> str:
     """The classes after the first, with their probabilities, for a table cell."""
     return " · ".join(f"{name} {probability:.0%}" for name, probability in top[1:])
+
+
+class ProbabilityBars(Static):
+    """``probability_bars`` with the bars as long as the widget's width allows (at most ``BAR_WIDTH``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.top: tuple[tuple[str, float], ...] = ()
+
+    def show(self, top: Sequence[tuple[str, float]]) -> None:
+        self.top = tuple(top)
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        name_width = max((len(name) for name, _ in self.top), default=0)
+        room = self.content_size.width - name_width - 1 - PERCENT_WIDTH
+        self.update(probability_bars(self.top, max(4, min(BAR_WIDTH, room))) if self.top else "")
 
 
 class PredictionsPanel(Vertical):
@@ -58,9 +79,9 @@ class PredictionsPanel(Vertical):
         display: none;
     }
     PredictionsPanel #predict-bars {
-        width: auto;
+        width: 1fr;
         height: auto;
-        padding: 0 2 0 0;
+        padding: 0 0 0 2;
     }
     PredictionsPanel #predict-thumb {
         height: 8;
@@ -89,8 +110,8 @@ class PredictionsPanel(Vertical):
         )
         yield Static("", id="predict-status")
         with Horizontal(id="predict-one"):
-            yield Static("", id="predict-bars")
             yield Thumbnail(id="predict-thumb")
+            yield ProbabilityBars(id="predict-bars")
         yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
 
     def path_text(self) -> str:
@@ -124,7 +145,7 @@ class PredictionsPanel(Vertical):
 
     def _show_one(self, prediction) -> None:
         self.say(f"{prediction.path.name}: {prediction.best}")
-        self.query_one("#predict-bars", Static).update(probability_bars(prediction.top))
+        self.query_one(ProbabilityBars).show(prediction.top)
         thumb = self.query_one("#predict-thumb", Thumbnail)
         try:
             thumb.set_image(prediction.path)
