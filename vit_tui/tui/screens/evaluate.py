@@ -146,12 +146,16 @@ class EvaluateScreen(VitScreen):
             self._evaluate_when_shown = True
             self._note(f"{run_dir.name}: not evaluated yet")
 
-    def action_evaluate(self) -> None:
-        """Evaluate the run's kept checkpoint again (in a worker)."""
+    def _free_with_a_run(self) -> bool:
+        """True when a run is chosen and no evaluation or export is under way (else it says why, or waits)."""
         if self.run_dir is None:
             self.notify("Pick a run first (s).", severity="warning")
-            return
-        if self.busy:
+            return False
+        return not self.busy
+
+    def action_evaluate(self) -> None:
+        """Evaluate the run's kept checkpoint again (in a worker)."""
+        if not self._free_with_a_run():
             return
         self.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
@@ -162,10 +166,7 @@ class EvaluateScreen(VitScreen):
         if self.predictions_shown:
             self.save_predictions()
             return
-        if self.run_dir is None:
-            self.notify("Pick a run first (s).", severity="warning")
-            return
-        if self.busy:
+        if not self._free_with_a_run():
             return
         self.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
@@ -304,10 +305,7 @@ class EvaluateScreen(VitScreen):
 
     def action_export_model(self) -> None:
         """Ask TorchScript or ONNX, then export the run's kept checkpoint (verified) in a worker."""
-        if self.run_dir is None:
-            self.notify("Pick a run first (s).", severity="warning")
-            return
-        if self.busy:
+        if not self._free_with_a_run():
             return
         if self._onnx_missing is False:
             # Importing onnxruntime takes a while: check once, off the UI thread.
