@@ -191,3 +191,21 @@ async def test_keys_help_lists_the_new_keys_and_the_palette_opens_the_model_expo
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.name == "evaluate" and not (home / "runs" / "tiny" / "export" / "model-best.onnx").exists()
+
+
+async def test_the_export_question_keeps_onnx_off_and_says_what_to_install_when_it_is_missing(home):
+    missing = "--format onnx: needs onnxruntime, which is not installed; run: pip install 'vit-tui[export]'"
+    answers: list[str | None] = []
+    app = VitApp(home, offer_demo=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.push_screen(ExportModelQuestion("tiny", missing), answers.append)
+        await pilot.pause()
+        question = app.screen
+        assert question.query_one("#onnx").disabled
+        assert "pip install 'vit-tui[export]'" in str(question.query_one("#export-onnx-missing").render())
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.screen is question and answers == []
+        await pilot.press("t")
+        await pilot.pause()
+        assert answers == ["torchscript"]

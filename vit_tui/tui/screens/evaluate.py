@@ -217,7 +217,7 @@ class EvaluateScreen(VitScreen):
             self._predicted(result)
         elif task == "save-predictions":
             self.query_one(PredictionsPanel).say(f"saved {result}")
-            self.notify(f"predictions saved to {result}")
+            self.notify(f"predictions saved to {result}", markup=False)
         elif task == "onnx-check":
             self._onnx_missing = result
             self._ask_model_format()
@@ -332,7 +332,7 @@ class EvaluateScreen(VitScreen):
             f"{result.max_abs_diff:.1e} (allowed {result.allowed_diff:.1e})"
         )
         self._note(text)
-        self.notify(text, title="model exported", timeout=10)
+        self.notify(text, title="model exported", timeout=10, markup=False)
 
     # --- drawing ------------------------------------------------------------------------------
 

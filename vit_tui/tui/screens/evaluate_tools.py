@@ -35,10 +35,14 @@ class PredictionsResult:
 
 
 class RunModels:
-    """The newest run's checkpoint loaded for inference; shared by the workers, so loaded under a lock."""
+    """The newest run's checkpoint loaded for inference, shared by the workers.
+
+    Hold ``lock`` while using the model: recording attention swaps the model's attention layers
+    for a while, and a prediction running beside it would be recorded too.
+    """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._key: tuple | None = None
         self._model = None
 
@@ -67,9 +71,11 @@ def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> Attentio
     from ...config import has_class_token
     from ...engine.attention_maps import rollout_caption, rollout_grid
 
-    run = models.get(run_dir)
+    with models.lock:
+        run = models.get(run_dir)
+        grid = rollout_grid(run, image)
     legend = rollout_caption(run.cfg.model.attention, has_class_token(run.cfg.model))
-    return AttentionResult(run_dir, image, rollout_grid(run, image), legend)
+    return AttentionResult(run_dir, image, grid, legend)
 
 
 def predict(models: RunModels, run_dir: Path, source: Path) -> PredictionsResult:
@@ -77,7 +83,9 @@ def predict(models: RunModels, run_dir: Path, source: Path) -> PredictionsResult
     from ...engine.predict import predict_paths
 
     files = image_files([source])  # a bad path is the user's error before any model is loaded
-    return PredictionsResult(run_dir, source, predict_paths(models.get(run_dir), files, top_k=5))
+    with models.lock:
+        predictions = predict_paths(models.get(run_dir), files, top_k=5)
+    return PredictionsResult(run_dir, source, predictions)
 
 
 def predictions_csv_path(run_dir: Path, source: Path) -> Path:

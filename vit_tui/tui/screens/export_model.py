@@ -33,7 +33,7 @@ class ExportModelQuestion(ModalScreen[str | None]):
                 "t: TorchScript   o: ONNX   esc: cancel"
             )
             if self.onnx_missing:
-                yield Static(f"ONNX is not available: {self.onnx_missing}", id="export-onnx-missing")
+                yield Static(f"ONNX is not available: {self.onnx_missing}", id="export-onnx-missing", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("TorchScript (t)", id="torchscript", variant="primary")
                 yield Button("ONNX (o)", id="onnx", disabled=self.onnx_missing is not None)
@@ -41,7 +41,7 @@ class ExportModelQuestion(ModalScreen[str | None]):
 
     def action_choose(self, choice: str | None) -> None:
         if choice == "onnx" and self.onnx_missing:
-            self.notify(self.onnx_missing, severity="warning")
+            self.notify(self.onnx_missing, severity="warning", markup=False)
             return
         self.dismiss(choice)
 

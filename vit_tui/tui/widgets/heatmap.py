@@ -104,7 +104,7 @@ class AttentionHeatMap(Vertical):
 
     def compose(self) -> ComposeResult:
         yield HeatMapImage()
-        yield Static("", classes="heat-legend")
+        yield Static("", classes="heat-legend", markup=False)
 
     def show_map(self, image, grid: np.ndarray, legend: str) -> None:
         """Lay ``grid`` over ``image`` (a path, an array or a PIL image) and say what it shows."""

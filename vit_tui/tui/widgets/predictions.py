@@ -108,7 +108,7 @@ class PredictionsPanel(Vertical):
             compact=True,
             id="predict-path",
         )
-        yield Static("", id="predict-status")
+        yield Static("", id="predict-status", markup=False)
         with Horizontal(id="predict-one"):
             yield Thumbnail(id="predict-thumb")
             yield ProbabilityBars(id="predict-bars")
