@@ -161,6 +161,19 @@ def legend_text(variant: str, class_token: bool) -> str:
     return " ".join((WEIGHTS_NOTES[variant], HEADS_NOTE[class_token], rollout, scale))
 
 
+ROLLOUT_CAPTIONS = {
+    "mha": "softmax over keys: where the class token looks",
+    "dlstudio": "softmax across queries: a rescaled view, rows renormalised by the rollout",
+    "einsum": "softmax across heads: every head mean is 1/H, so this map is flat for every image",
+}
+
+
+def rollout_caption(variant: str, class_token: bool) -> str:
+    """One short line for a rollout map: what is rolled out and what the variant's softmax makes of it."""
+    source = "class token" if class_token else "mean of all tokens"
+    return f"rollout ({source}) · {variant}: {ROLLOUT_CAPTIONS[variant]}"
+
+
 def _overlay(ax, image: np.ndarray, values: np.ndarray, title: str) -> None:
     side = image.shape[0]
     extent = (-0.5, side - 0.5, side - 0.5, -0.5)

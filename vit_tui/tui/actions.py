@@ -38,6 +38,19 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
     PaletteEntry("Detach training", "keep training in its own process", "goto('train', 'detach')"),
     PaletteEntry("Evaluate the selected run", "confusion matrix and mistakes", "goto('evaluate', 'evaluate')"),
     PaletteEntry("Export the selected run", "CSV, PNG and Markdown into the run folder", "goto('evaluate', 'export')"),
+    PaletteEntry(
+        "Export the model (ONNX/TorchScript)",
+        "the selected run's model, checked, into its export/ folder",
+        "goto('evaluate', 'export_model')",
+    ),
+    PaletteEntry(
+        "Predict image files", "top-5 classes of a file or folder with the selected run", "goto('evaluate', 'predict')"
+    ),
+    PaletteEntry(
+        "Show the attention rollout",
+        "over the selected mistake on Evaluate (again hides)",
+        "goto('evaluate', 'attention')",
+    ),
     PaletteEntry("Refresh the run list", "read the runs folder again", "goto('runs', 'refresh')"),
     PaletteEntry("Attach to the selected run", "follow a detached run live", "goto('runs', 'attach')"),
     PaletteEntry("Resume the selected run", "continue an interrupted run detached", "goto('runs', 'resume')"),

@@ -2,6 +2,9 @@
 
 The numbers come from the engine: the run's saved ``evaluation.json`` when there is one,
 otherwise ``evaluate_run`` in a thread worker (then saved, so the next look is instant).
+With the run's model (loaded once, in a worker) it also shows the attention rollout over the
+selected mistake (``a``), predicts image files typed into the predictions view (``p``), and
+exports the model as TorchScript or ONNX (``x``).
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Label, OptionList, Select, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
 from ..messages import TaskDone, TaskFailed
 from ..widgets.confusion import ConfusionView
+from ..widgets.heatmap import AttentionHeatMap
+from ..widgets.predictions import PredictionsPanel
 from ..widgets.thumbnails import Thumbnail
+from . import evaluate_tools as tools
 from .base import VitScreen
+from .export_model import ExportModelQuestion
 
 
 class EvaluateScreen(VitScreen):
@@ -29,9 +36,12 @@ class EvaluateScreen(VitScreen):
 
     TITLE = "Evaluate"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "export", "Export"),
+        Binding("e", "export", "Export", tooltip="export the report files; in the predictions view, the CSV"),
         Binding("v", "evaluate", "Redo"),
         Binding("s", "pick_run", "Run"),
+        Binding("a", "attention", "Attention", tooltip="attention rollout over the selected mistake; again hides"),
+        Binding("p", "predict", "Predict", tooltip="predictions view: top-5 of an image file or folder; again: scores"),
+        Binding("x", "export_model", "Model file", tooltip="export the model as TorchScript or ONNX, verified"),
     ]
 
     def __init__(self) -> None:
@@ -43,24 +53,35 @@ class EvaluateScreen(VitScreen):
         self._evaluate_when_shown = False
         self._run_choices: set[str] = set()
         """The runs the picker lists (paths as text)."""
+        self.models = tools.RunModels()
+        self.attention_on = False
+        self.sample: Path | None = None
+        """The image of the selected mistake, which the attention map is drawn over."""
+        self._attention_maps: dict[tuple[Path, Path], tools.AttentionResult] = {}
+        self._onnx_missing: str | None | bool = False
+        """What ONNX export lacks here (None: nothing), once checked; False until then."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="eval-bar"):
             yield Select([], prompt="run", compact=True, id="eval-run")
             yield Static("", id="eval-accuracy")
         with Horizontal(id="eval-body"):
-            with VerticalScroll(id="eval-left"):
-                yield ConfusionView(id="eval-confusion")
-                yield Static("", id="eval-per-class")
+            with ContentSwitcher(initial="eval-left", id="eval-views"):
+                with VerticalScroll(id="eval-left"):
+                    yield ConfusionView(id="eval-confusion")
+                    yield Static("", id="eval-per-class")
+                yield PredictionsPanel(self.app.state.home, id="eval-predict")
             with Vertical(id="eval-mistakes"):
                 yield Label("most confident mistakes", classes="panel-title")
                 yield OptionList(id="mistake-list")
                 yield Thumbnail(id="mistake-thumb")
+                yield AttentionHeatMap(id="mistake-heat")
                 yield Static("", id="mistake-caption")
         yield Static("", id="eval-note")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#mistake-heat").display = False
         self.watch(self.app, "run_dir", self._run_chosen)
 
     def on_screen_resume(self) -> None:
@@ -108,6 +129,8 @@ class EvaluateScreen(VitScreen):
         """Show the run's saved evaluation (read in a worker), or compute it."""
         self.run_dir = run_dir
         self.exported = []
+        self.sample = None
+        self.query_one(PredictionsPanel).clear(f"predictions use {run_dir.name}: enter a path")
         self.run_task("load", _load, run_dir, run_dir=run_dir)
 
     def _loaded(self, run_dir: Path, loaded) -> None:
@@ -123,23 +146,27 @@ class EvaluateScreen(VitScreen):
             self._evaluate_when_shown = True
             self._note(f"{run_dir.name}: not evaluated yet")
 
-    def action_evaluate(self) -> None:
-        """Evaluate the run's kept checkpoint again (in a worker)."""
+    def _free_with_a_run(self) -> bool:
+        """True when a run is chosen and no evaluation or export is under way (else it says why, or waits)."""
         if self.run_dir is None:
             self.notify("Pick a run first (s).", severity="warning")
-            return
-        if self.busy:
+            return False
+        return not self.busy
+
+    def action_evaluate(self) -> None:
+        """Evaluate the run's kept checkpoint again (in a worker)."""
+        if not self._free_with_a_run():
             return
         self.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
         self.run_task("evaluate", _evaluate, self.run_dir, run_dir=self.run_dir)
 
     def action_export(self) -> None:
-        """Write the run's CSV, PNG and Markdown exports and list them."""
-        if self.run_dir is None:
-            self.notify("Pick a run first (s).", severity="warning")
+        """Write the run's CSV, PNG and Markdown exports and list them (the predictions CSV in that view)."""
+        if self.predictions_shown:
+            self.save_predictions()
             return
-        if self.busy:
+        if not self._free_with_a_run():
             return
         self.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
@@ -165,14 +192,147 @@ class EvaluateScreen(VitScreen):
             folder = self.exported[0].parent if self.exported else self.run_dir
             self._note(f"exported to {folder}: {names}")
             self.notify(f"exported {len(self.exported)} files")
+        else:
+            self._model_task_done(message.task, message.result)
 
     def on_task_failed(self, message: TaskFailed) -> None:
         if not self.is_current(message):
             return
-        if message.task in ("evaluate", "export"):
+        if message.task in ("evaluate", "export", "export-model"):
             self.busy = ""
-        self._note(f"{message.task} failed")
-        self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
+        if message.task == "attention":
+            self.query_one(AttentionHeatMap).show_message(f"no attention map: {message.message}")
+        elif message.task in ("predict", "save-predictions"):
+            # Bad input typed on the screen: one line in the panel, no dialog.
+            self.query_one(PredictionsPanel).say(message.message)
+        else:
+            self._note(f"{message.task} failed")
+            self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
+
+    def _model_task_done(self, task: str, result) -> None:
+        if task == "attention":
+            self._attention_maps[(result.run_dir, result.image)] = result
+            self._show_attention()
+        elif task == "predict":
+            self._predicted(result)
+        elif task == "save-predictions":
+            self.query_one(PredictionsPanel).say(f"saved {result}")
+            self.notify(f"predictions saved to {result}", markup=False)
+        elif task == "onnx-check":
+            self._onnx_missing = result
+            self._ask_model_format()
+        elif task == "export-model":
+            self.busy = ""
+            self._model_exported(result)
+
+    # --- attention --------------------------------------------------------------------------
+
+    def action_attention(self) -> None:
+        """Show (or hide) the attention rollout over the selected mistake instead of its thumbnail."""
+        self.attention_on = not self.attention_on
+        self.query_one("#mistake-thumb").display = not self.attention_on
+        self.query_one("#mistake-heat").display = self.attention_on
+        if self.attention_on:
+            self._show_attention()
+
+    def _show_attention(self) -> None:
+        """Draw the map of the selected sample: from the cache, or start computing it."""
+        if not self.attention_on:
+            return
+        heat = self.query_one(AttentionHeatMap)
+        if self.run_dir is None or self.sample is None:
+            heat.show_message("no sample: pick a run with mistakes whose images are still there")
+            return
+        cached = self._attention_maps.get((self.run_dir, self.sample))
+        if cached is not None:
+            heat.show_map(cached.image, cached.grid, cached.legend)
+            return
+        heat.show_message("computing the attention rollout…")
+        self.run_task("attention", tools.attention_rollout, self.models, self.run_dir, self.sample)
+
+    # --- predictions ------------------------------------------------------------------------
+
+    @property
+    def predictions_shown(self) -> bool:
+        return self.query_one("#eval-views", ContentSwitcher).current == "eval-predict"
+
+    def action_predict(self) -> None:
+        """Switch to the predictions view and its path field, or back to the scores."""
+        switcher = self.query_one("#eval-views", ContentSwitcher)
+        if self.predictions_shown:
+            switcher.current = "eval-left"
+            if self.run_dir is not None:
+                self._note(f"{self.run_dir.name}: e exports, v evaluates again")
+            return
+        switcher.current = "eval-predict"
+        self.query_one("#predict-path", Input).focus()
+        self._note("enter predicts · → completes the path · esc leaves the field · then p shows the scores again")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "predict-path":
+            return
+        panel = self.query_one(PredictionsPanel)
+        if self.run_dir is None:
+            panel.say("pick a run first (s)")
+            return
+        if not panel.path_text():
+            panel.say("type an image file or a folder of images")
+            return
+        source = panel.resolve(panel.path_text())
+        panel.clear(f"predicting {source.name} with {self.run_dir.name}…")
+        self.run_task("predict", tools.predict, self.models, self.run_dir, source)
+
+    def _predicted(self, result: tools.PredictionsResult) -> None:
+        if result.run_dir != self.run_dir:
+            return  # the run changed while it worked: these are the old run's answers
+        panel = self.query_one(PredictionsPanel)
+        panel.show_predictions(result.predictions, result.source)
+        if len(result.predictions) > 1:
+            self.query_one("#predict-table", DataTable).focus()
+        else:
+            self.set_focus(None)
+        self._note("e saves the predictions as CSV · p shows the scores again")
+
+    def save_predictions(self) -> None:
+        """Write the predictions shown as CSV into the run's predictions/ folder (in a worker)."""
+        panel = self.query_one(PredictionsPanel)
+        if not panel.predictions or self.run_dir is None:
+            panel.say("nothing to save yet: enter a path first")
+            return
+        self.run_task("save-predictions", tools.save_predictions, self.run_dir, panel.source, panel.predictions)
+
+    # --- model export -----------------------------------------------------------------------
+
+    def action_export_model(self) -> None:
+        """Ask TorchScript or ONNX, then export the run's kept checkpoint (verified) in a worker."""
+        if not self._free_with_a_run():
+            return
+        if self._onnx_missing is False:
+            # Importing onnxruntime takes a while: check once, off the UI thread.
+            self.run_task("onnx-check", tools.onnx_missing)
+            return
+        self._ask_model_format()
+
+    def _ask_model_format(self) -> None:
+        if self.run_dir is None:
+            return
+        missing = self._onnx_missing if isinstance(self._onnx_missing, str) else None
+        self.app.push_screen(ExportModelQuestion(self.run_dir.name, missing), self._export_model_as)
+
+    def _export_model_as(self, fmt: str | None) -> None:
+        if fmt is None or self.run_dir is None or self.busy:
+            return
+        self.busy = "export-model"
+        self._note(f"exporting the model of {self.run_dir.name} as {fmt}, then checking it…")
+        self.run_task("export-model", tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
+
+    def _model_exported(self, result) -> None:
+        text = (
+            f"{result.fmt} model written to {result.model_path} · max difference from PyTorch "
+            f"{result.max_abs_diff:.1e} (allowed {result.allowed_diff:.1e})"
+        )
+        self._note(text)
+        self.notify(text, title="model exported", timeout=10, markup=False)
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -196,6 +356,8 @@ class EvaluateScreen(VitScreen):
             options.highlighted = 0
             self._show_mistake(0)
         else:
+            self.sample = None
+            self._show_attention()
             self.query_one("#mistake-thumb", Thumbnail).set_image(None)
             self.query_one("#mistake-caption", Static).update("no mistakes")
 
@@ -208,6 +370,8 @@ class EvaluateScreen(VitScreen):
             return
         mistake = self.evaluation.mistakes[number]
         path = _mistake_image(self.run_dir, mistake.file, self.app.state.home)
+        self.sample = path
+        self._show_attention()
         thumb = self.query_one("#mistake-thumb", Thumbnail)
         try:
             thumb.set_image(path if path is not None else None)

@@ -31,7 +31,7 @@ class HelpScreen(ModalScreen[None]):
     @property
     def rows(self) -> list[tuple[str, str]]:
         """(key, what it does) for every key listed."""
-        rows = [(self.app.get_key_display(b), b.description) for b in _screen_bindings(self.target)]
+        rows = [(self.app.get_key_display(b), b.tooltip or b.description) for b in _screen_bindings(self.target)]
         return rows + [
             ("ctrl+p", "command palette: every action, settings, themes"),
             ("ctrl+q", "quit (asks first while training)"),
