@@ -76,8 +76,8 @@ class EvaluateScreen(VitScreen):
                 yield OptionList(id="mistake-list")
                 yield Thumbnail(id="mistake-thumb")
                 yield AttentionHeatMap(id="mistake-heat")
-                yield Static("", id="mistake-caption")
-        yield Static("", id="eval-note")
+                yield Static("", id="mistake-caption", markup=False)
+        yield Static("", id="eval-note", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
