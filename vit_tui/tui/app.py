@@ -98,7 +98,11 @@ class VitApp(App[None]):
         self._warm_up()
         self._register_themes(load_themes())
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        if self.offer_demo and not self.screen_named("data").has_datasets():
+
+    def offer_demo_set(self) -> None:
+        """The data screen's first listing found no dataset: offer the demo set (once, unless turned off)."""
+        if self.offer_demo:
+            self.offer_demo = False
             self.push_screen(DemoOffer(), self._demo_answer)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
