@@ -158,7 +158,10 @@ class VitApp(App[None]):
     # --- quitting -------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        """Quit, asking first while a training run lives inside the app."""
+        """Quit, asking first while a training run or a study lives inside the app."""
+        if self.screen_named("runs").study_running:
+            self.push_screen(QuitWhileTraining(study=True), self._quit_study_answer)
+            return
         train: TrainScreen = self.screen_named("train")
         if train.finishing_in_app:
             self._quit_when_written(train)
@@ -181,3 +184,9 @@ class VitApp(App[None]):
         train: TrainScreen = self.screen_named("train")
         await train.stop_in_app(detach=choice == "detach")
         self.exit()
+
+    async def _quit_study_answer(self, choice: str | None) -> None:
+        if choice != "stop":
+            return
+        await self.screen_named("runs").stop_study()
+        await self.action_quit()  # a training run in the app is asked about next
