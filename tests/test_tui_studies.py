@@ -61,7 +61,7 @@ async def open_runs(pilot, app, rows: int):
 
 
 def move_to(screen, name: str) -> None:
-    screen.query_one("#runs-table", DataTable).move_cursor(row=[n.strip() for n in row_names(screen)].index(name))
+    screen.query_one("#runs-table", DataTable).move_cursor(row=[n.strip(" └") for n in row_names(screen)].index(name))
 
 
 async def test_a_sweeps_runs_sit_under_one_row_that_expands_and_collapses(home):
@@ -78,8 +78,8 @@ async def test_a_sweeps_runs_sit_under_one_row_that_expands_and_collapses(home):
         await wait_until(pilot, lambda: len(runs.rows) == 6, 5)
         assert row_names(runs)[group] == f"▾ {GROUP} · 4 runs"
         members = row_names(runs)[group + 1 : group + 5]
-        assert sorted(n.strip() for n in members) == sorted(p.name for p in (home / "runs").glob(f"{GROUP}-*"))
-        assert all(n.startswith("  ") for n in members)
+        assert sorted(n.strip(" └") for n in members) == sorted(p.name for p in (home / "runs").glob(f"{GROUP}-*"))
+        assert all(n.startswith(" └ ") for n in members)
         table.move_cursor(row=group + 2)
         await pilot.press("left")
         await wait_until(pilot, lambda: len(runs.rows) == 2, 5)

@@ -162,7 +162,7 @@ class RunsScreen(VitScreen):
         if row.run is None:
             return self._group_cells(row.study)
         cells = self._row(row.run)
-        return (cells[0], f"  {cells[1]}", *cells[2:]) if row.member else cells
+        return (cells[0], Text(f" └ {cells[1]}"), *cells[2:]) if row.member else cells
 
     def _group_cells(self, study: StudyRow) -> tuple:
         members = [r for r in self.runs if r.path in study.runs]
@@ -170,7 +170,7 @@ class RunsScreen(VitScreen):
         arrow = "▾" if study.key in self.expanded else "▸"
         return (
             " ",
-            Text(f"{arrow} {study.name} · {len(members)} runs", style="bold"),
+            Text(f"{arrow} {study.name} · {len(members)} run{'s' * (len(members) != 1)}", style="bold"),
             Text(status, style=STATUS_STYLE.get(status, "")),
             study.kind,
             f"{sum(r.status == 'finished' for r in members)}/{len(members)} runs",
@@ -212,7 +212,7 @@ class RunsScreen(VitScreen):
     def _show_study(self, study: StudyRow) -> None:
         """The group row's detail pane: the study's leaderboard (already read by the scan worker)."""
         self.details = None
-        self.query_one("#run-detail-text", Static).update(leaderboard_table(study))
+        self.query_one("#run-detail-text", Static).update(leaderboard_table(study, self.app.state.home))
 
     def _read_details(self, run_dir: Path) -> None:
         from ...engine.run_details import run_details
@@ -409,11 +409,12 @@ class RunsScreen(VitScreen):
             self.post_message(StudyEvent(event))
 
     def on_study_event(self, message: StudyEvent) -> None:
-        from ...study.events import JobStarted
+        from ...engine.events import RunStarted
+        from ...study.events import JobEnded
 
         self.query_one(StudyProgress).show(message.event)
-        if isinstance(message.event, JobStarted):
-            self.action_refresh()  # its run folder now exists: list it
+        if isinstance(message.event, (RunStarted, JobEnded)):
+            self.action_refresh()  # a run has started (its folder is readable now) or ended: list it as it is
 
     def action_stop_study(self) -> None:
         """Ask, then stop the study: the run in progress saves a checkpoint, finished runs are kept."""

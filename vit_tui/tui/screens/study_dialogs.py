@@ -30,13 +30,15 @@ class ReproduceDialog(ModalScreen[dict | None]):
     }
     ReproduceDialog .study-field {
         height: auto;
-        margin-bottom: 1;
     }
     ReproduceDialog .study-field Label {
         width: 12;
     }
     ReproduceDialog .study-field Input, ReproduceDialog .study-field Select {
         width: 1fr;
+    }
+    ReproduceDialog #reproduce-about {
+        margin-bottom: 1;
     }
     ReproduceDialog #reproduce-problem {
         color: $error;
@@ -55,7 +57,8 @@ class ReproduceDialog(ModalScreen[dict | None]):
             yield Label("Reproduce the course experiment", classes="dialog-title")
             yield Static(
                 "Trains reference and reference-einsum on the same data for every seed, then writes the "
-                "loss, accuracy and confusion figures and comparison.md."
+                "loss, accuracy and confusion figures and comparison.md.",
+                id="reproduce-about",
             )
             with Horizontal(classes="study-field"):
                 yield Label("dataset")
@@ -74,8 +77,8 @@ class ReproduceDialog(ModalScreen[dict | None]):
                 yield Input(placeholder="the presets' own", compact=True, id="reproduce-epochs")
             yield Static("", id="reproduce-problem")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Start", id="reproduce-start", variant="primary")
-                yield Button("Cancel", id="reproduce-cancel")
+                yield Button("Start", id="reproduce-start", variant="primary", compact=True)
+                yield Button("Cancel", id="reproduce-cancel", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "reproduce-start":

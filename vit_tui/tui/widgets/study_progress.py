@@ -15,7 +15,7 @@ class StudyProgress(Horizontal):
 
     DEFAULT_CSS = """
     StudyProgress {
-        height: 1;
+        height: auto;
         display: none;
     }
     StudyProgress.-running {
@@ -26,6 +26,7 @@ class StudyProgress(Horizontal):
     }
     StudyProgress #study-status {
         width: 1fr;
+        height: auto;
         padding: 0 1;
     }
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -12,9 +14,16 @@ from ..study_groups import StudyRow
 HINT = "→ shows its runs · mark runs of two combinations (space), c: is the difference beyond seed spread?"
 
 
-def leaderboard_table(study: StudyRow) -> RenderableType:
-    """Title, one row per combination (mean ± std of best val accuracy, seeds, epochs, time, params), hint."""
-    title = Text.assemble((f"{study.kind} {study.name}", "bold"), f"\n{study.out_dir}")
+def leaderboard_table(study: StudyRow, home: Path) -> RenderableType:
+    """Title, one row per combination (mean ± std of best val accuracy, seeds, epochs, time, params), hint.
+
+    The study's folder is shown relative to ``home`` when it lies inside it.
+    """
+    try:
+        folder = study.out_dir.relative_to(home)
+    except ValueError:
+        folder = study.out_dir
+    title = Text.assemble((f"{study.kind} {study.name}", "bold"), f"\nfiles in {folder}")
     if study.problem:
         return Group(title, Text(study.problem))
     table = Table(box=None, padding=(0, 1), header_style="bold")
