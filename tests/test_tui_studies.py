@@ -179,11 +179,11 @@ async def test_a_study_stops_when_asked_and_quitting_asks_first(tmp_path):
 
     make_tiny_dataset(tmp_path / "data", train_per_class=60)
     app = VitApp(tmp_path, offer_demo=False)
-    base = tiny_config(str(tmp_path / "data" / "tiny"), ["train.epochs=50", "train.batch_size=4"])
+    base = tiny_config(str(tmp_path / "data" / "tiny"), ["train.epochs=1000", "train.batch_size=4"])
     async with app.run_test(size=(120, 40)) as pilot:
         runs = await open_runs(pilot, app, 0)
         runs.start_study("sweep", partial(sweep, tmp_path, base, [("model.heads", ["2"])], [1], out=tmp_path / "sw"))
-        await wait_until(pilot, lambda: "epoch 1/50" in runs.query_one(StudyProgress).text, 60)
+        await wait_until(pilot, lambda: "epoch 1/1000" in runs.query_one(StudyProgress).text, 60)
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, QuitWhileTraining), 5)
         assert "Detach" not in [str(b.label) for b in app.screen.query("Button")]
