@@ -164,11 +164,6 @@ class DataScreen(VitScreen):
     def action_make_demo(self) -> None:
         """Draw the built-in demo set into ``<home>/data/demo``."""
         target = self.app.state.data_root / DEMO_NAME
-        if (target / "manifest.json").is_file():
-            self.notify("The demo set is already there.")
-            self.choose_dataset(target)
-            self.action_refresh()
-            return
         if self._claim("demo"):
             bar = self.query_one("#demo-progress", ProgressBar)
             bar.display = True
@@ -331,8 +326,12 @@ def _read_dataset(path: Path) -> tuple[Path, Any, list[tuple[str, Path]], str]:
 
 
 def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
+    """Draw the demo set into ``target``, unless it is already there (then it is only chosen)."""
     from ...data.demo import make_demo
+    from ...data.store import MANIFEST_NAME
 
+    if (target / MANIFEST_NAME).is_file():
+        return target
     return make_demo(target, **options)
 
 
