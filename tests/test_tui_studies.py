@@ -21,7 +21,7 @@ from vit_tui.study.results import compare_combinations, leaderboard
 from vit_tui.study.stats import pm
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens import data as data_screen
-from vit_tui.tui.screens.modals import QuitWhileTraining
+from vit_tui.tui.screens.modals import HelpScreen, QuitWhileTraining
 from vit_tui.tui.screens.model import ModelScreen
 from vit_tui.tui.screens.study_dialogs import ReproduceDialog
 from vit_tui.tui.settings import SETTINGS_ENV
@@ -86,6 +86,10 @@ async def test_a_sweeps_runs_sit_under_one_row_that_expands_and_collapses(home):
         assert runs.selected_study() is not None and table.cursor_row == group
         await pilot.press("right")
         await wait_until(pilot, lambda: len(runs.rows) == 6, 5)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), 5)
+        described = dict(app.screen.rows)
+        assert {"Expand a study", "Collapse a study", "Reproduce", "Stop the study"} <= set(described.values())
 
 
 async def test_the_group_row_shows_the_leaderboard_and_two_combinations_get_a_verdict(home):
