@@ -44,6 +44,7 @@ async def test_no_offer_when_a_dataset_exists(tmp_path):
     make_tiny_dataset(tmp_path / "data")
     app = VitApp(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen_named("data").datasets), 10)
         await pilot.pause()
         assert isinstance(app.screen, DataScreen)
         assert [p.name for p in app.screen.datasets] == ["tiny"]

@@ -26,16 +26,15 @@ async def test_lists_datasets_with_counts_and_a_thumbnail_per_class(tmp_path):
     make_tiny_dataset(tmp_path / "data", "small", train_per_class=2, val_per_class=1)
     app = VitApp(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
         data = app.screen
+        await wait_until(pilot, lambda: len(data.query(".sample-thumb")) == len(CLASSES), 10)
         assert [p.name for p in data.datasets] == ["small", "tiny"]
         assert data.query_one("#dataset-list", OptionList).option_count == 2
         assert app.state.config.data.dataset == "data/small", "a missing configured dataset falls back to one present"
         assert len(data.query(".sample-thumb")) == len(CLASSES)
         data.query_one("#dataset-list", OptionList).focus()
         await pilot.press("down", "enter")
-        await pilot.pause()
-        assert app.state.config.data.dataset == "data/tiny"
+        await wait_until(pilot, lambda: app.state.config.data.dataset == "data/tiny", 10)
         assert data.shown == tmp_path / "data" / "tiny"
 
 

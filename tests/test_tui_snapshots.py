@@ -7,7 +7,7 @@ look at the SVGs in ``tests/__snapshots__`` before committing them.
 from __future__ import annotations
 
 import pytest
-from tui_fixtures import make_fixed_run, make_tiny_dataset, wait_until
+from tui_fixtures import make_fixed_run, make_fixed_study, make_tiny_dataset, wait_until
 
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.settings import SETTINGS_ENV
@@ -28,10 +28,14 @@ def home(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_data_screen(snap_compare, home, size):
+    app = VitApp(home)
+
     async def settle(pilot):
+        # The data folder is listed in a worker: wait for the list and the sample thumbnails.
+        await wait_until(pilot, lambda: len(app.screen.query(".sample-thumb")) == 3, 10)
         await pilot.pause()
 
-    assert snap_compare(VitApp(home), terminal_size=size, run_before=settle)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -102,3 +106,19 @@ def test_compare_screen(snap_compare, home, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=compare)
+
+
+def test_runs_screen_with_a_sweep_group(snap_compare, home):
+    make_fixed_study(home, "sweep-fast-ab12")
+    app = VitApp(home)
+
+    async def runs(pilot):
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.rows) == 4, 10)
+        table = app.screen.query_one("#runs-table")
+        table.move_cursor(row=next(i for i, row in enumerate(app.screen.rows) if row.study is not None))
+        await pilot.press("right")
+        await wait_until(pilot, lambda: len(app.screen.rows) == 8, 10)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=runs)

@@ -7,6 +7,7 @@ machine and every day: no clocks, no temporary paths on screen.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -201,3 +202,32 @@ async def wait_until(pilot, predicate, timeout: float = 30.0, step: float = 0.05
                 f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', 'condition')}"
             )
         await pilot.pause(step)
+
+
+STUDY_SKILLS = {"heads=2": (0.0, 0.02), "heads=4": (0.1, 0.13)}
+"""Per combination, the skill of each seed's fixed run: heads=4 is clearly better than heads=2."""
+
+
+def make_fixed_study(home: Path, name: str = "sweep-fast-ab12", skills: dict | None = None) -> Path:
+    """A sweep of fixed runs (one per combination and seed) with its ``plan.json`` and ``study.json`` markers.
+
+    Written with the study package's own records, so the app reads it as it reads a real sweep.
+    """
+    from vit_tui.files import write_text
+    from vit_tui.study.plan import PLAN_FILE, Job, StudyPlan, marker_record, plan_record
+
+    out_dir = home / "sweeps" / name
+    runs_root = home / "runs"
+    jobs = []
+    for label, seed_skills in (skills or STUDY_SKILLS).items():
+        heads = label.split("=")[1]
+        for seed, skill in enumerate(seed_skills, start=1):
+            run_name = f"{name}-heads{heads}-seed{seed}"
+            make_fixed_run(runs_root, run_name, attention="mha", skill=skill, evaluated=False,
+                           started=f"2024-05-02 10:0{len(jobs)}:00")  # fmt: skip
+            jobs.append(Job(run_name, preset("fast"), label, {"model.heads": heads}, seed))
+    plan = StudyPlan("sweep", name, out_dir, runs_root, tuple(jobs), {"grid": [["model.heads", ["2", "4"]]]})
+    write_text(out_dir / PLAN_FILE, json.dumps(plan_record(plan), indent=2) + "\n")
+    for job in jobs:
+        write_text(plan.run_dir(job) / "study.json", json.dumps(marker_record(plan, job), indent=2) + "\n")
+    return out_dir

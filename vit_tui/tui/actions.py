@@ -57,6 +57,11 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
     PaletteEntry(
         "Compare the two marked runs", "curves, metrics and confusion side by side", "goto('runs', 'compare')"
     ),
+    PaletteEntry(
+        "Reproduce the course experiment", "reference vs reference-einsum per seed, figures and comparison.md",
+        "goto('runs', 'reproduce')",
+    ),
+    PaletteEntry("Stop the study", "the run in progress saves a checkpoint", "goto('runs', 'stop_study')"),
     PaletteEntry("Save the config as TOML", "to the path in the config file field", "goto('model', 'save_config')"),
     PaletteEntry("Load a config from TOML", "from the path in the config file field", "goto('model', 'load_config')"),
     PaletteEntry("Show keys", "the keys of the current screen", "help"),

@@ -138,7 +138,11 @@ class VitApp(App[None]):
         self._warm_up()
         self._register_themes(load_themes())
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        if self.offer_demo and not self.screen_named("data").has_datasets():
+
+    def offer_demo_set(self) -> None:
+        """The data screen's first listing found no dataset: offer the demo set (once, unless turned off)."""
+        if self.offer_demo:
+            self.offer_demo = False
             self.push_screen(DemoOffer(), self._demo_answer)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
@@ -194,7 +198,10 @@ class VitApp(App[None]):
     # --- quitting -------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        """Quit, asking first while a training run lives inside the app."""
+        """Quit, asking first while a training run or a study lives inside the app."""
+        if self.screen_named("runs").study_running:
+            self.push_screen(QuitWhileTraining(study=True), self._quit_study_answer)
+            return
         train: TrainScreen = self.screen_named("train")
         if train.finishing_in_app:
             self._quit_when_written(train)
@@ -217,3 +224,9 @@ class VitApp(App[None]):
         train: TrainScreen = self.screen_named("train")
         await train.stop_in_app(detach=choice == "detach")
         self.exit()
+
+    async def _quit_study_answer(self, choice: str | None) -> None:
+        if choice != "stop":
+            return
+        await self.screen_named("runs").stop_study()
+        await self.action_quit()  # a training run in the app is asked about next

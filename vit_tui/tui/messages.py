@@ -83,3 +83,18 @@ class SummaryReady(Message):
     """The model summary text computed in a worker."""
 
     text: str
+
+
+@dataclass
+class StudyEvent(Message):
+    """An event of a study started from the app (its own, or a run's epoch end or start)."""
+
+    event: Any
+
+    def can_replace(self, message: Message) -> bool:
+        # Only phase counts are progress-like; run starts and ends must all arrive.
+        from ..study.events import StudyPhase
+
+        return isinstance(message, StudyEvent) and isinstance(self.event, StudyPhase) and isinstance(
+            message.event, StudyPhase
+        )

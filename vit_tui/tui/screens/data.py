@@ -45,6 +45,8 @@ class DataScreen(VitScreen):
         self.datasets: list[Path] = []
         self.shown: Path | None = None
         self.task_running = ""
+        self._listed = False
+        """Whether the data folder has been listed once (the demo set is offered after the first listing)."""
 
     def compose(self) -> ComposeResult:
         home = self.app.state.home
@@ -72,47 +74,40 @@ class DataScreen(VitScreen):
     # --- the dataset list ---------------------------------------------------------------------
 
     def has_datasets(self) -> bool:
-        """True when ``<home>/data`` holds at least one dataset."""
-        from ...data.store import list_datasets
-
-        return bool(list_datasets(self.app.state.data_root))
+        """True when the last listing of ``<home>/data`` found at least one dataset."""
+        return bool(self.datasets)
 
     def action_refresh(self) -> None:
-        """Read the data folder again."""
-        from ...data.store import list_datasets
+        """Read the data folder again, in a worker (the list is filled when it is read)."""
+        self.run_task("list", _list_datasets, self.app.state.data_root, self.app.state.dataset_path())
 
-        self.datasets = list_datasets(self.app.state.data_root)
+    def _show_listing(self, listing: list[tuple[Path, str]], chosen_exists: bool) -> None:
+        first_listing, self._listed = not self._listed, True
+        self.datasets = [path for path, _ in listing]
         options = self.query_one("#dataset-list", OptionList)
         options.clear_options()
-        for path in self.datasets:
-            options.add_option(Option(self._dataset_label(path), id=str(path)))
+        for path, label in listing:
+            options.add_option(Option(label, id=str(path)))
         if not self.datasets:
             self.query_one("#dataset-counts", Static).update(
                 f"No datasets in {self.app.state.data_root}.\n\nm makes the demo set (no download);\n"
                 "b builds a COCO subset; i imports an image folder."
             )
             self.query_one("#dataset-samples", ItemGrid).remove_children()
+            if first_listing:
+                self.app.offer_demo_set()
         chosen = self.app.state.dataset_path()
-        if self.datasets and not (chosen / "manifest.json").is_file():
+        if self.datasets and not chosen_exists:
             # The configured dataset is not there: train on one that is (the demo set if present).
             names = [p.name for p in self.datasets]
             fallback = self.datasets[names.index(DEMO_NAME)] if DEMO_NAME in names else self.datasets[0]
             self.app.state.set_dataset(fallback)
             chosen = fallback
-        index = next((i for i, p in enumerate(self.datasets) if p.resolve() == chosen.resolve()), 0)
+        index = next((i for i, p in enumerate(self.datasets) if p == chosen), 0)
         if self.datasets:
             options.highlighted = index
             self.show_dataset(self.datasets[index])
         self._show_chosen()  # the list was rebuilt: the line under it too
-
-    def _dataset_label(self, path: Path) -> str:
-        from ...data.store import read_manifest
-
-        try:
-            manifest = read_manifest(path)
-        except UserError:
-            return f"{path.name} (unreadable)"
-        return f"{path.name}  {len(manifest.classes)} cls · {manifest.total('train')}/{manifest.total('val')}"
 
     def _show_chosen(self) -> None:
         self.query_one("#dataset-chosen", Static).update(
@@ -138,30 +133,23 @@ class DataScreen(VitScreen):
         self.notify(f"training on {path.name}")
 
     def show_dataset(self, path: Path) -> None:
-        """Counts per class and split, and one sample thumbnail per class."""
-        from ...data.store import file_prefix, read_manifest
-
+        """Counts per class and split, and one sample thumbnail per class (read in a worker)."""
         self.shown = path
-        try:
-            manifest = read_manifest(path)
-        except UserError as exc:
-            self.query_one("#dataset-counts", Static).update(str(exc))
+        self.run_task("show", _read_dataset, path)
+
+    def _show_dataset(self, path: Path, manifest, samples: list[tuple[str, Path]], problem: str) -> None:
+        if path != self.shown:
+            return  # another dataset was highlighted since
+        if problem:
+            self.query_one("#dataset-counts", Static).update(problem)
             return
         self.query_one("#dataset-counts", Static).update(_counts_table(path.name, manifest))
         grid = self.query_one("#dataset-samples", ItemGrid)
         grid.remove_children()
-        samples = []
-        for name in manifest.classes:
-            sample = _first_image(path / "train", file_prefix(name)) or _first_image(path / "val", file_prefix(name))
-            if sample is not None:
-                samples.append(
-                    Vertical(
-                        Thumbnail(sample, classes="sample-thumb"),
-                        Label(name[:12], classes="sample-name"),
-                        classes="sample",
-                    )
-                )
-        grid.mount_all(samples)
+        grid.mount_all(
+            Vertical(Thumbnail(sample, classes="sample-thumb"), Label(name[:12], classes="sample-name"), classes="sample")
+            for name, sample in samples
+        )
 
     # --- tasks --------------------------------------------------------------------------------
 
@@ -176,11 +164,6 @@ class DataScreen(VitScreen):
     def action_make_demo(self) -> None:
         """Draw the built-in demo set into ``<home>/data/demo``."""
         target = self.app.state.data_root / DEMO_NAME
-        if (target / "manifest.json").is_file():
-            self.notify("The demo set is already there.")
-            self.choose_dataset(target)
-            self.action_refresh()
-            return
         if self._claim("demo"):
             bar = self.query_one("#demo-progress", ProgressBar)
             bar.display = True
@@ -266,6 +249,12 @@ class DataScreen(VitScreen):
     def on_task_done(self, message: TaskDone) -> None:
         if not self.is_current(message):
             return
+        if message.task == "list":
+            self._show_listing(*message.result)
+            return
+        if message.task == "show":
+            self._show_dataset(*message.result)
+            return
         self.task_running = ""
         if message.task == "coco-classes":
             categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
@@ -285,6 +274,9 @@ class DataScreen(VitScreen):
     def on_task_failed(self, message: TaskFailed) -> None:
         if not self.is_current(message):
             return
+        if message.task in ("list", "show"):
+            self.query_one("#dataset-counts", Static).update(f"cannot read {self.app.state.data_root}: {message.message}")
+            return
         self.task_running = ""
         if message.task == "demo":
             self._park_bar("#demo-progress")
@@ -299,9 +291,47 @@ class DataScreen(VitScreen):
 # --- work done in the worker thread ------------------------------------------------------------
 
 
-def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
-    from ...data.demo import make_demo
+def _list_datasets(data_root: Path, chosen: Path) -> tuple[list[tuple[Path, str]], bool]:
+    """Every dataset under ``data_root`` with its list label, and whether the ``chosen`` one exists."""
+    from ...data.store import list_datasets
 
+    listing = [(path, _dataset_label(path)) for path in list_datasets(data_root)]
+    return listing, (chosen / "manifest.json").is_file()
+
+
+def _dataset_label(path: Path) -> str:
+    from ...data.store import read_manifest
+
+    try:
+        manifest = read_manifest(path)
+    except UserError:
+        return f"{path.name} (unreadable)"
+    return f"{path.name}  {len(manifest.classes)} cls · {manifest.total('train')}/{manifest.total('val')}"
+
+
+def _read_dataset(path: Path) -> tuple[Path, Any, list[tuple[str, Path]], str]:
+    """(path, manifest, one sample image per class, problem) of one dataset."""
+    from ...data.store import file_prefix, read_manifest
+
+    try:
+        manifest = read_manifest(path)
+    except UserError as exc:
+        return path, None, [], str(exc)
+    samples = []
+    for name in manifest.classes:
+        sample = _first_image(path / "train", file_prefix(name)) or _first_image(path / "val", file_prefix(name))
+        if sample is not None:
+            samples.append((name, sample))
+    return path, manifest, samples, ""
+
+
+def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
+    """Draw the demo set into ``target``, unless it is already there (then it is only chosen)."""
+    from ...data.demo import make_demo
+    from ...data.store import MANIFEST_NAME
+
+    if (target / MANIFEST_NAME).is_file():
+        return target
     return make_demo(target, **options)
 
 

@@ -57,8 +57,18 @@ def _screen_bindings(screen: Screen) -> list[Binding]:
     return found
 
 
+STUDY_STOP_TEXT = (
+    "s: stop it; the run in progress saves a checkpoint, finished runs are kept\n"
+    "   (start the same study again to continue it)\n"
+    "esc: keep it running"
+)
+
+
 class QuitWhileTraining(ModalScreen[str]):
-    """Training is running: stop and save, detach and keep running, or stay."""
+    """Training is running: stop and save, detach and keep running, or stay.
+
+    A study started from the app asks the same question without detach (``study=True``).
+    """
 
     BINDINGS = [
         Binding("s", "choose('stop')", "Stop and save"),
@@ -66,20 +76,29 @@ class QuitWhileTraining(ModalScreen[str]):
         Binding("escape,c", "choose('cancel')", "Cancel"),
     ]
 
+    def __init__(self, study: bool = False) -> None:
+        super().__init__()
+        self.study = study
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Training is running", classes="dialog-title")
+            yield Label("A study is running" if self.study else "Training is running", classes="dialog-title")
             yield Static(
-                "s: stop it and save a checkpoint (resume it later from Runs)\n"
+                STUDY_STOP_TEXT
+                if self.study
+                else "s: stop it and save a checkpoint (resume it later from Runs)\n"
                 "d: detach: it keeps training in its own process after the app closes\n"
                 "esc: stay in the app"
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop and save", id="stop", variant="warning")
-                yield Button("Detach", id="detach", variant="primary")
+                if not self.study:
+                    yield Button("Detach", id="detach", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     def action_choose(self, choice: str) -> None:
+        if choice == "detach" and self.study:
+            return  # a study runs in the app's worker; it cannot go on without the app
         self.dismiss(choice)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

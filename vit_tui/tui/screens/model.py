@@ -8,6 +8,7 @@ by the model package in a thread worker so typing never waits on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +22,7 @@ from ... import config as cfgmod
 from ...config import ConfigError, RunConfig, field_errors, get_value, with_value
 from ...errors import UserError
 from ...presets import PRESETS, preset
-from ..messages import SummaryReady
+from ..messages import SummaryReady, TaskDone
 from ..widgets.form import ConfigField, field_id
 from .base import VitScreen
 
@@ -30,6 +31,13 @@ DEFAULT_CONFIG_FILE = "vit-tui.toml"
 INLINE_DOCS_MIN_WIDTH = 160
 """From this width each field's description fits beside it without wrapping word by word."""
 FIELD_HELP_HINT = "Move to a field to read what it does here."
+
+
+def _visible_devices() -> int:
+    """CUDA devices this process sees (imports torch: call it in a worker)."""
+    from ...engine.distributed import visible_devices
+
+    return visible_devices()
 
 
 class ModelScreen(VitScreen):
@@ -63,6 +71,10 @@ class ModelScreen(VitScreen):
             yield Input(DEFAULT_CONFIG_FILE, compact=True, id="config-path", tooltip="TOML file (relative to home)")
             yield Button("Save", id="save-config", compact=True)
             yield Button("Load", id="load-config", compact=True)
+            yield Select(
+                [("1 process", 1)], value=1, allow_blank=False, compact=True, id="processes",
+                tooltip="processes: more than 1 trains data-parallel under torchrun, one per device",
+            )
             yield Button("Start ▶", id="start-training", variant="success", compact=True)
         with Horizontal(id="model-body"):
             with VerticalScroll(id="model-form"):
@@ -81,6 +93,26 @@ class ModelScreen(VitScreen):
         self._form_config = self.app.config
         self._validate(self.app.config)
         self.watch(self.app, "config", self._config_changed, init=False)
+        self.query_one("#processes", Select).display = False
+        # Counting devices imports torch and asks the driver: a worker, so the form shows at once.
+        self.run_task("devices", type(self).count_devices)
+
+    count_devices: ClassVar[Callable[[], int]] = staticmethod(_visible_devices)
+    """How many devices a run could use; more than one shows the processes field (tests set it)."""
+
+    @property
+    def processes(self) -> int:
+        """The number of processes Start trains with (1 unless the processes field offers more)."""
+        field = self.query_one("#processes", Select)
+        return int(field.value) if field.display and isinstance(field.value, int) else 1
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task == "devices" and self.is_current(message) and message.result > 1:
+            field = self.query_one("#processes", Select)
+            count = int(message.result)
+            field.set_options([(f"{n} process{'es' * (n > 1)}", n) for n in range(1, count + 1)])
+            field.value = 1
+            field.display = True
 
     def _config_changed(self, cfg: RunConfig) -> None:
         # The form's own edits come back here too; only a change made elsewhere is put into it
@@ -240,6 +272,10 @@ class ModelScreen(VitScreen):
         if self.errors:
             key, why = next(iter(self.errors.items()))
             self.notify(f"{key}: {why}", severity="error")
+            return
+        if self.processes > 1:
+            await self.app.run_action("goto('train')")
+            self.app.screen_named("train").start_processes(self.processes)
             return
         await self.app.run_action("goto('train', 'start')")
 

@@ -8,12 +8,21 @@ again only the runs whose files changed; details are read in a worker too.
 Mark two runs with space and press c: ``engine.export.compare_runs`` writes the comparison
 files and the compare view shows the curves overlaid, the metrics side by side and both
 confusion matrices.
+
+A study's runs (a sweep or the course experiment) sit under one group row that expands and
+collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
+combinations and pressing c tells whether they differ by more than the seed-to-seed spread.
+R starts the course experiment (``study.api.reproduce``) in a thread worker; its progress shows
+above the hints and x stops it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,8 +31,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
-from ..messages import TaskDone, TaskFailed
+from ..messages import StudyEvent, TaskDone, TaskFailed
+from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
 from ..widgets.run_detail import detail_text
+from ..widgets.study_progress import StudyProgress
+from ..widgets.study_view import leaderboard_table
 from .base import VitScreen
 
 REFRESH_S = 2.0
@@ -43,23 +55,37 @@ class RunsScreen(VitScreen):
         Binding("r", "resume", "Resume"),
         Binding("space", "mark", "Mark", key_display="spc"),
         Binding("c", "compare", "Compare"),
+        Binding("right", "expand", "Expand a study", priority=True, show=False),
+        Binding("left", "collapse", "Collapse a study", priority=True, show=False),
+        Binding("R", "reproduce", "Reproduce"),
+        Binding("x", "stop_study", "Stop the study", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__(name="runs")
         self.runs = []
+        self.studies: list[StudyRow] = []
+        self.rows: list[ListRow] = []
+        """The table's rows in order: plain runs, study groups, and the runs of expanded groups."""
+        self.expanded: set[str] = set()
+        """Keys of the study groups shown expanded."""
         self.marked: list[Path] = []
+        self.verdict = ""
+        """The last two-combination verdict shown (c on runs of two combinations of one study)."""
         self.details = None
         """The ``RunDetails`` shown in the detail pane (None before the first is read)."""
         self._listing = None
+        self._studies = None
         self._timer: Timer | None = None
+        self._study_cancel = threading.Event()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="runs-body"):
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="run-detail"):
                 yield Static("", id="run-detail-text")
+        yield StudyProgress(id="study-progress")
         yield Static("", id="runs-note")
         yield Footer(compact=True)
 
@@ -67,6 +93,7 @@ class RunsScreen(VitScreen):
         from ...engine.run_details import RunListing
 
         self._listing = RunListing(self.app.state.runs_root)
+        self._studies = StudyListing(self.app.state.runs_root)
         self.query_one("#runs-table", DataTable).add_columns(*COLUMNS)
         self.action_refresh()
 
@@ -89,27 +116,12 @@ class RunsScreen(VitScreen):
     def action_refresh(self) -> None:
         """Scan the runs folder again in a worker (only changed runs are read)."""
         if self._listing is not None and not self.task_busy("scan"):
-            self.run_task("scan", self._listing.refresh)
+            self.run_task("scan", _scan, self._listing, self._studies)
 
-    def _show_runs(self, runs: list, changed: set[Path]) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        current = self.selected_run()
-        same_rows = [r.path for r in runs] == [r.path for r in self.runs]
-        self.runs = runs
+    def _show_runs(self, runs: list, changed: set[Path], studies: list[StudyRow]) -> None:
+        self.runs, self.studies = runs, studies
         self.marked = [m for m in self.marked if any(r.path == m for r in self.runs)]
-        if same_rows:
-            for run in runs:
-                if run.path in changed:
-                    for column, value in zip(table.columns, self._row(run)):
-                        table.update_cell(str(run.path), column, value)
-        else:
-            table.clear()
-            for run in self.runs:
-                table.add_row(*self._row(run), key=str(run.path))
-            if current is not None:
-                for index, run in enumerate(self.runs):
-                    if run.path == current.path:
-                        table.move_cursor(row=index)
+        self._fill_table(changed)
         self._note(
             self._hint()
             if self.runs
@@ -120,9 +132,51 @@ class RunsScreen(VitScreen):
             selected.path in changed or self.details is None or self.details.path != selected.path
         ):
             self._read_details(selected.path)
+        elif self.selected_study() is not None:
+            self._show_study(self.selected_study())
         if not self.runs:
             self.details = None
             self.query_one("#run-detail-text", Static).update("")
+
+    def _fill_table(self, changed: set[Path]) -> None:
+        """Update the changed rows in place, or rebuild the table when the rows themselves changed."""
+        table = self.query_one("#runs-table", DataTable)
+        current = self._cursor_key()
+        rows = list_rows(self.runs, self.studies, self.expanded)
+        same_rows = [r.key for r in rows] == [r.key for r in self.rows]
+        self.rows = rows
+        if same_rows:
+            for row in rows:
+                if row.study is not None and not row.member or row.run is not None and row.run.path in changed:
+                    for column, value in zip(table.columns, self._cells(row)):
+                        table.update_cell(row.key, column, value)
+            return
+        table.clear()
+        for row in rows:
+            table.add_row(*self._cells(row), key=row.key)
+        keys = [r.key for r in rows]
+        if current in keys:
+            table.move_cursor(row=keys.index(current))
+
+    def _cells(self, row: ListRow) -> tuple:
+        if row.run is None:
+            return self._group_cells(row.study)
+        cells = self._row(row.run)
+        return (cells[0], Text(f" └ {cells[1]}"), *cells[2:]) if row.member else cells
+
+    def _group_cells(self, study: StudyRow) -> tuple:
+        members = [r for r in self.runs if r.path in study.runs]
+        status = group_status(study, members)
+        arrow = "▾" if study.key in self.expanded else "▸"
+        return (
+            " ",
+            Text(f"{arrow} {study.name} · {len(members)} run{'s' * (len(members) != 1)}", style="bold"),
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            study.kind,
+            f"{sum(r.status == 'finished' for r in members)}/{len(members)} runs",
+            study.best,
+            min((r.started for r in members), default=""),
+        )
 
     def _row(self, run) -> tuple:
         best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else "–"
@@ -139,15 +193,26 @@ class RunsScreen(VitScreen):
     def _redraw_marks(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         first_column = next(iter(table.columns))
-        for run in self.runs:
-            table.update_cell(str(run.path), first_column, "✓" if run.path in self.marked else " ")
+        for row in self.rows:
+            if row.run is not None:
+                table.update_cell(row.key, first_column, "✓" if row.run.path in self.marked else " ")
         self._note(self._hint())
 
     # --- the detail pane ----------------------------------------------------------------------
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "runs-table" and event.row_key.value is not None:
+        if event.data_table.id != "runs-table" or event.row_key.value is None:
+            return
+        study = self.selected_study()
+        if study is not None:
+            self._show_study(study)
+        else:
             self._read_details(Path(event.row_key.value))
+
+    def _show_study(self, study: StudyRow) -> None:
+        """The group row's detail pane: the study's leaderboard (already read by the scan worker)."""
+        self.details = None
+        self.query_one("#run-detail-text", Static).update(leaderboard_table(study, self.app.state.home))
 
     def _read_details(self, run_dir: Path) -> None:
         from ...engine.run_details import run_details
@@ -163,21 +228,38 @@ class RunsScreen(VitScreen):
 
     def _hint(self) -> str:
         marked = ", ".join(p.name for p in self.marked) or "none"
-        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two"
+        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two · R reproduces"
         damaged = [f"{run.name}: {run.problem}" for run in self.runs if run.problem]
         return "\n".join([hint, *damaged])
 
-    def selected_run(self):
-        """The run under the cursor (None when the list is empty)."""
+    def selected_row(self) -> ListRow | None:
+        """The table row under the cursor (None when the list is empty)."""
         table = self.query_one("#runs-table", DataTable)
-        if not self.runs or table.cursor_row is None or table.cursor_row >= len(self.runs):
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
             return None
-        return self.runs[table.cursor_row]
+        return self.rows[table.cursor_row]
+
+    def selected_run(self):
+        """The run under the cursor (None on a study's group row or an empty list)."""
+        row = self.selected_row()
+        return row.run if row is not None else None
+
+    def selected_study(self) -> StudyRow | None:
+        """The study whose group row is under the cursor (None elsewhere)."""
+        row = self.selected_row()
+        return row.study if row is not None and not row.member else None
+
+    def _cursor_key(self) -> str | None:
+        row = self.selected_row()
+        return row.key if row is not None else None
 
     # --- actions ------------------------------------------------------------------------------
 
     async def action_open(self) -> None:
-        """Show the run on the evaluate screen."""
+        """Show the run on the evaluate screen; on a study's row, expand or collapse it."""
+        if self.selected_study() is not None:
+            self._toggle(self.selected_study(), self.selected_study().key not in self.expanded)
+            return
         run = self.selected_run()
         if run is None:
             return
@@ -214,10 +296,41 @@ class RunsScreen(VitScreen):
         await self.app.run_action("goto('train')")
         train.resume_run(run.path)
 
+    def action_expand(self) -> None:
+        """Show a study's runs under its row (elsewhere → scrolls the table)."""
+        study = self.selected_study()
+        if study is None:
+            self.query_one("#runs-table", DataTable).scroll_right()
+            return
+        self._toggle(study, True)
+
+    def action_collapse(self) -> None:
+        """Fold a study's runs back into its row, from the row or one of its runs (elsewhere ← scrolls)."""
+        row = self.selected_row()
+        if row is None or row.study is None:
+            self.query_one("#runs-table", DataTable).scroll_left()
+            return
+        self._toggle(row.study, False)
+
+    def _toggle(self, study: StudyRow, expand: bool) -> None:
+        if expand:
+            self.expanded.add(study.key)
+        else:
+            self.expanded.discard(study.key)
+        self._fill_table(set())
+        keys = [r.key for r in self.rows]
+        self.query_one("#runs-table", DataTable).move_cursor(row=keys.index(study.key))
+        # The group row's own cells show the arrow; a rebuild keeps them, so redraw them here.
+        table = self.query_one("#runs-table", DataTable)
+        for column, value in zip(table.columns, self._group_cells(study)):
+            table.update_cell(study.key, column, value)
+
     def action_mark(self) -> None:
         """Mark or unmark the run under the cursor for comparing (two at most)."""
         run = self.selected_run()
         if run is None:
+            if self.selected_study() is not None:
+                self.notify("Expand the study (→) and mark a run of each of two combinations.")
             return
         if run.path in self.marked:
             self.marked.remove(run.path)
@@ -231,14 +344,119 @@ class RunsScreen(VitScreen):
             self.notify("Mark two runs with space first.", severity="warning")
             return
         first, second = self.marked
+        pair = self._combinations(first, second)
+        if pair is not None:
+            self._show_verdict(*pair)
+            return
         out_dir = self.app.state.home / "compare" / f"{first.name}-vs-{second.name}"
         self._note(f"comparing {first.name} and {second.name}…")
         self.run_task("compare", _compare, first, second, out_dir)
 
+    def _combinations(self, first: Path, second: Path) -> tuple | None:
+        """The two combinations of one study that the marked runs stand for (None for plain runs or one combination)."""
+        study = next((s for s in self.studies if first in s.runs and second in s.runs), None)
+        if study is None:
+            return None
+        a, b = study.combination_of(first), study.combination_of(second)
+        return (a, b) if a is not None and b is not None and a.label != b.label else None
+
+    def _show_verdict(self, a, b) -> None:
+        from ...study.results import compare_combinations
+
+        self.verdict = compare_combinations(a, b).text
+        self._note(self.verdict)
+        self.notify(self.verdict, timeout=12)
+
+    # --- studies started from here ------------------------------------------------------------
+
+    @property
+    def study_running(self) -> bool:
+        """True while a study started from the app trains in this screen's worker."""
+        return self.task_busy("study")
+
+    def action_reproduce(self) -> None:
+        """Ask for the dataset, seeds and epochs, then run the course experiment here."""
+        if self.study_running:
+            self.notify("A study is already running; x stops it.", severity="warning")
+            return
+        from ...data.store import list_datasets
+
+        self.run_task("datasets", list_datasets, self.app.state.data_root)
+
+    def _ask_reproduce(self, datasets: list[Path]) -> None:
+        from .study_dialogs import ReproduceDialog
+
+        self.app.push_screen(ReproduceDialog(datasets, self.app.state.home), self._reproduce_answer)
+
+    def _reproduce_answer(self, options: dict | None) -> None:
+        if options:
+            from ...study.api import reproduce
+
+            self.start_study("reproduce", partial(reproduce, self.app.state.home, **options))
+
+    def start_study(self, kind: str, study: Callable[..., Any]) -> None:
+        """Run ``study(sink=..., cancel=...)`` (``study.api.reproduce`` or ``sweep`` with its arguments) in a worker."""
+        if self.study_running:
+            self.notify("A study is already running; x stops it.", severity="warning")
+            return
+        self._study_cancel = threading.Event()
+        self.query_one(StudyProgress).begin(kind)
+        self.run_task("study", partial(study, sink=self._post_study_event, cancel=self._study_cancel))
+
+    def _post_study_event(self, event: object) -> None:
+        """The study's sink (called from its worker): the events the progress line uses, as messages."""
+        if isinstance(event, _progress_events()):
+            self.post_message(StudyEvent(event))
+
+    def on_study_event(self, message: StudyEvent) -> None:
+        from ...engine.events import RunStarted
+        from ...study.events import JobEnded
+
+        self.query_one(StudyProgress).show(message.event)
+        if isinstance(message.event, (RunStarted, JobEnded)):
+            self.action_refresh()  # a run has started (its folder is readable now) or ended: list it as it is
+
+    def action_stop_study(self) -> None:
+        """Ask, then stop the study: the run in progress saves a checkpoint, finished runs are kept."""
+        if not self.study_running:
+            self.notify("No study is running.", severity="warning")
+            return
+        from .modals import QuitWhileTraining
+
+        self.app.push_screen(QuitWhileTraining(study=True), self._stop_answer)
+
+    def _stop_answer(self, choice: str | None) -> None:
+        if choice == "stop":
+            self._study_cancel.set()
+            self.query_one(StudyProgress).stopping()
+
+    async def stop_study(self) -> None:
+        """Stop the running study and wait until its run has saved its checkpoint."""
+        worker = self._tasks.get("study")
+        self._study_cancel.set()
+        if worker is not None:
+            await worker.wait()
+
+    def _study_ended(self, report) -> None:
+        self.query_one(StudyProgress).end()
+        self.action_refresh()
+        if report.status == "finished":
+            shown = next((p for p in report.files if p.suffix == ".md"), report.out_dir)
+            self.notify(f"The study has finished: {shown}", timeout=15)
+        else:
+            self.notify(
+                f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue.",
+                severity="warning", timeout=15,
+            )
+
     def on_task_done(self, message: TaskDone) -> None:
         if not self.is_current(message):
             return
-        if message.task == "scan":
+        if message.task == "study":
+            self._study_ended(message.result)
+        elif message.task == "datasets":
+            self._ask_reproduce(message.result)
+        elif message.task == "scan":
             self._show_runs(*message.result)
         elif message.task == "details":
             self._show_details(message.result)
@@ -255,6 +473,12 @@ class RunsScreen(VitScreen):
         if message.task == "compare":
             self._note(self._hint())
             self.app.show_failure("Compare failed", message.message)
+        elif message.task == "study":
+            self.query_one(StudyProgress).end()
+            self.action_refresh()
+            self.app.show_failure("The study failed", message.message)
+        elif message.task == "datasets":
+            self.app.show_failure("Cannot list the datasets", message.message)
         else:
             self._note(f"cannot read the runs folder: {message.message}")
 
@@ -266,3 +490,17 @@ def _compare(first: Path, second: Path, out_dir: Path) -> tuple[Path, Path, list
     from ...engine.export import compare_runs
 
     return first, second, [Path(p) for p in compare_runs([first, second], out_dir)]
+
+
+def _scan(listing, studies: StudyListing) -> tuple[list, set[Path], list[StudyRow]]:
+    """The runs (only changed ones read again) and the studies they belong to."""
+    runs, changed = listing.refresh()
+    return runs, changed, studies.refresh(changed)
+
+
+def _progress_events() -> tuple[type, ...]:
+    """What the progress line shows; step logs are left out (they come many a second)."""
+    from ...engine.events import EpochEnded, RunStarted
+    from ...study.events import JobEnded, JobStarted, StudyFinished, StudyPhase, StudyStarted
+
+    return (StudyStarted, StudyPhase, JobStarted, JobEnded, StudyFinished, RunStarted, EpochEnded)

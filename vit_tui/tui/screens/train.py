@@ -265,7 +265,16 @@ class TrainScreen(TrainView, VitScreen):
 
     # --- detached runs ------------------------------------------------------------------------
 
-    def _start_detached(self, cfg: RunConfig, resume: Path | None = None) -> None:
+    def start_processes(self, processes: int) -> None:
+        """Train the current config data-parallel in ``processes`` processes under torchrun, detached, and follow it."""
+        if self.busy:
+            self.notify("A run is already on; x stops it.", severity="warning")
+            return
+        cfg = self._checked_config()
+        if cfg is not None:
+            self._start_detached(cfg, processes=processes)
+
+    def _start_detached(self, cfg: RunConfig, resume: Path | None = None, processes: int = 1) -> None:
         """Start (or resume) a run in its own process from a worker, then follow it."""
         if self._detach_pending:
             return
@@ -274,11 +283,15 @@ class TrainScreen(TrainView, VitScreen):
         self._note(
             "starting the run in its own process…" if resume is None else f"resuming {resume.name} in its own process…"
         )
+        if processes > 1:
+            self._note(f"starting the run in {processes} processes under torchrun…")
         self._detach_job = self.run_task(
-            "detach", _start_process, cfg, self.app.state.runs_root, resume, run_dir=resume
+            "detach", _start_process, cfg, self.app.state.runs_root, resume, processes, run_dir=resume
         )
 
     def on_task_done(self, message: TaskDone) -> None:
+        if message.task == "follow-check" and self.is_current(message):
+            self._follow_checked(*message.result)
         if message.task == "detach" and self.is_current(message):
             self._detach_pending = False
             self.follow(message.result, fresh=True)
@@ -347,17 +360,20 @@ class TrainScreen(TrainView, VitScreen):
             self._check_follow_alive()
 
     def _check_follow_alive(self) -> None:
-        from ...engine.runs import effective_status, read_summary
-
         if self.run_dir is None:
             return
-        summary = read_summary(self.run_dir)
-        status = effective_status(summary, self.run_dir) if summary else ""
         if self._await_new_start:
             if self._follow_quiet_s >= FOLLOW_GIVE_UP_S:
                 self._set_status("failed")
                 self._note("the detached run did not start; see events.jsonl and summary.json in its folder")
                 self.stop_following()
+            return
+        if not self.task_busy("follow-check"):
+            self.run_task("follow-check", _run_status, self.run_dir, run_dir=self.run_dir)
+
+    def _follow_checked(self, run_dir: Path, status: str) -> None:
+        """The followed run's status as its files say (read in a worker); an ended one stops the following."""
+        if not self.following or run_dir != self.run_dir or self._await_new_start:
             return
         if status in ENDED:
             self._set_status(status)
@@ -369,8 +385,18 @@ class TrainScreen(TrainView, VitScreen):
         self.stop_following()
 
 
-def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None) -> Path:
-    """Start (or resume) a run in its own process; its folder."""
-    from ...engine.detach import start_detached
+def _run_status(run_dir: Path) -> tuple[Path, str]:
+    """(run_dir, its status from summary.json and its lock; "" before it has one)."""
+    from ...engine.runs import effective_status, read_summary
 
-    return Path(start_detached(cfg, runs_root=runs_root, resume=resume))
+    summary = read_summary(run_dir)
+    return run_dir, effective_status(summary, run_dir) if summary else ""
+
+
+def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None, processes: int = 1) -> Path:
+    """Start (or resume) a run in its own process (``processes`` > 1: under torchrun); its folder."""
+    from ...engine.detach import start_detached
+    from ...engine.launch import Launch
+
+    launch = Launch(nproc_per_node=processes) if processes > 1 else None
+    return Path(start_detached(cfg, runs_root=runs_root, resume=resume, launch=launch))

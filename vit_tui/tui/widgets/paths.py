@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -20,7 +21,8 @@ class PathSuggester(Suggester):
         self.folders_only = folders_only
 
     async def get_suggestion(self, value: str) -> str | None:
-        return complete_path(value, self.base, folders_only=self.folders_only)
+        # A folder on a slow or network disk must not freeze typing: the listing runs in a thread.
+        return await asyncio.to_thread(complete_path, value, self.base, folders_only=self.folders_only)
 
 
 def complete_path(value: str, base: Path, *, folders_only: bool = False) -> str | None:
