@@ -104,7 +104,7 @@ def test_streamed_batches_match_resident_for_any_indices(dataset):
     mapped = load_split(dataset, "train", mmap=True)
     in_memory = load_split(dataset, "train")
     resident = TrainData(in_memory.images, in_memory.labels)
-    streamed = StreamedTrainData(mapped.images, mapped.labels, torch.device("cpu"), image_size=36)
+    streamed = StreamedTrainData(mapped.images, mapped.labels, torch.device("cpu"), image_size=36, background=True)
     try:
         shares = [torch.tensor([5, 0, 47, 5, 12]), torch.arange(1, TRAIN_IMAGES, 2), torch.tensor([], dtype=torch.long)]
         for indices in shares:  # unsorted with repeats, one rank's stride, empty
