@@ -309,7 +309,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="runs per side and harness")
     parser.add_argument("--harness", choices=("headless", "tmux", "both"), default="both")
     parser.add_argument("--size", default="120x40", help="terminal (or headless screen) columns x rows")
-    parser.add_argument("--app-threads", type=thread_choices, default=["passive"], metavar="CHOICES",
+    parser.add_argument("--app-threads", type=thread_choices, default=["spin"], metavar="CHOICES",
                         help=f"VIT_TUI_APP_THREADS for the app side, one side per choice: {', '.join(APP_THREAD_CHOICES)}")  # fmt: skip
     parser.add_argument("--app-fps", type=int, default=0, help="TEXTUAL_FPS for the app (0: Textual's default)")
     parser.add_argument("--progress-rate", type=float, default=0.0,

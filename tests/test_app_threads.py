@@ -52,10 +52,10 @@ def test_each_choice_sets_its_own_openmp_variables():
         app_thread_settings("fewer", 2)
 
 
-def test_prepare_environment_defaults_to_passive_and_keeps_what_the_user_set():
+def test_prepare_environment_defaults_to_the_command_line_settings_and_keeps_what_the_user_set():
     environ: dict[str, str] = {}
     prepare_environment(environ)
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert environ == {}, "spin: OpenMP's own defaults, as vit-tui train has them"
     environ = {"VIT_TUI_APP_THREADS": "spare-core-passive", "OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "7"}
     prepare_environment(environ)
     assert environ["OMP_WAIT_POLICY"] == "ACTIVE" and environ["OMP_NUM_THREADS"] == "7"

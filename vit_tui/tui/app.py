@@ -39,7 +39,7 @@ SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
 
 APP_THREADS_ENV = "VIT_TUI_APP_THREADS"
 APP_THREAD_CHOICES = ("passive", "spin", "spare-core", "spare-core-passive")
-DEFAULT_APP_THREADS = "passive"
+DEFAULT_APP_THREADS = "spin"
 FEW_CORES = 4
 """At most this many usable cores counts as few: a spare core for the UI is then worth a training thread."""
 
@@ -72,11 +72,12 @@ def app_thread_settings(choice: str, cores: int) -> dict[str, str]:
 def prepare_environment(environ: MutableMapping[str, str] = os.environ) -> None:
     """Process settings for training beside a UI; call before torch is imported.
 
-    The one place the app's threading is chosen (``VIT_TUI_APP_THREADS``, default ``passive``).
-    OpenMP threads that spin while waiting (the default) fight the UI thread, and any other busy
-    process, for the cores: on a loaded 2-core machine an epoch took 6x longer. Waiting threads
-    that sleep cost little when the machine is idle (see "TUI overhead" in bench/BENCHMARKS.md,
-    where every choice is measured). A value the user set for an OpenMP variable is kept.
+    The one place the app's threading is chosen (``VIT_TUI_APP_THREADS``, default ``spin``: the
+    same OpenMP settings as ``vit-tui train``). Measured in tmux on an idle 2-core machine ("TUI
+    overhead" in bench/BENCHMARKS.md), sleeping waits (``passive``) made in-app epochs 1.20x the
+    command line's and a spare core 1.86x, against 0.98x for ``spin`` with the live view at 4
+    updates a second. ``passive`` stays the choice for a machine shared with other busy processes,
+    where spinning threads lose their time slices. A value the user set for an OpenMP variable is kept.
     """
     choice = environ.get(APP_THREADS_ENV, "").strip() or DEFAULT_APP_THREADS
     for key, value in app_thread_settings(choice, usable_cores()).items():
