@@ -171,8 +171,12 @@ def test_sweep_bad_grid_is_one_line_naming_the_field(home, grid, named):
     assert not (home / "bad" / "plan.json").exists()
 
 
+# Enough epochs that the signal, sent after the first, lands before the run ends on a fast, idle machine.
+SIGNAL_EPOCHS = 30
+
+
 def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
-    longer = [*sweep_args(home, out="sig", seeds="1,2", grid=["--grid", "model.heads=2"]), "--set", "train.epochs=5"]
+    longer = [*sweep_args(home, out="sig", seeds="1,2", grid=["--grid", "model.heads=2"]), "--set", f"train.epochs={SIGNAL_EPOCHS}"]
     command = [sys.executable, "-m", "vit_tui", "--home", str(home), *map(str, longer)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     second = home / "runs" / "sig-heads2-seed2"
@@ -190,7 +194,7 @@ def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
     done = vit(home, *longer)
     assert done.returncode == 0, done.stderr
     assert "2 runs, 1 finished before (kept)" in done.stdout and "resuming sig-heads2-seed2" in done.stdout
-    assert read_summary(second)["status"] == "finished" and read_summary(second)["epochs_done"] == 5
+    assert read_summary(second)["status"] == "finished" and read_summary(second)["epochs_done"] == SIGNAL_EPOCHS
     assert read_summary(home / "runs" / "sig-heads2-seed1")["started_ts"] == first_started
 
 
