@@ -8,11 +8,14 @@ empty count cache:
   classes_second  the same again: served from the cache (goal: under a second, process start included);
   build           with ``--build``: ``vit-tui data build`` of 5 classes x ``--per-class`` images, every
                   image id pointing at one small JPEG (hard links), so the file's size is what is timed.
+  picker_first    with ``--app``: the app's COCO class picker (Textual's headless driver, a fresh
+  picker_second   process each, the cache emptied before the first): from pressing "Read classes"
+                  until the picker lists every category.
 
 Prints one JSON line.
 
     python bench/bench_coco_scale.py                         # full train2017 size
-    python bench/bench_coco_scale.py --build --per-class 200
+    python bench/bench_coco_scale.py --build --per-class 200 --app
     python bench/bench_coco_scale.py --images 2000 --annotations 15000 --build --per-class 20   # smoke test
 """
 
@@ -68,13 +71,57 @@ def link_images(folder: Path, count: int) -> None:
         os.link(source, folder / f"{image_id:012d}.jpg")
 
 
+async def _picker_seconds(ann: Path, home: Path) -> float:
+    """Seconds from pressing the Data screen's "Read classes" until the picker lists every category."""
+    import asyncio
+
+    from textual.widgets import Input
+
+    from vit_tui.tui.app import VitApp
+    from vit_tui.tui.screens.data_forms import CocoForm
+
+    app = VitApp(home, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        form = app.screen.query_one(CocoForm)
+        form.query_one("#coco-ann", Input).value = str(ann)
+        start = time.perf_counter()
+        await pilot.click("#coco-read")
+        while len(form.categories) < len(CATEGORY_IDS):
+            await asyncio.sleep(0.005)
+        return time.perf_counter() - start
+
+
+def picker_child(ann: Path, home: Path) -> int:
+    """Time the class picker once in this process and print the seconds."""
+    import asyncio
+
+    print(asyncio.run(_picker_seconds(ann, home)))
+    return 0
+
+
+def timed_picker(ann: Path, home: Path, env: dict[str, str]) -> float:
+    """The class picker's seconds, measured in a fresh process (as a user opens the app)."""
+    command = [sys.executable, __file__, "--picker-child", str(ann), "--home", str(home)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"class picker run failed: {done.stderr.strip()[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=TRAIN2017_IMAGES, help="images in the file (train2017's)")
     parser.add_argument("--annotations", type=int, default=TRAIN2017_ANNOTATIONS, help="annotations (train2017's)")
     parser.add_argument("--build", action="store_true", help="also time data build of 5 classes")
     parser.add_argument("--per-class", type=int, default=200, help="images per class for --build (default 200)")
+    parser.add_argument("--app", action="store_true", help="also time the app's class picker, first and cached")
+    parser.add_argument("--picker-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.picker_child:
+        return picker_child(args.picker_child, args.home)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ann = root / "instances_train2017.json"
@@ -90,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         listing = ["data", "classes", "--coco-ann", str(ann)]
         result["classes_first_s"] = round(timed_cli(listing, env), 2)
         result["classes_second_s"] = round(timed_cli(listing, env), 2)
+        if args.app:
+            app_env = {**env, CLASS_CACHE_ENV: str(root / "app-cache"), "VIT_TUI_CONFIG_DIR": str(root / "settings")}
+            (root / "home").mkdir()
+            result["picker_first_s"] = round(timed_picker(ann, root / "home", app_env), 2)
+            result["picker_second_s"] = round(timed_picker(ann, root / "home", app_env), 2)
         if args.build:
             link_images(root / "train2017", args.images)
             classes = ",".join(category_name(c) for c in CATEGORY_IDS[:5])
