@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -122,3 +123,18 @@ def corrupt_file(path: Path, keep_bytes: int = 200) -> None:
 def tree_entries(folder: Path) -> list[str]:
     """Every name directly under ``folder`` (hidden ones too), sorted."""
     return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Torch on one thread for a module (import it into the module to apply it there).
+
+    Tiny models run fastest on one thread, other test processes share the cores, and the
+    ``vit-tui`` subprocesses run the same way, so in-process runs match them bit for bit.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

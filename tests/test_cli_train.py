@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from PIL import Image
 from test_engine_train import CLASSES, TINY, make_dataset, tiny_config
 
@@ -57,13 +58,6 @@ def wait_for_event(run_dir: Path, wanted, process: subprocess.Popen, timeout: fl
 def metric_values(run_dir: Path) -> list[tuple]:
     return [tuple(row[k] for k in METRIC_KEYS) for row in read_metrics(run_dir)]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same as the subprocesses, so in-process runs match them bit for bit
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

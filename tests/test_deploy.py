@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from PIL import Image
-from test_engine_train import one_thread  # noqa: F401 - autouse: tiny models run fastest on one thread
 from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import RunConfig, apply_overrides

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from PIL import Image
 
 from vit_tui import config as config_mod
@@ -103,14 +104,6 @@ def make_dataset(path: Path, train: int, val: int, size: int = 32, classes: list
         source={"kind": "test"},
     )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models run fastest on one thread, and other test processes share the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

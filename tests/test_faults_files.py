@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 
 from vit_tui import files
 from vit_tui.files import WriteError, write_bytes, write_text, write_with
@@ -159,15 +160,6 @@ def dataset(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny"
     return write_dataset(path, CLASSES, {"train": images(48, 1), "val": images(24, 2)}, name="tiny", source={})
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(dataset: Path, *extra: str):

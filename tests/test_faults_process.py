@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from test_engine_train import TINY, make_dataset, tiny_config
 
 from vit_tui.config import apply_overrides
@@ -124,13 +124,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != RUN_LOCK
     }
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

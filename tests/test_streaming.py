@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_engine_train import CancelAfter, make_dataset, one_thread, tiny_config  # noqa: F401 - one_thread is autouse
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
+from test_engine_train import CancelAfter, make_dataset, tiny_config
 
 from vit_tui.config import ConfigError, apply_overrides, validate
 from vit_tui.data.store import load_split

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_engine_train import one_thread  # noqa: F401 - autouse: tiny models run fastest on one thread
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import ConfigError, RunConfig, apply_overrides, dumps, loads, validate

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from textual.command import CommandPalette
-from tui_fixtures import make_tiny_dataset, wait_until
+from tui_fixtures import (
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    wait_until,
+)
 
 from vit_tui.engine.events import EpochEnded, PhaseChanged, StepsLogged
 from vit_tui.tui.app import VitApp
@@ -18,13 +21,8 @@ from vit_tui.tui.screens.modals import DemoOffer, HelpScreen
 from vit_tui.tui.screens.model import ModelScreen
 from vit_tui.tui.screens.runs import RunsScreen
 from vit_tui.tui.screens.train import TrainScreen
-from vit_tui.tui.settings import SETTINGS_ENV, settings_path
+from vit_tui.tui.settings import settings_path
 from vit_tui.tui.themes import load_themes, themes_folder
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 async def test_offers_demo_and_makes_it_with_one_key(tmp_path):

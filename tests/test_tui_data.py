@@ -6,19 +6,18 @@ import pytest
 from data_fixtures import make_tiny_coco
 from PIL import Image
 from textual.widgets import Input, OptionList, SelectionList, Switch
-from tui_fixtures import CLASSES, make_tiny_dataset, wait_until
+from tui_fixtures import (
+    CLASSES,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    wait_until,
+)
 
 from vit_tui.data.store import read_manifest
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.data_forms import CocoForm
 from vit_tui.tui.screens.modals import FailureScreen
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.paths import complete_path
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 async def test_lists_datasets_with_counts_and_a_thumbnail_per_class(tmp_path):

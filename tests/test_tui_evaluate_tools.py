@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from textual.widgets import DataTable, Input
-from tui_fixtures import make_fixed_run, make_tiny_dataset, tiny_config, wait_until
+from tui_fixtures import (
+    make_fixed_run,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    tiny_config,
+    wait_until,
+)
 
 from vit_tui.engine.attention_maps import rollout_grid
 from vit_tui.engine.evaluate import load_evaluation, open_run
@@ -20,14 +26,8 @@ from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.export_model import ExportModelQuestion
 from vit_tui.tui.screens.modals import HelpScreen
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.heatmap import AttentionHeatMap
 from vit_tui.tui.widgets.predictions import PredictionsPanel
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from tui_fixtures import make_fixed_run, make_tiny_dataset, wait_until
+from tui_fixtures import (
+    make_fixed_run,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    wait_until,
+)
 
 from vit_tui.engine.events import RunStarted
 from vit_tui.engine.gpu_facts import query_facts
 from vit_tui.tui.app import VitApp
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.gpu_facts import GpuFactsLine
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 async def test_gpu_line_is_absent_without_a_cuda_device_or_nvml(tmp_path):

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Button, Input
-from tui_fixtures import make_tiny_dataset, wait_until
+from tui_fixtures import (
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    wait_until,
+)
 
 from vit_tui import config as config_mod
 from vit_tui.config import all_keys
 from vit_tui.model.summary import summarize
 from vit_tui.presets import preset
 from vit_tui.tui.app import VitApp
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.form import ConfigField
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 @pytest.fixture

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable
-from tui_fixtures import CLASSES, make_fixed_run, make_tiny_dataset, wait_until
+from tui_fixtures import (
+    CLASSES,
+    make_fixed_run,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    wait_until,
+)
 
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.compare import CompareScreen
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.confusion import ConfusionView
 from vit_tui.tui.widgets.plot import ChartView
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ import pytest
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Select
-from tui_fixtures import make_fixed_run, make_fixed_study, make_tiny_dataset, tiny_config, wait_until
+from tui_fixtures import (
+    make_fixed_run,
+    make_fixed_study,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    tiny_config,
+    wait_until,
+)
 
 from vit_tui.engine.runs import read_summary
 from vit_tui.study.results import compare_combinations, leaderboard
@@ -24,15 +31,10 @@ from vit_tui.tui.screens import data as data_screen
 from vit_tui.tui.screens.modals import HelpScreen, QuitWhileTraining
 from vit_tui.tui.screens.model import ModelScreen
 from vit_tui.tui.screens.study_dialogs import ReproduceDialog
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.study_progress import StudyProgress
 
 GROUP = "sweep-fast-ab12"
 
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 @pytest.fixture

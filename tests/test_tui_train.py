@@ -7,7 +7,13 @@ import signal
 import threading
 
 import pytest
-from tui_fixtures import make_fixed_run, make_tiny_dataset, tiny_config, wait_until
+from tui_fixtures import (
+    make_fixed_run,
+    make_tiny_dataset,
+    settings_in_tmp,  # noqa: F401 - an autouse fixture
+    tiny_config,
+    wait_until,
+)
 
 from vit_tui import config as config_mod
 from vit_tui.data.demo import DEMO_CLASSES
@@ -19,14 +25,8 @@ from vit_tui.tui.bridge import MessageSink
 from vit_tui.tui.messages import TrainEvent, TrainingEnded, TrainProgress
 from vit_tui.tui.screens import train as train_screen_mod
 from vit_tui.tui.screens.modals import DemoOffer, FailureScreen, QuitWhileTraining
-from vit_tui.tui.settings import SETTINGS_ENV
 from vit_tui.tui.widgets.confusion import ConfusionView
 from vit_tui.tui.widgets.epochs import EpochTable
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
@@ -231,3 +232,11 @@ def make_fixed_study(home: Path, name: str = "sweep-fast-ab12", skills: dict | N
     for job in jobs:
         write_text(plan.run_dir(job) / "study.json", json.dumps(marker_record(plan, job), indent=2) + "\n")
     return out_dir
+
+
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path, monkeypatch):
+    """App settings in the test's own folder (import it into a test module to apply it there)."""
+    from vit_tui.tui.settings import SETTINGS_ENV
+
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings"))
