@@ -338,10 +338,11 @@ class EvaluateScreen(VitScreen):
 
     def _show_evaluation(self, evaluation, checkpoint: str) -> None:
         self.evaluation = evaluation
-        which = f" ({checkpoint} checkpoint)" if checkpoint else ""
-        self.query_one("#eval-accuracy", Static).update(
-            f"accuracy [b]{evaluation.accuracy:.1%}[/b] · loss {evaluation.loss:.4f}{which}"
-        )
+        # Short enough for the half of an 80-column bar the run picker leaves; the tooltip says the rest.
+        which = f" · {checkpoint}" if checkpoint else ""
+        line = self.query_one("#eval-accuracy", Static)
+        line.update(f"accuracy [b]{evaluation.accuracy:.1%}[/b] · loss {evaluation.loss:.4f}{which}")
+        line.tooltip = f"evaluated with the {checkpoint} checkpoint" if checkpoint else None
         self.query_one(ConfusionView).show_matrix(
             evaluation.classes, evaluation.confusion.tolist(), title="confusion matrix"
         )
