@@ -21,6 +21,7 @@ def test_config_diff_names_exactly_the_changed_keys():
 
 def test_run_details_curves_differences_and_files(tmp_path):
     run = make_fixed_run(tmp_path, "einsum", attention="einsum", epochs=4, epochs_done=3)
+    (run / ".lock").write_text("")  # the run lock's file: an internal, never listed
     details = run_details(run)
     assert details.preset == "reference" and details.problem == ""
     # The dataset is every run's own; only real departures from the preset are listed.
@@ -33,6 +34,7 @@ def test_run_details_curves_differences_and_files(tmp_path):
     assert details.val_acc == [float(r[4]) for r in rows] and len(details.train_loss) == 3
     assert dict(details.files)["metrics.csv"] == (run / "metrics.csv").stat().st_size
     assert {"config.toml", "summary.json", "events.jsonl", "evaluation.json"} <= dict(details.files).keys()
+    assert ".lock" not in dict(details.files)
 
 
 def test_run_details_name_a_damaged_config_instead_of_raising(tmp_path):

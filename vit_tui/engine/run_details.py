@@ -77,10 +77,16 @@ def _differences(path: Path, problems: list[str]) -> tuple[str, list[tuple[str, 
 
 
 def run_files(run_dir: Path) -> list[tuple[str, int]]:
-    """Every file under the run folder with its size (a file removed while listing is left out)."""
+    """Every file under the run folder with its size, but the hidden ones (the run lock's ``.lock``).
+
+    A file removed while listing is left out.
+    """
     found = []
-    for folder, _dirs, names in os.walk(run_dir):
+    for folder, dirs, names in os.walk(run_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
+            if name.startswith("."):
+                continue
             file = Path(folder) / name
             try:
                 found.append((file.relative_to(run_dir).as_posix(), file.stat().st_size))
