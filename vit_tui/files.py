@@ -18,7 +18,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -116,19 +116,16 @@ class _Recorder:
         return getattr(self._handle, name)
 
 
-def write_with(
-    path: str | os.PathLike, write: Callable[[BinaryIO], object], *, mkdir: bool = True, size: int | None = None
-) -> Path:
-    """Write ``path`` by calling ``write(binary file object)``; all or nothing. Returns the path.
+def _temp_file(path: Path, write: Callable[[BinaryIO], object], mkdir: bool) -> str:
+    """A new file beside ``path`` holding what ``write`` wrote, flushed to disk; its name.
 
-    ``size`` (when known) is the number of bytes it takes, quoted when the disk is full.
+    On failure the temp file is removed before the error goes on, so the free space a disk-full
+    message quotes is the space there really is.
     """
-    path = Path(path)
-    tmp: str | None = None
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        if mkdir:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp makes owner-only files
             recorder = _Recorder(handle)
@@ -140,18 +137,96 @@ def write_with(
                 raise recorder.error from exc
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_with(
+    path: str | os.PathLike, write: Callable[[BinaryIO], object], *, mkdir: bool = True, size: int | None = None
+) -> Path:
+    """Write ``path`` by calling ``write(binary file object)``; all or nothing. Returns the path.
+
+    ``size`` (when known) is the number of bytes it takes, quoted when the disk is full.
+    """
+    path = Path(path)
+    try:
+        tmp = _temp_file(path, write, mkdir)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         _fsync_dir(path.parent)
     except WriteError:
         raise
     except OSError as exc:
         raise write_error(path, exc, size) from None
-    finally:
-        if tmp is not None:
+    return path
+
+
+def write_together(contents: Mapping[str | os.PathLike, bytes], *, mkdir: bool = True) -> list[Path]:
+    """Write several files as one: all the new ones, or all the old ones left as they were.
+
+    Every new file is written whole beside its target first (a full disk stops here, before any
+    target is touched); only then are they renamed into place. Should a rename fail, the files
+    already replaced get their old versions back. Returns the paths, in order.
+    """
+    paths = [Path(p) for p in contents]
+    sizes = {path: len(data) for path, data in zip(paths, contents.values())}
+    temps: list[str] = []
+    backups: dict[Path, str | None] = {}
+    current = paths[0]
+    try:
+        for path, data in zip(paths, contents.values()):
+            current = path
+            temps.append(_temp_file(path, lambda handle, data=data: handle.write(data), mkdir))
+        for path, tmp in zip(paths, temps):
+            current = path
+            backups[path] = _hard_link_backup(path)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+    except BaseException as exc:
+        _put_back(backups)
+        for tmp in temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    return path
+        _drop_backups(backups)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise write_error(current, exc, sizes[current]) from None
+        raise
+    _drop_backups(backups)
+    return paths
+
+
+def _hard_link_backup(path: Path) -> str | None:
+    """A second name for ``path``'s current file, so it can be put back; None when there is none."""
+    if not path.is_file():
+        return None
+    backup = f"{path.parent}/.{path.name}.{os.getpid()}.{id(path)}.old"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(backup)
+    os.link(path, backup)
+    return backup
+
+
+def _put_back(backups: dict[Path, str | None]) -> None:
+    for path, backup in backups.items():
+        with contextlib.suppress(OSError):
+            if backup is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(backup, path)
+
+
+def _drop_backups(backups: dict[Path, str | None]) -> None:
+    for backup in backups.values():
+        if backup is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mkdir: bool = True) -> Path:

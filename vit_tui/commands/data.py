@@ -290,10 +290,9 @@ def run_show(args: argparse.Namespace) -> int:
     folder = _dataset_folder(args)
     manifest = read_manifest(folder)
     if not args.no_samples:  # a picture that cannot be written is refused before the images load
-        from ..files import check_writable_dir
+        from ..outputs import output_file
 
-        samples = Path(args.samples) if args.samples else folder / "samples.png"
-        check_writable_dir(samples.parent, "--samples")
+        samples = output_file(args.samples or folder / "samples.png", "--samples", example="samples.png")
     arrays = {split: load_split_arrays(folder, split) for split in SPLITS}
     counts = {split: _split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
     console = Console()
@@ -306,7 +305,7 @@ def run_show(args: argparse.Namespace) -> int:
         if arrays[split].skipped:
             _say(console, skipped_warning(split, arrays[split].skipped))
     if not args.no_samples:
-        target = write_samples(folder, args.samples, per_class=args.per_class, split=args.split, seed=args.seed)
+        target = write_samples(folder, samples, per_class=args.per_class, split=args.split, seed=args.seed)
         _say(console, f"samples: {target}")
     return 0
 

@@ -111,30 +111,20 @@ def run_predict(args: argparse.Namespace) -> int:
     """Print the top-k classes of each image; with ``--csv``, write them too."""
     from ..engine.evaluate import image_files
     from ..engine.runs import resolve_run
+    from ..outputs import output_file
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     files = image_files(args.images)
     _check_device(args.device)
-    if args.csv:
-        _check_csv_target(Path(args.csv))
+    csv_path = output_file(args.csv, "--csv", example="predictions.csv") if args.csv else None
     from ..engine.predict import predict_paths, write_predictions_csv
 
     predictions = predict_paths(run_dir, files, args.top_k, checkpoint=args.checkpoint, device=args.device)
     for prediction in predictions:
         print(f"{prediction.path}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in prediction.top))
-    if args.csv:
-        print(f"wrote {write_predictions_csv(args.csv, predictions)}")
+    if csv_path is not None:
+        print(f"wrote {write_predictions_csv(csv_path, predictions)}")
     return 0
-
-
-def _check_csv_target(path: Path) -> None:
-    """Refuse a ``--csv`` that cannot be written before predicting, not after."""
-    from ..errors import UserError
-    from ..files import check_writable_dir
-
-    if path.is_dir():
-        raise UserError(f"--csv {path}", "is a folder; name a file, e.g. predictions.csv")
-    check_writable_dir(path.parent, "--csv")
 
 
 def run_attention(args: argparse.Namespace) -> int:

@@ -120,12 +120,10 @@ def run_compare(args: argparse.Namespace) -> int:
     if len(runs) < 2:
         raise UserError("compare", "give at least two runs")
     out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
-    if out.exists() and not args.force:
-        raise UserError(str(out), "already exists; choose another --out or add --force to write into it")
-    from ..files import check_writable_dir
+    from ..outputs import claim_folder, output_folder
 
-    check_writable_dir(out, "--out")
-    written = compare_runs(runs, out)
+    output_folder(out, "--out", kind="compare", force=args.force)
+    written = compare_runs(runs, claim_folder(out, "compare"))
     if args.format == "html":
         from ..engine.export import COMPARE_MD
         from ..engine.html import markdown_file_to_html

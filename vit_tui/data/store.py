@@ -274,8 +274,15 @@ def check_target(target: Path, force: bool, protect: Sequence[Path] = ()) -> Non
         raise DatasetError(target, "exists and is not a folder; choose another --out")
     if not force:
         raise DatasetError(target, "already exists; pass --force to replace it or choose another --out")
-    if not (target / MANIFEST_NAME).is_file() and any(target.iterdir()):
-        raise DatasetError(target, "is not a vit-tui dataset (no manifest.json); refusing to replace it")
+    if not any(target.iterdir()):
+        return
+    try:
+        read_manifest(target)
+    except DatasetError:
+        # Another program's manifest.json must not pass for ours: --force replaces only what vit-tui made.
+        raise DatasetError(
+            target, "is not a vit-tui dataset (no manifest.json that vit-tui wrote); refusing to replace it"
+        ) from None
 
 
 class DatasetStage:

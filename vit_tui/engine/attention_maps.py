@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from ..config import has_class_token
-from ..files import check_writable_dir, write_with
+from ..files import write_with
 from ..model.attention import record_attention
+from ..outputs import claim_folder, output_folder
 from .evaluate import RunModel, image_files, open_run
 from .export import FIGURE_DPI
 
@@ -239,11 +240,13 @@ def export_attention(
     """
     run_dir = Path(run_dir)
     files = image_files(paths)
+    out = run_dir / "attention"  # the run's own folder for these, so no marker is needed there
+    if out_dir is not None:
+        out = output_folder(out_dir, "--out", kind="attention", reuse=True)
     run = open_run(run_dir, checkpoint, device)
     attentions = image_attention(run, run.read_images(files), files)
-    out = check_writable_dir(Path(out_dir) if out_dir is not None else run_dir / "attention", "--out")
     variant, class_token = run.cfg.model.attention, has_class_token(run.cfg.model)
-    written = []
+    written, out = [], claim_folder(out, "attention")
     for attention, name in zip(attentions, _figure_names(files)):
         title = f"{attention.path.name} · run {run_dir.name} · {variant} attention, {checkpoint} checkpoint"
         fig = draw_attention(attention, variant, class_token, title)

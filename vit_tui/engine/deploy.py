@@ -32,6 +32,7 @@ from torch import nn
 from .. import __version__, files
 from ..config import RunConfig
 from ..errors import UserError
+from ..outputs import output_file
 from .evaluate import load_run_model, load_val_split, resize_mode
 
 FORMATS = ("torchscript", "onnx")
@@ -122,10 +123,7 @@ def export_model(
     """
     require_export_packages(fmt)
     run_dir = Path(run_dir)
-    model_path = default_out(run_dir, fmt, checkpoint)
-    if out is not None:
-        model_path = Path(out) / model_path.name if Path(out).is_dir() else Path(out)
-    files.check_writable_dir(model_path.parent, "--out")
+    model_path = export_target(run_dir, fmt, checkpoint, out)
     cpu = torch.device("cpu")
     model, cfg, classes, meta = load_run_model(run_dir, checkpoint, cpu)
     _, val_images = load_val_split(cfg, classes, data_dir, cpu)
@@ -303,13 +301,22 @@ def _verify(wrapper: nn.Module, run_exported: Runner, batches: list[torch.Tensor
 
 
 def _write(model_path: Path, data: bytes, sidecar: dict) -> None:
-    """The model file, then its sidecar; a failed sidecar takes the new model file with it."""
-    files.write_bytes(model_path, data)
-    try:
-        files.write_text(sidecar_path(model_path), json.dumps(sidecar, indent=2) + "\n")
-    except Exception:
-        model_path.unlink(missing_ok=True)
-        raise
+    """The model file and its sidecar as one pair: both new, or the previous pair kept as it was."""
+    files.write_together({model_path: data, sidecar_path(model_path): (json.dumps(sidecar, indent=2) + "\n").encode()})
+
+
+def export_target(run_dir: Path, fmt: str, checkpoint: str, out: str | os.PathLike | None) -> Path:
+    """The model file an export writes, checked with its sidecar as output files; nothing is made.
+
+    ``out`` is the model file, or a folder to write the default file name into.
+    """
+    model_path = default_out(run_dir, fmt, checkpoint)
+    if out is not None:
+        out = Path(out).expanduser()
+        model_path = out / model_path.name if out.is_dir() else out
+    model_path = output_file(model_path, "--out", example=model_path.name)
+    output_file(sidecar_path(model_path), "--out", example=sidecar_path(model_path).name)
+    return model_path
 
 
 def _sidecar(
