@@ -187,7 +187,8 @@ def test_attention_command_writes_one_png_per_image_at_150_dpi(home, tmp_path):
     images = sorted((home / "data/tiny/val").glob("*.jpg"))[:2]
     out = vit(home, "attention", "ref", *images, "--out", tmp_path / "maps", "--device", "cpu")
     assert out.returncode == 0, out.stderr
-    written = sorted((tmp_path / "maps").iterdir())
+    written = sorted(p for p in (tmp_path / "maps").iterdir() if p.name != ".vit-tui")
+    assert (tmp_path / "maps" / ".vit-tui").read_text() == "vit-tui attention\n"
     assert [p.name for p in written] == sorted(f"{image.stem}_attention.png" for image in images)
     assert out.stdout.count("wrote ") == 2
     for path in written:

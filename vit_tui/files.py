@@ -247,12 +247,17 @@ def check_writable_dir(folder: str | os.PathLike, what: str) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if not folder.is_dir():
-            raise OSError(errno.ENOTDIR, "Not a directory")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
+        probe(folder)
     except OSError as exc:
         err = write_error(folder, exc)
         raise WriteError(f"{what} {folder}", err.why, err.errno) from None
     return folder
+
+
+def probe(folder: str | os.PathLike) -> None:
+    """Prove a file can be made in the existing ``folder`` by making one and removing it; else OSError."""
+    if not Path(folder).is_dir():
+        raise OSError(errno.ENOTDIR, "Not a directory")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)

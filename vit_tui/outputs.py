@@ -16,14 +16,12 @@ rich here.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from .errors import UserError
-from .files import WriteError, write_error, write_text
+from .files import WriteError, probe, write_error, write_text
 
 MARKER = ".vit-tui"
 """The file that marks an output folder as made by vit-tui; its one line names the folder's kind."""
@@ -105,11 +103,7 @@ def check_place(path: Path, option: str) -> None:
     nearest existing folder above it, removed at once."""
     folder = _existing_ancestor(path)
     try:
-        if not folder.is_dir():
-            raise OSError(errno.ENOTDIR, "Not a directory")
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
+        probe(folder)
     except OSError as exc:
         err = write_error(folder, exc)
         raise WriteError(_subject(option, path), err.why, err.errno) from None
