@@ -166,9 +166,10 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
 def check_output(out: Path | None, resume: Path | None, home: Path) -> None:
     """Prove the run folder can be written before any data or model is loaded."""
     from ..files import check_writable_dir
+    from ..outputs import check_place
 
     if out is not None:
-        check_writable_dir(out.parent, "--out")
+        check_place(out, "--out")  # the run folder itself is made, new, once the run starts
     elif resume is not None:
         check_writable_dir(resume, "--resume")
     else:

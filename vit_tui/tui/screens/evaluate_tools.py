@@ -95,8 +95,10 @@ def predictions_csv_path(run_dir: Path, source: Path) -> Path:
 
 def save_predictions(run_dir: Path, source: Path, predictions: list) -> Path:
     from ...engine.predict import write_predictions_csv
+    from ...outputs import output_file
 
-    return write_predictions_csv(predictions_csv_path(run_dir, source), predictions)
+    target = output_file(predictions_csv_path(run_dir, source), "predictions CSV", example="predictions.csv")
+    return write_predictions_csv(target, predictions)
 
 
 def onnx_missing() -> str | None:
