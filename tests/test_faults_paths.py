@@ -144,14 +144,14 @@ def test_output_folders_new_empty_or_made_by_vit_tui(tmp_path):
     users.mkdir()
     (users / "thesis.tex").write_text("mine")
     for force in (False, True):
-        with pytest.raises(UserError, match="holds files vit-tui did not make"):
+        with pytest.raises(UserError, match="is not a folder vit-tui made"):
             output_folder(users, "--out", kind="compare", force=force)
     assert (users / "thesis.tex").read_text() == "mine"
 
     ours = claim_folder(tmp_path / "ours", "compare")
     (ours / "comparison.md").write_text("old")
     assert marker_kind(ours) == "compare" and (ours / MARKER).is_file()
-    with pytest.raises(UserError, match="already exists; choose another --out or add --force"):
+    with pytest.raises(UserError, match="already exists; pass --force to replace it"):
         output_folder(ours, "--out", kind="compare")
     assert output_folder(ours, "--out", kind="compare", force=True) == ours
     assert output_folder(ours, "--out", kind="compare", reuse=True) == ours

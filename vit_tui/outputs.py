@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UserError
@@ -147,13 +148,20 @@ def marker_kind(folder: Path) -> str | None:
 
 
 def output_folder(
-    path: str | os.PathLike, option: str, *, kind: str, force: bool = False, reuse: bool = False
+    path: str | os.PathLike,
+    option: str,
+    *,
+    kind: str,
+    force: bool = False,
+    reuse: bool = False,
+    made_by_us: Callable[[Path], str | None] = marker_kind,
 ) -> Path:
     """The folder ``option`` fills: a new path, an empty folder, or one vit-tui made.
 
-    An existing folder with files in it is written into only when its marker says vit-tui made it
-    and either ``force`` (the user asked to replace) or ``reuse`` (the command continues its own
-    folder of the same ``kind``, as a sweep does) allows it. Nothing is created here.
+    An existing folder with files in it is written into only when ``made_by_us`` (by default its
+    marker; for datasets, their manifest) names the kind vit-tui made it as, and either ``force``
+    (the user asked to replace it) or ``reuse`` (the command continues its own folder of the same
+    ``kind``, as a sweep does) allows it. Nothing is created here.
     """
     path = Path(path).expanduser()
     if path.is_symlink() and not path.exists():
@@ -165,20 +173,18 @@ def output_folder(
     if not stat.S_ISDIR(mode):
         what = "a file" if stat.S_ISREG(mode) else _kind_of(mode)
         raise OutputError(_subject(option, path), f"is {what}, not a folder; choose another {option}")
-    if is_run_folder(path) or is_dataset_folder(path):
-        what = "a run" if is_run_folder(path) else "a dataset"
-        raise OutputError(_subject(option, path), f"is {what}; choose another {option}")
+    if is_run_folder(path):
+        raise OutputError(_subject(option, path), f"is a run; choose another {option}")
+    if is_dataset_folder(path) and kind != "dataset":
+        raise OutputError(_subject(option, path), f"is a dataset; choose another {option}")
     if any(path.iterdir()):
-        made = marker_kind(path)
+        made = made_by_us(path)
         if made is None:
+            what = "a vit-tui dataset" if kind == "dataset" else "a folder vit-tui made"
+            raise OutputError(_subject(option, path), f"is not {what}; refusing to replace it, choose another {option}")
+        if not (force or (reuse and made == kind)):
             raise OutputError(
-                _subject(option, path), f"holds files vit-tui did not make; choose a new or empty {option}"
-            )
-        if reuse and made == kind:
-            pass
-        elif not force:
-            raise OutputError(
-                _subject(option, path), f"already exists; choose another {option} or add --force to replace it"
+                _subject(option, path), f"already exists; pass --force to replace it or choose another {option}"
             )
     check_place(path / "x", option)
     return path

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import UserError
 from ..files import write_text
 from ..locks import build_lock
+from ..outputs import output_folder
 from .cache import (
     file_prefix,
     label_from_name,
@@ -260,7 +261,7 @@ def _check_labels(folder: Path, split: str, classes: Sequence[str], files: Seque
 
 
 def check_target(target: Path, force: bool, protect: Sequence[Path] = ()) -> None:
-    """Refuse an output folder that exists (without force), is not a dataset, or holds a source."""
+    """Refuse an output folder that exists (without force), is not a vit-tui dataset, or holds a source."""
     target = target.absolute()
     for source in protect:
         source = Path(source).absolute()
@@ -268,21 +269,19 @@ def check_target(target: Path, force: bool, protect: Sequence[Path] = ()) -> Non
             raise DatasetError(target, "would replace the source folder; choose another --out")
         if source in target.parents:
             raise DatasetError(target, "is inside the source folder; choose an --out outside it")
-    if not os.path.lexists(target):
-        return
-    if not target.is_dir():
-        raise DatasetError(target, "exists and is not a folder; choose another --out")
-    if not force:
-        raise DatasetError(target, "already exists; pass --force to replace it or choose another --out")
-    if not any(target.iterdir()):
-        return
     try:
-        read_manifest(target)
+        output_folder(target, "--out", kind="dataset", force=force, made_by_us=_made_by_us)
+    except UserError as exc:
+        raise DatasetError(target, exc.why) from None
+
+
+def _made_by_us(folder: Path) -> str | None:
+    # Another program's manifest.json must not pass for ours: only a manifest vit-tui can read does.
+    try:
+        read_manifest(folder)
     except DatasetError:
-        # Another program's manifest.json must not pass for ours: --force replaces only what vit-tui made.
-        raise DatasetError(
-            target, "is not a vit-tui dataset (no manifest.json that vit-tui wrote); refusing to replace it"
-        ) from None
+        return None
+    return "dataset"
 
 
 class DatasetStage:
