@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, name_too_long
 
 COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study")
 
@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"vit-tui: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A path too long for the file system fails where it is first used, at any depth.
+        error = name_too_long(exc)
+        if error is None:
+            raise
+        print(f"vit-tui: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("vit-tui: interrupted", file=sys.stderr)
         return 130

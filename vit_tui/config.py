@@ -370,6 +370,9 @@ def loads(text: str, source: str = "config") -> RunConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        # The parser recurses once per nested array or inline table; no config nests more than two.
+        raise ConfigError(source, "not valid TOML (nested too deep: arrays or tables inside one another)") from None
     return from_dict(raw)
 
 

@@ -89,13 +89,12 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def launch_request(args: argparse.Namespace, cfg: Any) -> Any:
     """The checked torchrun launch the options ask for, or None for one process."""
-    from ..engine.launch import Launch, check_batch_divisible
+    from ..engine.launch import Launch, check_launch
 
     launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint).check()
     if launch.world_size == 1 and not launch.rdzv_endpoint:
         return None
-    check_batch_divisible(cfg.train.batch_size, launch.world_size)
-    return launch
+    return check_launch(launch, cfg.train.device, cfg.train.batch_size)
 
 
 def launch_here(cfg: Any, launch: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
@@ -132,9 +131,12 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
     """
     from .. import config as config_mod
     from ..engine.launch import ranks_from_env
-    from ..errors import UserError
+    from ..errors import UserError, check_path_length
     from .common import config_from_args
 
+    for option, value in (("--data", args.data), ("--out", args.out), ("--resume", args.resume)):
+        if value:
+            check_path_length(value, option)
     home = Path(args.home)
     resume = Path(args.resume) if args.resume else None
     if resume is not None:
@@ -180,6 +182,9 @@ def dataset_path(args: argparse.Namespace, cfg: Any, home: Path, resumed: bool) 
     """--data, else the config's dataset under --home; the demo set is made on first use."""
     if args.data:
         return checked_dataset(Path(args.data).absolute())
+    from ..errors import check_path_length
+
+    check_path_length(cfg.data.dataset, "data.dataset")
     path = Path(cfg.data.dataset)
     if not path.is_absolute() and not resumed:
         path = home / path

@@ -21,7 +21,7 @@ from ..config import RunConfig, validate
 from ..errors import UserError
 from ..files import write_text
 from ..locks import RUN_LOCK
-from .launch import Launch, check_batch_divisible
+from .launch import Launch, check_launch
 from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
 LOG_FILE = "train.log"
@@ -42,7 +42,7 @@ def start_detached(
     """
     cfg = validate(cfg)
     if launch is not None:
-        check_batch_divisible(cfg.train.batch_size, launch.check().world_size)
+        check_launch(launch, cfg.train.device, cfg.train.batch_size)
     from ..data.store import read_manifest
 
     read_manifest(cfg.data.dataset)  # a missing dataset is reported here, not in a log file

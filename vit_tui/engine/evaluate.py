@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from .metrics import Evaluation, Mistake, load_evaluation, save_evaluation, summ
 
 __all__ = [
     "Evaluation",
+    "EvaluationStopped",
     "Inference",
     "Mistake",
     "RunModel",
@@ -46,6 +47,10 @@ __all__ = [
     "save_evaluation",
     "summarize_predictions",
 ]
+
+
+class EvaluationStopped(Exception):
+    """A pass over a split was asked to stop (a signal during a run's final evaluation)."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,12 @@ def run_inference(
     batch_size: int,
     precision: str,
     keep_probs: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> Inference:
-    """Mean cross-entropy and correct count over a split, in batches, without gradients."""
+    """Mean cross-entropy and correct count over a split, in batches, without gradients.
+
+    ``stop`` is asked before every batch; when it says yes the pass ends with ``EvaluationStopped``.
+    """
     from ..data.augment import to_model_input
 
     device = images.device
@@ -92,6 +101,8 @@ def run_inference(
     probs = []
     with eval_mode(model):
         for start in range(0, labels.shape[0], batch_size):
+            if stop is not None and stop():
+                raise EvaluationStopped
             x = to_model_input(images[start : start + batch_size])
             y = labels[start : start + batch_size]
             with autocast(precision, device):

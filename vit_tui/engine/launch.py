@@ -4,7 +4,8 @@
 session and turns a Ctrl+C or SIGTERM into a stop file that every process checks, so each rank
 stops at the same step and one resumable checkpoint is written. The ranks hand the run's exit
 code back through a file, and exit 0 to torchrun for an orderly end (finished or interrupted),
-which torchrun would otherwise report as a crash. No torch import here: the launcher stays light.
+which torchrun would otherwise report as a crash. torch is imported only to count the GPUs a
+launch may use (``check_launch``): the launcher stays light.
 """
 
 from __future__ import annotations
@@ -53,6 +54,65 @@ def ranks_from_env(environ: Mapping[str, str] | None = None) -> Ranks:
     if "RANK" not in env or "WORLD_SIZE" not in env:
         return Ranks()
     return Ranks(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity mask, which ``taskset`` or a container narrows."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity masks
+        return os.cpu_count() or 1
+
+
+def most_processes(device_type: str, visible_gpus: int, cores: int) -> int:
+    """How many processes one machine may start: one per visible GPU on CUDA, one per usable core on the CPU.
+
+    More would not train faster, only share the same devices; and each process holds a copy of
+    the model and the data, so a thousand of them exhaust the memory before training starts.
+    """
+    return visible_gpus if device_type == "cuda" else max(1, cores)
+
+
+def check_processes_per_node(nproc_per_node: int, device_type: str, visible_gpus: int, cores: int) -> None:
+    """A ``UserError`` when ``--nproc-per-node`` asks this machine for more processes than it has devices."""
+    if device_type not in ("cpu", "cuda"):
+        raise ConfigError("train.device", f"{device_type} cannot train data-parallel; use cpu or cuda")
+    most = most_processes(device_type, visible_gpus, cores)
+    if nproc_per_node <= most:
+        return
+    if device_type == "cuda":
+        has, unit = f"{visible_gpus} visible GPU{'s' if visible_gpus != 1 else ''}", "GPU"
+    else:
+        has, unit = f"{cores} usable CPU core{'s' if cores != 1 else ''}", "core"
+    raise UserError(
+        "--nproc-per-node", f"is {nproc_per_node}, but this machine has {has}; use at most {most} (one per {unit})"
+    )
+
+
+def device_type_and_gpus(device: str) -> tuple[str, int]:
+    """(the device type ``train.device`` picks here, the number of CUDA devices this process sees).
+
+    torch is imported only when the setting may mean a GPU (to count them); ``cpu`` needs none.
+    """
+    if device == "cpu":
+        return "cpu", 0
+    from .device import resolve_device
+    from .distributed import visible_devices
+
+    return resolve_device(device).type, visible_devices()
+
+
+def check_launch(launch: Launch, device: str, batch_size: int) -> Launch:
+    """``launch`` checked before torchrun starts: its options, the processes per machine, the global batch.
+
+    The process count comes first, so the batch message never suggests a split that is then refused.
+    """
+    launch.check()
+    if launch.nproc_per_node > 1:
+        device_type, gpus = device_type_and_gpus(device)
+        check_processes_per_node(launch.nproc_per_node, device_type, gpus, usable_cores())
+    check_batch_divisible(batch_size, launch.world_size)
+    return launch
 
 
 def check_batch_divisible(batch_size: int, world_size: int) -> None:
@@ -131,7 +191,7 @@ def worker_env(launch: Launch, control_dir: Path) -> dict[str, str]:
         "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT_S),
     }
     # Set here (torchrun would set 1 and warn): the machine's cores shared among its processes.
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.nproc_per_node)))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // launch.nproc_per_node)))
     return env
 
 

@@ -11,6 +11,7 @@ and goes into ``resume.pt``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,11 @@ class Session:
         loss_sum, correct, count = g.sum([part.loss * part.count, part.correct, part.count])
         return Inference(loss=loss_sum / max(1, count), correct=round(correct), count=round(count), probs=None)
 
-    def final_evaluation(self, weights: Path) -> tuple[Evaluation, int]:
+    def final_evaluation(self, weights: Path, stop: Callable[[], bool] | None = None) -> tuple[Evaluation, int]:
         """Evaluate a saved checkpoint (best or last) on the validation split; also its epoch.
 
         Call it once training is over: the model keeps the checkpoint's weights afterwards.
+        ``stop`` is asked between batches (``EvaluationStopped`` when it says yes).
         """
         data = load_checkpoint(weights, WEIGHTS_FORMAT)
         # Training is over (last.pt is written), so the model may take the kept weights for good.
@@ -132,6 +134,7 @@ class Session:
             batch_size=self.cfg.train.eval_batch_size,
             precision=self.precision,
             keep_probs=True,
+            stop=stop,
         )
         labels = self.val_labels.cpu().numpy()
         evaluation = summarize_predictions(labels, result.probs.numpy(), result.loss, self.classes, self.val_files)

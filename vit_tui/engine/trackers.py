@@ -14,7 +14,7 @@ reads only the numbers the events already carry, so logging adds no host sync to
 TensorBoard event files go to ``<run>/tb/``. W&B runs offline unless ``WANDB_MODE`` says
 otherwise (no network, no account); its files go to ``<run>/wandb/`` and ``wandb sync`` uploads
 them later. A tracker that fails (at start or mid-run) is dropped with one warning event;
-training goes on. The tracker packages are imported only when a run asks for them.
+training goes on (TensorBoard's writer thread does not print the failure a second time). The tracker packages are imported only when a run asks for them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class TensorBoardTracker:
     def __init__(self, run_dir: Path, cfg: RunConfig) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        quiet_tensorboard_threads()
         self.writer = SummaryWriter(log_dir=str(run_dir / TB_DIR), flush_secs=10)
         self.writer.add_text("config", "```toml\n" + config_mod.dumps(cfg) + "```", 0)
 
@@ -71,6 +73,25 @@ class TensorBoardTracker:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def quiet_tensorboard_threads() -> None:
+    """Drop the traceback TensorBoard's writer thread prints when a write fails; other threads' stay.
+
+    The writer keeps that error and raises it again in the training thread at the next write,
+    where the tracker is dropped with one warning: the thread's own traceback would say it twice.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "quiets_tensorboard", False):
+        return
+
+    def hook(args: Any) -> None:
+        if args.thread is not None and type(args.thread).__module__.startswith("tensorboard."):
+            return
+        previous(args)
+
+    hook.quiets_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class WandbTracker:

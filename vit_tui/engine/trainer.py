@@ -4,8 +4,8 @@ Everything that can be wrong with the input (config, dataset, device, a resume c
 another shape) is checked before the run folder exists and raised as a ``UserError``. Then the
 loop runs (the training data resident on the device, or streamed: see ``batches``), reading the
 device-side running sums once per log point (at most ``LOG_INTERVAL_S`` apart, and at each
-epoch's end). ``cancel`` is checked before every step; when set, the run saves a resumable
-checkpoint and ends "interrupted".
+epoch's end). ``cancel`` is checked before every step, and between the batches of the final
+evaluation and after its exports; when set, the run keeps a resumable checkpoint and ends "interrupted".
 A NaN/inf loss or running out of memory ends it "failed" with a hint. A file that cannot be
 written (a full disk) ends it "failed" too, keeping the last resume point, and raises a one-line
 ``WriteError`` naming the file and how to continue.
@@ -43,6 +43,7 @@ from .checkpoint import (
 )
 from .device import describe_device, is_out_of_memory, resolve_device
 from .distributed import Group, join_group, rank_slice
+from .evaluate import EvaluationStopped
 from .events import (
     CheckpointSaved,
     EpochEnded,
@@ -554,6 +555,20 @@ class _Runner:
         self._run_finished("interrupted")
         return self._result("interrupted")
 
+    def _stopped_after_training(self, export: bool) -> RunResult:
+        """A stop during the final evaluation or exports: the run ends interrupted, not finished.
+
+        Rank 0 alone is here (the other ranks ended with training), so nothing is saved together:
+        the resume point written after the last epoch stays, and ``--resume`` only evaluates and exports.
+        """
+        self._write_summary("interrupted")
+        if export:
+            from .export import export_run
+
+            export_run(self.run_dir, evaluate=False)
+        self._run_finished("interrupted")
+        return self._result("interrupted")
+
     def _fail(self, message: str, hint: str) -> RunResult:
         self._write_summary("failed", error=message, hint=hint)
         self.sink(RunFailed(run_dir=str(self.run_dir), message=message, hint=hint))
@@ -584,7 +599,10 @@ class _Runner:
         if not self.main:
             return self._result("finished")  # rank 0 scores the kept checkpoint on the whole split
         self.sink(PhaseChanged("evaluating", f"{keep} checkpoint on the validation split"))
-        evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep))
+        try:
+            evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep), stop=self._stop_wanted)
+        except EvaluationStopped:
+            return self._stopped_after_training(export=True)
         save_evaluation(self.run_dir, evaluation, {"checkpoint": keep, "epoch": epoch})
         self.sink(
             EvalDone(
@@ -600,6 +618,8 @@ class _Runner:
         summary = self._summary("finished", eval_accuracy=evaluation.accuracy, eval_checkpoint=keep)
         self.sink(PhaseChanged("exporting", "report, curves and confusion matrix"))
         export_run(self.run_dir, summary=summary)
+        if self._stop_wanted():  # asked during the exports: not finished, --resume evaluates again
+            return self._stopped_after_training(export=False)
         write_summary(self.run_dir, summary)
         weights_path(self.run_dir, "resume").unlink(missing_ok=True)
         self._run_finished("finished")

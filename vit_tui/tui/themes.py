@@ -45,6 +45,6 @@ def load_themes(folder: Path | None = None) -> list[Theme]:
     for path in sorted(folder.glob("*.toml")):
         try:
             themes.append(load_theme_file(path))
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, RecursionError):  # RecursionError: nested too deep
             continue
     return themes
