@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # GPU check in one go (about 4 minutes on one H200): the CUDA tests, the training-speed benchmark,
 # then the accuracy benchmark on cifar10-5 and the demo set. Needs only torch, torchvision, numpy,
-# pillow, scikit-learn, matplotlib, nvidia-ml-py and pytest: no UI module is imported.
+# pillow, scikit-learn, matplotlib, nvidia-ml-py, pytest and msgspec (the engine reads run files back
+# through vit_tui/schemas.py): no UI module is imported.
 #   bash bench/gpu_check.sh [DIR]    DIR holds cifar10-5.tar.gz (default ../shared/data)
+# A machine without msgspec and without internet takes it from .whl/ in the repository root, fetched
+# beforehand on a machine with pip and internet (.whl/ is git-ignored; carry it to the GPU machine):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl msgspec
 # Results land in $OUT (or bench/out when OUT is unset):
 #   env.txt             GPU, driver, torch
 #   gpu_tests.log       pytest output of the CUDA tests (capture holds for a whole run; captured == eager;
@@ -16,8 +21,17 @@ cd "$(dirname "$0")/.."
 out="${OUT:-bench/out}"
 shared="${1:-../shared/data}"
 mkdir -p "$out"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 py=${PYTHON:-python3}
+if ! "$py" -c 'import msgspec' 2>/dev/null; then
+  if ! compgen -G '.whl/msgspec-*.whl' >/dev/null; then
+    echo "msgspec is missing and .whl/ holds no msgspec wheel; fetch it as the header says" >&2
+    exit 2
+  fi
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/msgspec-*.whl \
+    || exit 2
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 accuracy=(timeout 150 "$py" bench/bench_accuracy.py --device cuda --shared "$shared" --set train.cuda_graph=auto
   --out "$out/accuracy_gpu.jsonl")
 

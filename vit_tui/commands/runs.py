@@ -111,7 +111,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.export import COMPARE_CSV, class_mismatch, compare_runs
+    from ..engine.export import COMPARE_CSV, class_mismatch, compare_runs, read_compare_inputs
     from ..engine.runs import resolve_run
     from ..errors import UserError
 
@@ -119,6 +119,7 @@ def run_compare(args: argparse.Namespace) -> int:
     runs = [resolve_run(r, home_runs) for r in args.runs]
     if len(runs) < 2:
         raise UserError("compare", "give at least two runs")
+    inputs = read_compare_inputs(runs)  # a damaged file is refused before --out is made
     out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
     from ..outputs import claim_folder, output_folder
 
@@ -150,7 +151,7 @@ def run_compare(args: argparse.Namespace) -> int:
             cells.append(value)
         table.add_row(*cells)
     console.print(table)
-    mismatch = class_mismatch(runs)
+    mismatch = class_mismatch(runs, summaries=[summary for _, summary, _ in inputs])
     if mismatch:
         console.print(mismatch, markup=False, soft_wrap=True)
     for path in written:

@@ -28,10 +28,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import schemas
 from ..errors import UserError
 from ..files import write_text
 from ..locks import build_lock
@@ -69,7 +70,7 @@ __all__ = [
     "write_dataset",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = schemas.NEWEST_MANIFEST
 SPLITS = ("train", "val")
 MANIFEST_NAME = "manifest.json"
 
@@ -118,27 +119,12 @@ def read_manifest(dataset_dir: str | os.PathLike) -> Manifest:
             folder, f"no {MANIFEST_NAME}: not a vit-tui dataset (make one with vit-tui data build, import or demo)"
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(path, f"cannot read the manifest ({exc}); rebuild the dataset") from None
-    return _manifest_from_dict(raw, path)
-
-
-def _manifest_from_dict(raw: Any, path: Path) -> Manifest:
-    if not isinstance(raw, dict):
-        raise DatasetError(path, "the manifest is not a JSON object; rebuild the dataset")
-    schema = raw.get("schema")
-    if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-        raise DatasetError(path, f"manifest schema {schema!r} is not supported (this vit-tui reads {SCHEMA_VERSION})")
-    names = [f.name for f in dataclasses.fields(Manifest)]
-    missing = [name for name in names if name not in raw and name != "report"]
-    if missing:
-        raise DatasetError(path, f"the manifest lacks {', '.join(missing)}; rebuild the dataset")
-    manifest = Manifest(**{name: raw[name] for name in names if name in raw})
-    classes_ok = isinstance(manifest.classes, list) and all(isinstance(c, str) for c in manifest.classes)
-    size_ok = isinstance(manifest.image_size, int) and manifest.image_size > 0
-    if not (classes_ok and len(manifest.classes) >= 2 and size_ok and isinstance(manifest.counts, dict)):
-        raise DatasetError(path, "the manifest needs two or more class names and a positive image_size; rebuild it")
+        checked = schemas.load(path, schemas.Manifest)
+    except schemas.SchemaError as exc:
+        # A whole-file problem says the manifest cannot be read; a field problem names the field.
+        why = exc.why if exc.field else f"cannot read the manifest: {exc.why}"
+        raise DatasetError(path, why) from None
+    manifest = Manifest(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(Manifest)})
     seen: dict[str, str] = {}
     for name in manifest.classes:
         # Two names with one file prefix would share every image file.

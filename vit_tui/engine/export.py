@@ -21,7 +21,7 @@ from .. import config as config_mod
 from ..errors import UserError
 from ..files import write_text, write_with
 from .metrics import Evaluation, load_evaluation, save_evaluation
-from .runs import read_config, read_metrics, read_steps, read_summary, resolve_run
+from .runs import checked_summary, read_config, read_metrics, read_steps, resolve_run
 
 CONFUSION_CSV = "confusion_matrix.csv"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -31,6 +31,8 @@ COMPARE_CURVES_PNG = "compare_curves.png"
 COMPARE_CONFUSION_PNG = "compare_confusion.png"
 COMPARE_CSV = "comparison.csv"
 COMPARE_MD = "comparison.md"
+REPORT_HINT = "the run's numbers are unknown, so no report is made (start a new run)"
+COMPARE_HINT = "the run's numbers are unknown, so it cannot be compared (leave it out)"
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -155,7 +157,8 @@ def export_run(
     when the caller writes that only after the exports succeed.
     """
     run_dir = resolve_run(run_dir)
-    summary = read_summary(run_dir) if summary is None else summary
+    summary = checked_summary(run_dir, REPORT_HINT) if summary is None else summary
+    read_config(run_dir)  # a damaged config is refused before any file is rewritten
     history = read_metrics(run_dir)
     loaded = load_evaluation(run_dir)
     if loaded is None and history and evaluate:
@@ -276,27 +279,43 @@ def _evaluation_section(evaluation: Evaluation, extra: dict[str, Any]) -> list[s
 
 
 def compare_runs(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> list[Path]:
-    """Write comparison.csv/md, overlaid curves and side-by-side confusion matrices into ``out_dir``."""
+    """Write comparison.csv/md, overlaid curves and side-by-side confusion matrices into ``out_dir``.
+
+    Every run's files are read and checked before ``out_dir`` is made: a damaged one leaves nothing behind.
+    """
     runs = [resolve_run(r) for r in run_dirs]
     if len(runs) < 2:
         raise UserError("compare", "give at least two runs")
     names = _unique_names(runs)
+    inputs = read_compare_inputs(runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [_comparison_row(run, name) for run, name in zip(runs, names)]
+    rows = [_comparison_row(run, name, *files[:2]) for run, name, files in zip(runs, names, inputs)]
     written = [_write_comparison_csv(out / COMPARE_CSV, rows)]
     written.append(_plot_compare_curves(out / COMPARE_CURVES_PNG, runs, names))
-    evaluations = [load_evaluation(run) for run in runs]
+    evaluations = [files[2] for files in inputs]
     if any(e is not None for e in evaluations):
         written.append(_plot_compare_confusion(out / COMPARE_CONFUSION_PNG, names, evaluations))
-    written.append(_write_comparison_md(out / COMPARE_MD, rows, runs, names, written))
+    summaries = [files[1] for files in inputs]
+    written.append(_write_comparison_md(out / COMPARE_MD, rows, runs, names, written, summaries))
     return written
 
 
-def class_mismatch(runs: Sequence[Path], names: Sequence[str] | None = None) -> str | None:
+def read_compare_inputs(
+    runs: Sequence[Path],
+) -> list[tuple[config_mod.RunConfig, dict[str, Any], tuple[Evaluation, dict[str, Any]] | None]]:
+    """(config, summary, evaluation or None) of each run; a damaged file is a ``UserError`` naming it."""
+    return [(read_config(run), checked_summary(run, COMPARE_HINT), load_evaluation(run)) for run in runs]
+
+
+def class_mismatch(
+    runs: Sequence[Path], names: Sequence[str] | None = None, summaries: Sequence[dict[str, Any]] | None = None
+) -> str | None:
     """One warning line when the runs were trained on different class lists, else None."""
     names = list(names) if names is not None else _unique_names(list(runs))
-    lists = [list(read_summary(run).get("classes") or []) for run in runs]
+    if summaries is None:
+        summaries = [checked_summary(run, COMPARE_HINT) for run in runs]
+    lists = [list(summary.get("classes") or []) for summary in summaries]
     if all(classes == lists[0] for classes in lists):
         return None
     described = "; ".join(f"{name}: {', '.join(classes) or '?'}" for name, classes in zip(names, lists))
@@ -308,9 +327,7 @@ def _unique_names(runs: list[Path]) -> list[str]:
     return [name if names.count(name) == 1 else str(run) for name, run in zip(names, runs)]
 
 
-def _comparison_row(run: Path, name: str) -> dict[str, Any]:
-    cfg = read_config(run)
-    summary = read_summary(run)
+def _comparison_row(run: Path, name: str, cfg: config_mod.RunConfig, summary: dict[str, Any]) -> dict[str, Any]:
     history = read_metrics(run)
     seconds = [r["seconds"] for r in history]
     return {
@@ -356,10 +373,15 @@ COMPARE_COLUMNS = (
 
 
 def _write_comparison_md(
-    path: Path, rows: list[dict[str, Any]], runs: list[Path], names: list[str], written: list[Path]
+    path: Path,
+    rows: list[dict[str, Any]],
+    runs: list[Path],
+    names: list[str],
+    written: list[Path],
+    summaries: list[dict[str, Any]],
 ) -> Path:
     lines = ["# Comparison", ""]
-    mismatch = class_mismatch(runs, names)
+    mismatch = class_mismatch(runs, names, summaries)
     if mismatch:
         lines += [f"**{mismatch}**", ""]
     lines += markdown_table([header for header, _ in COMPARE_COLUMNS], [[fmt(r) for _, fmt in COMPARE_COLUMNS] for r in rows])

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import schemas
 from ..files import write_text
 
 EVALUATION_FILE = "evaluation.json"
 MAX_MISTAKES = 100
+MISTAKE_FIELDS = ("index", "file", "true", "predicted", "probability")
 
 
 @dataclass(frozen=True)
@@ -92,17 +94,21 @@ def save_evaluation(run_dir: Path, evaluation: Evaluation, extra: dict[str, Any]
 
 
 def load_evaluation(run_dir: Path) -> tuple[Evaluation, dict[str, Any]] | None:
-    """``evaluation.json`` back as an ``Evaluation`` plus its extra fields, or None."""
-    try:
-        data = json.loads((Path(run_dir) / EVALUATION_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    """``evaluation.json`` back as an ``Evaluation`` plus its extra fields; None when the run has none.
+
+    A damaged file is a ``SchemaError`` naming the file and the field.
+    """
+    path = Path(run_dir) / EVALUATION_FILE
+    if not path.exists():
         return None
+    hint = f"remove it and run vit-tui report {run_dir} to evaluate the run again"
+    data = schemas.load_dict(path, schemas.Evaluation, hint)
     evaluation = Evaluation(
         accuracy=float(data["accuracy"]),
         loss=float(data["loss"]),
         classes=list(data["classes"]),
         confusion=np.asarray(data["confusion"], dtype=np.int64),
         per_class=list(data["per_class"]),
-        mistakes=[Mistake(**m) for m in data["mistakes"]],
+        mistakes=[Mistake(**{k: m[k] for k in MISTAKE_FIELDS}) for m in data["mistakes"]],
     )
     return evaluation, data

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_mod
+from .. import schemas
 from ..config import RunConfig
 from ..errors import UserError
 from ..files import write_error, write_text
@@ -39,10 +40,7 @@ STEP_FIELDS = ("epoch", "step", "global_step", "loss", "acc", "lr", "images_per_
 STATUSES = ("running", "finished", "interrupted", "failed")
 DAMAGED = "damaged"
 """The listing's status for a run whose ``summary.json`` cannot be read back."""
-# The summary fields the program reads back, with the types it needs them to have.
-_NUMBER_FIELDS = ("started_ts", "best_val_acc", "final_val_acc", "wall_s")
-_INT_FIELDS = ("pid", "epochs", "epochs_done", "best_epoch", "params")
-_TEXT_FIELDS = ("name", "preset", "started", "dataset")
+RESUME_HINT = "the run's state is unknown, so it cannot be followed or resumed (start a new run)"
 
 
 @dataclass(frozen=True)
@@ -217,57 +215,29 @@ def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
 def load_summary(run_dir: str | os.PathLike) -> tuple[dict[str, Any], str]:
     """(summary, problem): a damaged file gives an empty summary and what is wrong with it."""
     path = Path(run_dir) / SUMMARY_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return {}, ""
-    except (OSError, UnicodeDecodeError) as exc:
-        return {}, f"cannot be read ({type(exc).__name__})"
-    if not text.strip():
-        return {}, "is empty"
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return {}, "is not valid JSON (cut short?)"
-    problem = summary_problem(data)
-    return (data, "") if not problem else ({}, problem)
+        return schemas.load_dict(path, schemas.Summary), ""
+    except schemas.SchemaError as exc:
+        return {}, exc.problem
 
 
-def summary_problem(data: Any) -> str:
-    """What makes parsed ``summary.json`` content unusable ("" when nothing does)."""
-    if not isinstance(data, dict):
-        return f"holds {json.dumps(data)[:40]} instead of an object"
-    checks = [
-        (_NUMBER_FIELDS, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
-        (_INT_FIELDS, lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-        (_TEXT_FIELDS, lambda v: isinstance(v, str), "text"),
-    ]
-    for keys, ok, kind in checks:
-        for key in keys:
-            if key in data and not ok(data[key]):
-                return f"has {key} = {json.dumps(data[key])[:40]}, not {kind}"
-    if "status" in data and data["status"] not in STATUSES:
-        return f"has status = {json.dumps(data['status'])[:40]}, not one of {', '.join(STATUSES)}"
-    classes = data.get("classes", [])
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        return "has classes that are not a list of names"
-    return ""
+def checked_summary(run_dir: str | os.PathLike, hint: str = "") -> dict[str, Any]:
+    """``summary.json``, or a one-line ``UserError`` naming the file and field when it is damaged.
 
-
-def checked_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """``summary.json``, or a one-line ``UserError`` when it is damaged."""
-    summary, problem = load_summary(run_dir)
-    if problem:
-        raise UserError(
-            str(Path(run_dir) / SUMMARY_FILE),
-            f"{problem}; the run's state is unknown, so it cannot be followed or resumed (start a new run)",
-        )
-    return summary
+    ``hint`` says what the damage stops (by default: following or resuming the run).
+    """
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.exists():
+        return {}
+    return schemas.load_dict(path, schemas.Summary, hint or RESUME_HINT)
 
 
 def read_config(run_dir: str | os.PathLike) -> RunConfig:
-    """The run's ``config.toml``."""
-    return config_mod.load(Path(run_dir) / CONFIG_FILE)
+    """The run's ``config.toml``: all three tables there (else a ``SchemaError`` naming it), values checked."""
+    raw = schemas.load_dict(Path(run_dir) / CONFIG_FILE, schemas.RunConfigFile)
+    return config_mod.from_dict(raw)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import schemas
 from ..config import RunConfig
 from ..errors import UserError
 from ..files import write_text
@@ -83,8 +84,9 @@ def plan_record(plan: StudyPlan) -> dict[str, Any]:
 
 
 def read_plan(out_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """``plan.json`` of a study folder, or None when there is none (or it cannot be read)."""
-    return _read_json(Path(out_dir) / PLAN_FILE)
+    """``plan.json`` of a study folder, or None when there is none; a damaged one is a ``SchemaError`` naming it."""
+    path = Path(out_dir) / PLAN_FILE
+    return schemas.load_dict(path, schemas.Plan) if path.exists() else None
 
 
 def claim_out_dir(plan: StudyPlan) -> None:
@@ -114,8 +116,17 @@ def marker_record(plan: StudyPlan, job: Job) -> dict[str, Any]:
 
 
 def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A run's ``study.json``, or None for a run made outside any study."""
-    return _read_json(Path(run_dir) / MARKER_FILE)
+    """A run's ``study.json``, or None for a run made outside any study (or whose marker is damaged).
+
+    A damaged marker makes the run an ordinary one: listings go on, and a study will not claim it.
+    """
+    path = Path(run_dir) / MARKER_FILE
+    if not path.exists():
+        return None
+    try:
+        return schemas.load_dict(path, schemas.StudyMarker)
+    except schemas.SchemaError:
+        return None
 
 
 def belongs_to(marker: dict[str, Any] | None, plan: StudyPlan) -> bool:
@@ -126,10 +137,3 @@ def belongs_to(marker: dict[str, Any] | None, plan: StudyPlan) -> bool:
         and marker.get("out_dir") == str(plan.out_dir.absolute())
     )
 
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None

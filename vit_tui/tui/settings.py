@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import schemas
 from ..files import write_text
 
 SETTINGS_ENV = "VIT_TUI_CONFIG_DIR"
@@ -33,12 +34,11 @@ def settings_path() -> Path:
 
 
 def load_settings() -> dict[str, Any]:
-    """The saved settings; an absent or unreadable file counts as no settings."""
+    """The saved settings; an absent, unreadable or damaged file counts as no settings."""
     try:
-        raw = json.loads(settings_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return schemas.load_dict(settings_path(), schemas.Settings)
+    except schemas.SchemaError:
         return {}
-    return raw if isinstance(raw, dict) else {}
 
 
 def save_setting(key: str, value: Any) -> None:

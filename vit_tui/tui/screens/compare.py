@@ -63,6 +63,7 @@ class CompareScreen(VitScreen):
     def on_mount(self) -> None:
         from ...engine.evaluate import load_evaluation
         from ...engine.runs import read_metrics
+        from ...errors import UserError
 
         loss, acc = [], []
         for tag, run in zip("AB", self.runs):
@@ -79,7 +80,11 @@ class CompareScreen(VitScreen):
             ("#compare-confusion-b", "B", self.runs[1]),
         ):
             view = self.query_one(widget_id, ConfusionView)
-            loaded = load_evaluation(run)
+            try:
+                loaded = load_evaluation(run)
+            except UserError as exc:  # a damaged evaluation.json: said in place of its matrix
+                view.clear_matrix(f"{tag} {run.name}: {exc.why}")
+                continue
             if loaded is None:
                 view.clear_matrix(f"{tag} {run.name}: not evaluated yet (Evaluate screen, v)")
             else:
