@@ -144,7 +144,7 @@ def test_output_folders_new_empty_or_made_by_vit_tui(tmp_path):
     users.mkdir()
     (users / "thesis.tex").write_text("mine")
     for force in (False, True):
-        with pytest.raises(UserError, match="is not a folder vit-tui made"):
+        with pytest.raises(UserError, match="is not a compare folder vit-tui made"):
             output_folder(users, "--out", kind="compare", force=force)
     assert (users / "thesis.tex").read_text() == "mine"
 
@@ -155,8 +155,9 @@ def test_output_folders_new_empty_or_made_by_vit_tui(tmp_path):
         output_folder(ours, "--out", kind="compare")
     assert output_folder(ours, "--out", kind="compare", force=True) == ours
     assert output_folder(ours, "--out", kind="compare", reuse=True) == ours
-    with pytest.raises(UserError, match="already exists"):
-        output_folder(ours, "--out", kind="sweep", reuse=True)  # another kind's folder is not continued
+    for force in (False, True):
+        with pytest.raises(UserError, match="is not a sweep folder vit-tui made"):
+            output_folder(ours, "--out", kind="sweep", force=force, reuse=True)  # nor replaced, nor continued
 
 
 def test_output_folders_refuse_files_nodes_runs_and_datasets(tmp_path):
@@ -252,3 +253,34 @@ def test_a_full_disk_message_measures_space_after_the_temp_file_is_gone(tmp_path
     with pytest.raises(files.WriteError, match=r"100 bytes needed, 123 bytes free"):
         files.write_bytes(target, b"x" * 100)
     assert measured == [[]]  # no temp file was there when the free space was read
+
+
+# --- folders built beside their place ----------------------------------------------------------
+
+
+def test_a_staged_folder_replaces_the_old_one_whole_only_when_filled(tmp_path):
+    out = claim_folder(tmp_path / "cmp", "compare")
+    (out / "comparison.md").write_text("old")
+    (out / "stale.png").write_text("old")
+    with pytest.raises(RuntimeError), files.staged_folder(out) as stage:
+        (stage / "comparison.md").write_text("half")
+        raise RuntimeError("plotting failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+    assert (out / "comparison.md").read_text() == "old"
+    with files.staged_folder(out) as stage:
+        (stage / "comparison.md").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.md"]
+    assert (out / "comparison.md").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~files.UMASK
+
+
+def test_a_comparison_failing_midway_leaves_no_out_folder(tmp_path, monkeypatch):
+    from vit_tui.engine import export
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "compare_runs", fail)
+    with pytest.raises(OSError):
+        export.write_comparison([tmp_path / "a", tmp_path / "b"], tmp_path / "cmp")
+    assert list(tmp_path.iterdir()) == []

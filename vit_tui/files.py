@@ -18,7 +18,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -261,3 +261,43 @@ def probe(folder: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
     os.close(fd)
     os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A folder filled in a temporary sibling of ``path`` and renamed into place only when all went well.
+
+    An existing ``path`` (the caller has checked it may be replaced) is swapped out whole and
+    removed afterwards; an error or Ctrl+C while filling removes the temporary folder and leaves
+    ``path`` as it was.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~UMASK)  # mkdtemp made it private
+        _swap_into_place(stage, path)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(stage: Path, path: Path) -> None:
+    if not os.path.lexists(path):
+        os.rename(stage, path)
+        _fsync_dir(path.parent)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, old / "previous")
+    try:
+        os.rename(stage, path)
+    except OSError:
+        os.replace(old / "previous", path)  # put the old folder back
+        old.rmdir()
+        raise
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)

@@ -159,9 +159,9 @@ def output_folder(
     """The folder ``option`` fills: a new path, an empty folder, or one vit-tui made.
 
     An existing folder with files in it is written into only when ``made_by_us`` (by default its
-    marker; for datasets, their manifest) names the kind vit-tui made it as, and either ``force``
-    (the user asked to replace it) or ``reuse`` (the command continues its own folder of the same
-    ``kind``, as a sweep does) allows it. Nothing is created here.
+    marker; for datasets, their manifest) says vit-tui made it as a ``kind`` folder, and either
+    ``force`` (the user asked to replace it) or ``reuse`` (the command continues its own folder,
+    as a sweep does) allows it. Nothing is created here.
     """
     path = Path(path).expanduser()
     if path.is_symlink() and not path.exists():
@@ -178,11 +178,10 @@ def output_folder(
     if is_dataset_folder(path) and kind != "dataset":
         raise OutputError(_subject(option, path), f"is a dataset; choose another {option}")
     if any(path.iterdir()):
-        made = made_by_us(path)
-        if made is None:
-            what = "a vit-tui dataset" if kind == "dataset" else "a folder vit-tui made"
+        if made_by_us(path) != kind:
+            what = "a vit-tui dataset" if kind == "dataset" else f"a {kind} folder vit-tui made"
             raise OutputError(_subject(option, path), f"is not {what}; refusing to replace it, choose another {option}")
-        if not (force or (reuse and made == kind)):
+        if not (force or reuse):
             raise OutputError(
                 _subject(option, path), f"already exists; pass --force to replace it or choose another {option}"
             )

@@ -111,7 +111,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.export import COMPARE_CSV, class_mismatch, compare_runs, read_compare_inputs
+    from ..engine.export import COMPARE_CSV, class_mismatch, read_compare_inputs, write_comparison
     from ..engine.runs import resolve_run
     from ..errors import UserError
 
@@ -121,15 +121,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UserError("compare", "give at least two runs")
     inputs = read_compare_inputs(runs)  # a damaged file is refused before --out is made
     out = Path(args.out) if args.out else home_runs / ("compare-" + "-".join(r.name for r in runs[:2]))
-    from ..outputs import claim_folder, output_folder
-
-    output_folder(out, "--out", kind="compare", force=args.force)
-    written = compare_runs(runs, claim_folder(out, "compare"))
-    if args.format == "html":
-        from ..engine.export import COMPARE_MD
-        from ..engine.html import markdown_file_to_html
-
-        written.append(markdown_file_to_html(out / COMPARE_MD))
+    written = write_comparison(runs, out, force=args.force, html=args.format == "html")
     import csv
 
     rows = list(csv.DictReader((out / COMPARE_CSV).open(encoding="utf-8")))

@@ -19,7 +19,9 @@ import numpy as np
 
 from .. import config as config_mod
 from ..errors import UserError
-from ..files import write_text, write_with
+from ..files import staged_folder, write_text, write_with
+from ..outputs import claim_folder, marker_kind, output_folder
+from .html import markdown_file_to_html
 from .metrics import Evaluation, load_evaluation, save_evaluation
 from .runs import checked_summary, read_config, read_metrics, read_steps, resolve_run
 
@@ -299,6 +301,30 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     summaries = [files[1] for files in inputs]
     written.append(_write_comparison_md(out / COMPARE_MD, rows, runs, names, written, summaries))
     return written
+
+
+def write_comparison(
+    run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, force: bool = False, html: bool = False
+) -> list[Path]:
+    """Compare the runs into ``out_dir``, all or nothing; returns the files as they stand there.
+
+    ``out_dir`` is new, empty, or a comparison vit-tui made (replaced only with ``force``). The
+    files are made in a temporary sibling that replaces ``out_dir`` once every one is written.
+    """
+    out = output_folder(out_dir, "--out", kind="compare", force=force, made_by_us=_comparison_made)
+    with staged_folder(out) as stage:
+        claim_folder(stage, "compare")
+        written = compare_runs(run_dirs, stage)
+        if html:
+            written.append(markdown_file_to_html(stage / COMPARE_MD))
+    return [out / path.name for path in written]
+
+
+def _comparison_made(folder: Path) -> str | None:
+    # Comparisons written before the marker existed are recognised by their two tables.
+    if marker_kind(folder) == "compare" or ((folder / COMPARE_CSV).is_file() and (folder / COMPARE_MD).is_file()):
+        return "compare"
+    return None
 
 
 def read_compare_inputs(

@@ -487,9 +487,9 @@ class RunsScreen(VitScreen):
 
 
 def _compare(first: Path, second: Path, out_dir: Path) -> tuple[Path, Path, list[Path]]:
-    from ...engine.export import compare_runs
+    from ...engine.export import write_comparison
 
-    return first, second, [Path(p) for p in compare_runs([first, second], out_dir)]
+    return first, second, write_comparison([first, second], out_dir, force=True)
 
 
 def _scan(listing, studies: StudyListing) -> tuple[list, set[Path], list[StudyRow]]:
