@@ -3,6 +3,10 @@
 ``reproduce`` and ``sweep`` send every event (the study's and each run's engine events) to
 ``sink`` and stop at ``cancel`` with resumable checkpoints; calling them again with the same
 arguments continues where they stopped. Both return a ``StudyReport``.
+
+Both check their whole plan first (``plan.check_plan``: every run's config, seeds, devices,
+repeated combinations, run names, the output folder), then take the study's lock, and only then
+write ``plan.json`` and train: a refused study leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from .. import config as config_mod
 from ..config import RunConfig
 from .events import StudyFinished, StudyPhase
-from .plan import StudyPlan
+from .plan import StudyPlan, check_plan, study_lock
 from .runner import run_study
 
 Sink = Callable[[object], None]
@@ -62,14 +66,16 @@ def reproduce(
         dataset = Path(data).absolute()
         read_manifest(dataset)
     else:
-        target = Path(coco_out) if coco_out is not None else home / "data" / "coco5"
+        dataset = (Path(coco_out) if coco_out is not None else home / "data" / "coco5").absolute()
+    plan = reproduce_plan(dataset, list(seeds), epochs=epochs, overrides=list(overrides), out_dir=out_dir,
+                          runs_root=home / "runs")
+    check_plan(plan)  # before the dataset is built: a bad seed or --out is refused in a second, not an hour
+    if data is None:
 
         def progress(done: int, total: int) -> None:
             sink(StudyPhase("building the reference dataset", done, total))
 
-        dataset = reference_dataset(coco, target, allow_fewer, progress).absolute()
-    plan = reproduce_plan(dataset, list(seeds), epochs=epochs, overrides=list(overrides), out_dir=out_dir,
-                          runs_root=home / "runs")
+        reference_dataset(coco, dataset, allow_fewer, progress)
     return _run(plan, lambda: write_reproduce_outputs(out_dir, html=html), sink, cancel, None)
 
 
@@ -104,6 +110,7 @@ def sweep(
     }
     plan = sweep_plan(base, grid, list(seeds), out_dir=Path(out) if out is not None else None,
                       runs_root=home / "runs", spec=spec)
+    check_plan(plan, devices)
     return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=html), sink, cancel, devices)
 
 
@@ -114,13 +121,11 @@ def _run(
     cancel: threading.Event | None,
     devices: Sequence[str] | None,
 ) -> StudyReport:
-    from ..files import check_writable_dir
-
-    check_writable_dir(plan.out_dir, "--out")
-    outcome = run_study(plan, sink, cancel, devices)
     files: list[Path] = []
-    if outcome.status == "finished":
-        sink(StudyPhase("writing the figures and tables"))
-        files = write_outputs()
+    with study_lock(plan):
+        outcome = run_study(plan, sink, cancel, devices)
+        if outcome.status == "finished":
+            sink(StudyPhase("writing the figures and tables"))
+            files = write_outputs()
     sink(StudyFinished(outcome.status, str(plan.out_dir), tuple(str(p) for p in files)))
     return StudyReport(outcome.status, plan.out_dir, files, outcome.statuses, len(plan.jobs))

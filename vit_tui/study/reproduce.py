@@ -18,7 +18,7 @@ from .. import config as config_mod
 from ..errors import UserError
 from ..files import write_text
 from ..presets import preset
-from .plan import Job, StudyPlan
+from .plan import Job, StudyPlan, name_prefix, study_name
 from .results import Combination, RunRecord, combinations, read_records
 from .stats import compare_seeds, mean_std, pm
 
@@ -34,7 +34,7 @@ VARIANT_COLOURS = {"reference": "#1f77b4", "reference-einsum": "#d62728"}
 def reference_dataset(coco_root: str | os.PathLike, out: str | os.PathLike, allow_fewer: bool, progress=None) -> Path:
     """The reference dataset at ``out``, built from COCO at ``coco_root`` unless it exists already."""
     from ..data.coco import REFERENCE_CLASSES, build_coco, find_coco
-    from ..data.store import read_manifest
+    from ..data.store import DatasetError, read_manifest
 
     out = Path(out)
     if (out / "manifest.json").is_file():
@@ -46,9 +46,35 @@ def reference_dataset(coco_root: str | os.PathLike, out: str | os.PathLike, allo
                 "pass --data to train on it anyway, or --coco-out for another folder",
             )
         return out
-    ann_file, images_dir = find_coco(coco_root)
-    return build_coco(ann_file, images_dir, REFERENCE_CLASSES, out, allow_fewer=allow_fewer, progress=progress,
-                      **REFERENCE_BUILD)
+    try:
+        ann_file, images_dir = find_coco(coco_root)
+    except DatasetError as exc:
+        raise DatasetError(exc.subject, _reproduce_advice(exc.why, COCO_LAYOUT_ADVICE)) from None
+    try:
+        return build_coco(ann_file, images_dir, REFERENCE_CLASSES, out, allow_fewer=allow_fewer, progress=progress,
+                          **REFERENCE_BUILD)
+    except DatasetError as exc:
+        if exc.subject not in BUILD_OPTIONS:
+            raise
+        # The build names ``data build``'s options (--classes, --per-class...), which reproduce does not have.
+        advice = "pass --allow-fewer to build with fewer images" if exc.subject == "--per-class" else CLASSES_ADVICE
+        raise DatasetError(f"--coco {coco_root}", _reproduce_advice(exc.why, advice)) from None
+
+
+COCO_LAYOUT_ADVICE = (
+    "pass --coco ROOT holding annotations/instances_train2014.json and train2014/ (or the 2017 pair), "
+    "or --data DIR to train on a dataset you have"
+)
+CLASSES_ADVICE = (
+    "the reference needs every one of airplane, bus, cat, dog and pizza: pass --coco ROOT of a full COCO train "
+    "set, or --data DIR to train on a dataset you have"
+)
+BUILD_OPTIONS = ("--classes", "--per-class", "--train-per-class", "--size", "--resize")
+
+
+def _reproduce_advice(why: str, advice: str) -> str:
+    """``why`` with the advice after its last ``;`` (written for ``data build``) replaced by ``advice``."""
+    return f"{why.rpartition('; ')[0] or why}; {advice}"
 
 
 def reproduce_plan(
@@ -57,7 +83,8 @@ def reproduce_plan(
     """Both presets for every seed on ``dataset``; ``overrides`` apply to both (never the attention)."""
     if any(item.partition("=")[0].strip() == "model.attention" for item in overrides):
         raise UserError("--set", "model.attention is what reproduce compares; it cannot be overridden")
-    name = out_dir.name
+    name = study_name(out_dir)
+    prefix = name_prefix(name, out_dir, runs_root, "reproduce", [f"{v}-seed{s}" for v in VARIANTS for s in seeds])
     jobs = []
     for variant in VARIANTS:
         cfg = config_mod.apply_overrides(preset(variant), overrides)
@@ -65,8 +92,8 @@ def reproduce_plan(
             cfg = config_mod.with_value(cfg, "train.epochs", epochs)
         cfg = config_mod.with_value(cfg, "data.dataset", str(dataset.absolute()))
         for seed in seeds:
-            job_cfg = config_mod.validate(replace(cfg, train=replace(cfg.train, seed=seed)))
-            jobs.append(Job(f"{name}-{variant}-seed{seed}", job_cfg, variant, {"preset": variant}, seed))
+            job_cfg = replace(cfg, train=replace(cfg.train, seed=seed))  # checked whole by ``check_plan``
+            jobs.append(Job(f"{prefix}-{variant}-seed{seed}", job_cfg, variant, {"preset": variant}, seed))
     spec = {
         "dataset": str(dataset.absolute()),
         "seeds": seeds,

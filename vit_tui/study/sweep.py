@@ -12,6 +12,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .. import config as config_mod
 from ..config import ConfigError, RunConfig
 from ..errors import UserError
 from ..files import write_text
-from .plan import Job, StudyPlan, slug
+from .plan import Job, StudyPlan, name_prefix, slug, study_name
 from .results import Combination, compare_combinations, leaderboard, read_records
 from .stats import pm
 
@@ -62,24 +63,43 @@ def sweep_plan(
     runs_root: Path,
     spec: dict,
 ) -> StudyPlan:
-    """Every combination x seed as a job; the sweep's name comes from ``out_dir`` or the spec."""
+    """Every combination x seed as a job; the sweep's name comes from ``out_dir`` or the spec.
+
+    The run count is the product of the value counts, refused over ``MAX_RUNS`` before a single
+    combination is made (a grid of 10^9 would not fit in memory).
+    """
+    check_run_count(grid, seeds)
     keys = [key for key, _ in grid]
     combos = list(itertools.product(*(values for _, values in grid))) if grid else [()]
-    if len(combos) * len(seeds) > MAX_RUNS:
-        raise UserError("--grid", f"{len(combos) * len(seeds)} runs is more than {MAX_RUNS}; sweep fewer values")
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
-    name = Path(out_dir).name if out_dir is not None else f"sweep-{slug(base.preset or 'custom')}-{digest}"
-    out = Path(out_dir) if out_dir is not None else runs_root.parent / "sweeps" / name
-    jobs = []
+    out = Path(out_dir) if out_dir is not None else runs_root.parent / "sweeps" / f"sweep-{slug(base.preset or 'custom')}-{digest}"
+    name = study_name(out)
+    parts = []
     for combo in combos:
         values = dict(zip(keys, combo))
-        cfg = _combination_config(base, values)
         label = ", ".join(f"{short_key(k)}={v}" for k, v in values.items()) or "base"
         part = "-".join(f"{short_key(k)}{v}" for k, v in values.items()) or "base"
+        parts.append((values, label, slug(part)))
+    prefix = name_prefix(name, out, runs_root, "sweep", [f"{part}-seed{seed}" for _, _, part in parts for seed in seeds])
+    jobs = []
+    for values, label, part in parts:
+        cfg = _combination_config(base, values)
         for seed in seeds:
             job_cfg = replace(cfg, train=replace(cfg.train, seed=seed))
-            jobs.append(Job(f"{name}-{slug(part)}-seed{seed}", job_cfg, label, values, seed))
+            jobs.append(Job(f"{prefix}-{part}-seed{seed}", job_cfg, label, values, seed))
     return StudyPlan("sweep", name, out, runs_root, tuple(jobs), spec)
+
+
+def check_run_count(grid: list[tuple[str, list[str]]], seeds: list[int]) -> None:
+    """Refuse more than ``MAX_RUNS`` runs, counted from the value counts alone."""
+    counts = [len(values) for _, values in grid]
+    total = math.prod(counts) * len(seeds)
+    if total > MAX_RUNS:
+        shape = " x ".join(str(n) for n in counts) if len(counts) <= 6 else f"{math.prod(counts):,}"
+        raise UserError(
+            "--grid",
+            f"{total:,} runs ({shape} combinations x {len(seeds)} seed(s)) is more than {MAX_RUNS:,}; sweep fewer values",
+        )
 
 
 def _combination_config(base: RunConfig, values: dict[str, str]) -> RunConfig:
