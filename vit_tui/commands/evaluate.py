@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -114,12 +115,18 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..outputs import output_file
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
-    files = image_files(args.images)
+    image_files(args.images)  # a bad path is said before the model loads
     _check_device(args.device)
     csv_path = output_file(args.csv, "--csv", example="predictions.csv") if args.csv else None
-    from ..engine.predict import predict_paths, write_predictions_csv
+    from ..engine.predict import predict_paths, skipped_warning, write_predictions_csv
 
-    predictions = predict_paths(run_dir, files, args.top_k, checkpoint=args.checkpoint, device=args.device)
+    skipped: list[Path] = []
+    # The paths as typed, not the files found: an unreadable file in a named folder is skipped, a named one is not.
+    predictions = predict_paths(
+        run_dir, args.images, args.top_k, checkpoint=args.checkpoint, device=args.device, skipped=skipped
+    )
+    if skipped:
+        print(skipped_warning(skipped), file=sys.stderr, flush=True)
     for prediction in predictions:
         print(f"{prediction.path}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in prediction.top))
     if csv_path is not None:
