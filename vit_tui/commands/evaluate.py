@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify image files with a run's model",
         description="The top-k classes of each image, with their probabilities. A folder stands for every "
-        "image under it (searched recursively).",
+        "image under it (searched recursively); unreadable files found in a folder are skipped and named in "
+        "a warning, while an unreadable file named itself is an error.",
     )
     pr.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
     pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
