@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify image files with a run's model",
         description="The top-k classes of each image, with their probabilities. A folder stands for every "
-        "image under it (searched recursively).",
+        "image under it (searched recursively); unreadable files found in a folder are skipped and named in "
+        "a warning, while an unreadable file named itself is an error.",
     )
     pr.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
     pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
@@ -114,12 +116,18 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..outputs import output_file
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
-    files = image_files(args.images)
+    image_files(args.images)  # a bad path is said before the model loads
     _check_device(args.device)
     csv_path = output_file(args.csv, "--csv", example="predictions.csv") if args.csv else None
-    from ..engine.predict import predict_paths, write_predictions_csv
+    from ..engine.predict import predict_paths, skipped_warning, write_predictions_csv
 
-    predictions = predict_paths(run_dir, files, args.top_k, checkpoint=args.checkpoint, device=args.device)
+    skipped: list[Path] = []
+    # The paths as typed, not the files found: an unreadable file in a named folder is skipped, a named one is not.
+    predictions = predict_paths(
+        run_dir, args.images, args.top_k, checkpoint=args.checkpoint, device=args.device, skipped=skipped
+    )
+    if skipped:
+        print(skipped_warning(skipped), file=sys.stderr, flush=True)
     for prediction in predictions:
         print(f"{prediction.path}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in prediction.top))
     if csv_path is not None:

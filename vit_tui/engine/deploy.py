@@ -1,7 +1,7 @@
 """Model export: a run's checkpoint as a TorchScript or ONNX file that needs no vit-tui to run.
 
 The exported graph takes what an image file decodes to, uint8 RGB ``(B, S, S, 3)`` with any batch
-size, and returns the logits: the normalisation of training (``to_model_input``) is inside the
+size of at least one, and returns the logits: the normalisation of training (``to_model_input``) is inside the
 graph. Resizing a picture to S x S stays outside (it depends on the picture), and the sidecar
 JSON written next to the model states it exactly, with the class list in order, the input and
 output, and the verification. The same JSON is embedded in the file (TorchScript extra file
@@ -20,6 +20,7 @@ import importlib
 import io
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ VERIFY_IMAGES = 32
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 EXPORT_EXTRA = "pip install 'vit-tui[export]'"
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+MIN_BATCH = 1
+"""The smallest batch an export is verified for and promises: an empty batch is not supported (onnxruntime
+can die on one, with a division by zero in an einsum kernel)."""
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ def _export_with_fallback(exporter, wrapper: nn.Module, example: torch.Tensor, f
     try:
         return (*exporter(wrapper, example), path)
     except Exception as exc:  # noqa: BLE001 - any exporter failure gets the fallback or one line
+        _reraise_interrupt(exc)
         if not fused:
             raise _export_failed(fmt, exc) from None
         reason = _first_line(exc)
@@ -192,7 +198,19 @@ def _export_with_fallback(exporter, wrapper: nn.Module, example: torch.Tensor, f
     try:
         return (*exporter(wrapper, example), f"written out (the fused kernel did not export: {reason})")
     except Exception as exc:  # noqa: BLE001
+        _reraise_interrupt(exc)
         raise _export_failed(fmt, exc) from None
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Ctrl+C stays Ctrl+C: the exporters catch it deep inside and raise their own error "from" it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
 
 
 def _export_failed(fmt: str, exc: Exception) -> UserError:
@@ -201,7 +219,8 @@ def _export_failed(fmt: str, exc: Exception) -> UserError:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
+    """The exception's type and first line, without the colour codes some exporters put in their messages."""
+    text = [line.strip() for line in ANSI_ESCAPE.sub("", str(exc)).splitlines() if line.strip()]
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
@@ -229,7 +248,7 @@ def _torchscript(wrapper: nn.Module, example: torch.Tensor) -> tuple[Any, Runner
 def _onnx(wrapper: nn.Module, example: torch.Tensor) -> tuple[Any, Runner]:
     import onnxruntime
 
-    batch = torch.export.Dim("batch", min=1)
+    batch = torch.export.Dim("batch", min=MIN_BATCH)
     with _quiet_exporter():
         program = torch.onnx.export(
             wrapper,
@@ -342,6 +361,11 @@ def _sidecar(
             "layout": "NHWC",
             "shape": ["batch", size, size, 3],
             "channels": "RGB",
+            "batch": {
+                "min": MIN_BATCH,
+                "max": None,
+                "note": f"any batch of {MIN_BATCH} or more images; an empty batch (0 images) is not supported",
+            },
         },
         "preprocessing": {
             "resize": {

@@ -225,19 +225,33 @@ class RunModel:
     resize: str
 
     def read_images(self, paths: Sequence[str | os.PathLike]) -> torch.Tensor:
-        """uint8 (N, S, S, 3) on the model's device, each file read as the run's dataset was built."""
+        """uint8 (N, S, S, 3) on the model's device, each file read as the run's dataset was built.
+
+        A file that cannot be read is a ``UserError`` naming it."""
+        images, _, unreadable = self.read_readable(paths)
+        if unreadable:
+            path, why = unreadable[0]
+            raise UserError(str(path), f"cannot read this image ({why})")
+        return images
+
+    def read_readable(
+        self, paths: Sequence[str | os.PathLike]
+    ) -> tuple[torch.Tensor, list[Path], list[tuple[Path, str]]]:
+        """The images of ``paths`` that can be read (as ``read_images``), their paths, and the
+        unreadable ones with the reason."""
         from ..data.imaging import ImageReadError, read_image
 
         size = self.cfg.model.image_size
-        arrays = []
-        for path in paths:
+        arrays, read, unreadable = [], [], []
+        for path in map(Path, paths):
             try:
                 arrays.append(read_image(path, size, self.resize))
+                read.append(path)
             except ImageReadError as exc:
-                raise UserError(str(path), f"cannot read this image ({exc})") from None
+                unreadable.append((path, str(exc)))
         if not arrays:
-            return torch.zeros((0, size, size, 3), dtype=torch.uint8, device=self.device)
-        return torch.from_numpy(np.stack(arrays)).to(self.device)
+            return torch.zeros((0, size, size, 3), dtype=torch.uint8, device=self.device), read, unreadable
+        return torch.from_numpy(np.stack(arrays)).to(self.device), read, unreadable
 
 
 def open_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str = "cpu") -> RunModel:

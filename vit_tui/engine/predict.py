@@ -44,26 +44,53 @@ def predict_paths(
     *,
     checkpoint: str = "best",
     device: str = "cpu",
+    skipped: list[Path] | None = None,
 ) -> list[Prediction]:
     """The top-k predictions for each image file under ``paths`` (files, or folders searched recursively).
 
     ``run`` is a run folder (loaded here with ``checkpoint`` on ``device``) or a ``RunModel``
     already loaded, which the app keeps between requests. Bad paths and unreadable images are
-    ``UserError``s naming the file; nothing is returned then.
+    ``UserError``s naming the file; nothing is returned then. Given a ``skipped`` list, an
+    unreadable file found inside a named folder is left out and added to that list instead (a file
+    named itself stays an error); should no image be readable at all, that is a ``UserError``.
     """
     if top_k < 1:
         raise UserError("--top-k", f"must be at least 1, got {top_k}")
     files = image_files(paths)
+    named = {Path(p) for p in paths if not Path(p).is_dir()}
     model = run if isinstance(run, RunModel) else open_run(run, checkpoint, device)
     k = min(top_k, len(model.classes))
     predictions: list[Prediction] = []
+    left_out: list[Path] = []
     for start in range(0, len(files), PREDICT_BATCH):
-        batch = files[start : start + PREDICT_BATCH]
-        values, indices = class_probabilities(model, model.read_images(batch)).topk(k, dim=1)
+        images, batch, unreadable = model.read_readable(files[start : start + PREDICT_BATCH])
+        for path, why in unreadable:
+            if skipped is None or path in named:
+                raise UserError(str(path), f"cannot read this image ({why})")
+            left_out.append(path)
+        if not batch:
+            continue
+        values, indices = class_probabilities(model, images).topk(k, dim=1)
         for path, row_values, row_indices in zip(batch, values.tolist(), indices.tolist()):
             top = tuple((model.classes[i], float(p)) for p, i in zip(row_values, row_indices))
             predictions.append(Prediction(path, top))
+    if left_out and not predictions:
+        subject = ", ".join(str(p) for p in paths)
+        subject = subject if len(subject) <= 200 else subject[:200] + "..."
+        raise UserError(subject, f"none of the {len(left_out):,} image file(s) found can be read ({_names(left_out)})")
+    if skipped is not None:
+        skipped += left_out
     return predictions
+
+
+def skipped_warning(skipped: Sequence[Path], limit: int = 5) -> str:
+    """The one-line warning naming the unreadable images a prediction left out."""
+    return f"vit-tui: warning: {len(skipped):,} unreadable image(s) skipped: {_names(skipped, limit)}"
+
+
+def _names(paths: Sequence[Path], limit: int = 5) -> str:
+    shown = ", ".join(str(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit:,} more" if len(paths) > limit else "")
 
 
 def class_probabilities(run: RunModel, images: torch.Tensor) -> torch.Tensor:
