@@ -236,6 +236,14 @@ class StudyMarker(FileSchema):
 # --- exports and settings -------------------------------------------------------------------
 
 
+class SidecarBatch(Struct):
+    """The batch sizes the exported model takes (an empty batch is not one of them)."""
+
+    min: Positive
+    max: Positive | None = None
+    note: str = ""
+
+
 class SidecarInput(Struct):
     """The exported model's input tensor."""
 
@@ -244,6 +252,7 @@ class SidecarInput(Struct):
     layout: str
     shape: list[str | int]
     channels: str
+    batch: SidecarBatch | None = None
 
 
 class SidecarResize(Struct):
