@@ -290,7 +290,7 @@ def test_compare_force_replaces_only_a_folder_vit_tui_made(home, tmp_path, capsy
     (theirs / "notes.txt").write_text("the user's notes")
     code = vit(home, "compare", home / "runs" / "run", run2, "--out", theirs, "--force")
     line = one_line(capsys)
-    assert code == 2 and "holds files vit-tui did not make" in line, line
+    assert code == 2 and "is not a compare folder vit-tui made" in line, line
     assert snapshot(theirs) == {"notes.txt": b"the user's notes"}
 
     ours = tmp_path / "ours"
