@@ -6,6 +6,7 @@ is left on disk (the old file or the new one, never a temp file, never a half-wr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -13,6 +14,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -300,18 +302,24 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
-    mount_point = tmp_path / "disk"
+@contextlib.contextmanager
+def mounted_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``mount_point`` (root only; the test is skipped elsewhere), unmounted afterwards."""
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount_point)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)], capture_output=True)
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MB disk."""
+    with mounted_tmpfs(tmp_path / "disk", "1536k") as mount_point:
+        yield mount_point
 
 
 def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, small_disk):

@@ -15,14 +15,13 @@ import re
 import shutil
 import socket
 import stat
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from PIL import Image
-from test_faults_files import DiskFills, temp_files
+from test_faults_files import DiskFills, mounted_tmpfs, temp_files
 from tui_fixtures import make_tiny_dataset, tiny_config
 
 from vit_tui import files
@@ -246,16 +245,9 @@ def test_disk_full_measures_free_space_after_removing_the_temp_file(home, tmp_pa
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 1 MiB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    """A 1 MiB disk."""
+    with mounted_tmpfs(tmp_path / "disk", "1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def test_a_really_full_disk_quotes_the_space_that_is_really_free(tiny_disk):

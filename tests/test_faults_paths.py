@@ -189,19 +189,22 @@ def test_a_marker_from_someone_else_does_not_count(tmp_path):
 # --- files written as one pair -----------------------------------------------------------------
 
 
+def old_pair(folder: Path) -> tuple[Path, Path]:
+    model, sidecar = folder / "m.pt", folder / "m.pt.json"
+    model.write_bytes(b"old model")
+    sidecar.write_text("old sidecar")
+    return model, sidecar
+
+
 def test_a_pair_replaces_both_files(tmp_path):
-    a, b = tmp_path / "m.pt", tmp_path / "m.pt.json"
-    a.write_bytes(b"old model")
-    b.write_text("old sidecar")
+    a, b = old_pair(tmp_path)
     files.write_together({a: b"new model", b: b"new sidecar"})
     assert (a.read_bytes(), b.read_bytes()) == (b"new model", b"new sidecar")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json"]
 
 
 def test_a_full_disk_while_writing_the_second_file_keeps_the_old_pair(tmp_path, monkeypatch):
-    a, b = tmp_path / "m.pt", tmp_path / "m.pt.json"
-    a.write_bytes(b"old model")
-    b.write_text("old sidecar")
+    a, b = old_pair(tmp_path)
     real_fsync = os.fsync
     seen = []
 

@@ -163,8 +163,8 @@ def read_plan(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     return schemas.load_dict(path, schemas.Plan) if path.exists() else None
 
 
-def claim_out_dir(plan: StudyPlan) -> None:
-    """Write ``plan.json``, or check that the one there is this study's (a rerun continues it)."""
+def _plan_of_this_study(plan: StudyPlan) -> dict[str, Any] | None:
+    """The ``plan.json`` already in the output folder (None when there is none); another study's is refused."""
     existing = read_plan(plan.out_dir)
     if existing is not None and (existing.get("kind"), existing.get("spec")) != (plan.kind, plan.spec):
         raise UserError(
@@ -172,8 +172,12 @@ def claim_out_dir(plan: StudyPlan) -> None:
             f"holds another {existing.get('kind', 'study')} (different settings); choose another --out "
             "or run the same command as before to continue it",
         )
-    if (plan.out_dir / PLAN_FILE).exists() and existing is None:
-        raise UserError(str(plan.out_dir / PLAN_FILE), "cannot be read; remove it or choose another --out")
+    return existing
+
+
+def claim_out_dir(plan: StudyPlan) -> None:
+    """Write ``plan.json``, or check that the one there is this study's (a rerun continues it)."""
+    _plan_of_this_study(plan)
     write_text(plan.out_dir / PLAN_FILE, json.dumps(plan_record(plan), indent=2) + "\n")
 
 
@@ -184,14 +188,7 @@ def check_out_dir(plan: StudyPlan) -> None:
     """
     from ..outputs import output_folder
 
-    existing = read_plan(plan.out_dir)
-    if existing is not None and (existing.get("kind"), existing.get("spec")) != (plan.kind, plan.spec):
-        raise UserError(
-            str(plan.out_dir),
-            f"holds another {existing.get('kind', 'study')} (different settings); choose another --out "
-            "or run the same command as before to continue it",
-        )
-    if existing is not None:
+    if _plan_of_this_study(plan) is not None:
         return  # a study folder made before output folders carried a marker is this study's too
     output_folder(plan.out_dir, "--out", kind=plan.kind, reuse=True)
 
