@@ -21,7 +21,7 @@ import torch
 from .. import config as config_mod
 from ..config import ConfigError, RunConfig
 from ..errors import UserError
-from .batches import Holding, StreamedTrainData, choose_holding, make_train_data
+from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
 from .checkpoint import (
     FORMAT_VERSION,
     RESUME_FORMAT,
@@ -32,7 +32,7 @@ from .checkpoint import (
     model_state,
     restore_rng,
 )
-from .device import resolve_device, resolve_precision, seed_everything
+from .device import choose_precision, cuda_capability, resolve_device, seed_everything
 from .distributed import Group, Ranks, shard
 from .evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
 from .events import PhaseChanged, Sink
@@ -153,8 +153,10 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     t = cfg.train
     group = group or Group(Ranks(), resolve_device(t.device))
     device = group.device
-    precision = resolve_precision(t.precision, device)
+    precision, precision_note = choose_precision(t.precision, device.type, cuda_capability(device))
     seed_everything(t.seed, t.deterministic)
+    if precision_note:
+        sink(PhaseChanged("note", precision_note))
     dataset = Path(cfg.data.dataset)
     sink(PhaseChanged("loading data", str(dataset)))
     train_split = load_split(dataset, "train", mmap=True)
@@ -164,7 +166,8 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     _warn_empty_classes(sink, classes, train_split, val_split)
     _warn_skipped(sink, train_split, val_split)
     size = cfg.model.image_size
-    holding = choose_holding(train_split.images.nbytes, t.data_memory_budget, device)
+    # The device holds the split resized to the model's input, not at the size it is stored.
+    holding = choose_holding(resident_bytes(len(train_split), size), t.data_memory_budget, device)
     sink(PhaseChanged("note", holding.describe()))
     train = make_train_data(train_split.images, train_split.labels, holding, device, size)
     val_images = fit_images(val_split.images, size)

@@ -1,0 +1,103 @@
+"""First-run failures on a GPU box, each decided by a plain function tested here on the CPU.
+
+The plain functions are imported inside their tests, so the behaviour tests here run on their own.
+
+What only CUDA can show (a capture on ``cuda:1``, a resumed capture, bf16 on the card) is marked
+``gpu`` and skipped without CUDA; ``bench/gpu_check.sh`` runs those on a lent GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
+from test_engine_train import make_dataset, tiny_config
+
+from vit_tui.engine.runs import read_summary
+from vit_tui.engine.sinks import ListSink
+from vit_tui.engine.trainer import train
+
+no_cuda = not torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(no_cuda, reason="needs CUDA")
+
+
+@pytest.fixture(autouse=True)
+def _restore_determinism():
+    """Runs seed as they train, which switches process-wide flags: put them back afterwards."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    yield
+    torch.use_deterministic_algorithms(saved[0])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
+
+
+# --- 5: precision=auto from the card's capability ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "capability", "expected"),
+    [
+        ("auto", "cuda", (7, 5), "fp32"),  # T4
+        ("auto", "cuda", (7, 0), "fp32"),  # V100
+        ("auto", "cuda", (8, 0), "bf16"),  # A100
+        ("auto", "cuda", (9, 0), "bf16"),  # H100 / H200
+        ("auto", "cpu", None, "fp32"),
+        ("auto", "mps", None, "fp32"),
+        ("bf16", "cuda", (7, 5), "bf16"),  # asked for: kept
+        ("fp32", "cuda", (9, 0), "fp32"),
+    ],
+    ids=["t4", "v100", "a100", "h100", "cpu", "mps", "bf16-asked-on-t4", "fp32-asked"],
+)
+def test_auto_precision_follows_the_cards_capability(requested, device, capability, expected) -> None:
+    from vit_tui.engine.device import choose_precision
+
+    precision, note = choose_precision(requested, device, capability)
+    assert precision == expected
+    chose_fp32_on_cuda = requested == "auto" and device == "cuda" and expected == "fp32"
+    assert bool(note) == chose_fp32_on_cuda
+    if note:
+        assert note.startswith("train.precision=auto chose fp32") and f"{capability[0]}.{capability[1]}" in note
+
+
+# --- 6: the memory budget counts the resized split -----------------------------------------------
+
+
+def test_resident_bytes_count_the_model_input_size() -> None:
+    from vit_tui.engine.batches import resident_bytes
+
+    assert resident_bytes(1000, 224) == 1000 * 224 * 224 * 3
+    assert resident_bytes(0, 224) == 0
+
+
+def test_a_small_stored_set_trained_at_a_larger_size_streams_when_its_resized_copy_is_over_budget(tmp_path) -> None:
+    # Stored at 16 px (48 x 768 B = 36 KiB), trained at 32 px (144 KiB resident): a 64 KiB budget must stream.
+    dataset = make_dataset(tmp_path / "small", 48, 16, size=16)
+    cfg = tiny_config(dataset, "train.epochs=1", "train.data_memory_budget=64KiB")
+    result = train(cfg, ListSink(), runs_root=tmp_path / "runs", name="resized")
+    held = read_summary(result.run_dir)["train_data"]
+    assert result.status == "finished"
+    assert held["holder"] == "streamed" and held["split_bytes"] == 48 * 32 * 32 * 3
+
+
+# --- 8: CUBLAS_WORKSPACE_CONFIG before cuBLAS can start ------------------------------------------
+
+
+def test_the_command_entry_sets_the_cublas_workspace_before_any_command_runs(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    code = (
+        "import os, sys\n"
+        "from vit_tui import cli\n"
+        "try:\n    cli.main(['--home', sys.argv[1], 'data', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(os.environ.get('CUBLAS_WORKSPACE_CONFIG'), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == ":4096:8 False"  # set before torch was even imported
+    kept = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60,
+        env={**env, "CUBLAS_WORKSPACE_CONFIG": ":16:8"},
+    )  # fmt: skip
+    assert kept.stdout.strip().splitlines()[-1] == ":16:8 False"
