@@ -101,3 +101,58 @@ def test_the_command_entry_sets_the_cublas_workspace_before_any_command_runs(tmp
         env={**env, "CUBLAS_WORKSPACE_CONFIG": ":16:8"},
     )  # fmt: skip
     assert kept.stdout.strip().splitlines()[-1] == ":16:8 False"
+
+
+# --- 2: a resume keeps the optimizer's own capturable setting ------------------------------------
+
+
+def _adamw(capturable: bool) -> torch.optim.AdamW:
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+    lr = torch.tensor(1e-3) if capturable else 1e-3
+    return torch.optim.AdamW([{"params": params[:1]}, {"params": params[1:], "weight_decay": 0.0}], lr=lr,
+                             fused=True, capturable=capturable)  # fmt: skip
+
+
+def _one_step(optimizer: torch.optim.Optimizer) -> dict:
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad = torch.ones_like(param)
+    optimizer.step()
+    return optimizer.state_dict()
+
+
+@pytest.mark.parametrize(("saved_capturable", "own_capturable"), [(False, True), (True, False)],
+                         ids=["eager-checkpoint-into-capture", "captured-checkpoint-into-eager"])  # fmt: skip
+def test_a_resumed_optimizer_keeps_its_own_capturable_setting(saved_capturable, own_capturable) -> None:
+    from vit_tui.engine.session import optimizer_settings_after_resume
+
+    saved = _one_step(_adamw(saved_capturable))
+    optimizer = _adamw(own_capturable)
+    optimizer.load_state_dict(optimizer_settings_after_resume(saved, optimizer))
+    assert [g["capturable"] for g in optimizer.param_groups] == [own_capturable, own_capturable]
+    assert all(g["fused"] for g in optimizer.param_groups)
+    steps = [state["step"] for state in optimizer.state.values()]
+    assert steps and all(float(step) == 1.0 for step in steps)  # what was learned is kept
+    _one_step(optimizer)
+
+
+# --- 3: the tensor learning rate is filled from lr_factor ---------------------------------------
+
+
+def test_the_tensor_learning_rate_is_filled_in_place_from_the_schedule() -> None:
+    from vit_tui.config import RunConfig, apply_overrides
+    from vit_tui.engine.session import lr_factor, make_scheduler
+
+    cfg = apply_overrides(RunConfig(), ["train.lr=1e-3", "train.schedule=cosine", "train.warmup_epochs=1", "train.epochs=3"])
+    optimizer = _adamw(capturable=True)
+    tensors = [group["lr"] for group in optimizer.param_groups]
+    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch=4)
+    for step in range(12):
+        expected = 1e-3 * lr_factor(step, 4, 12, "cosine")
+        assert all(t is g["lr"] for t, g in zip(tensors, optimizer.param_groups))
+        assert all(float(t) == pytest.approx(expected, rel=1e-6, abs=1e-12) for t in tensors)
+        assert scheduler.get_last_lr() == [expected, expected]  # plain floats, from the float peak
+        assert all(type(g["initial_lr"]) is float for g in optimizer.param_groups)
+        _one_step(optimizer)
+        scheduler.step()

@@ -295,12 +295,61 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> 
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int):
+class PeakTimesFactor(torch.optim.lr_scheduler.LambdaLR):
+    """``LambdaLR`` whose lr is the peak lr times ``lr_factor(step)``, written in place into a tensor lr.
+
+    A captured graph reads the lr from the device tensor the optimizer was built with, so that
+    very tensor is filled each step (never replaced), from the float peak directly: nothing
+    depends on how a torch release copies ``initial_lr`` from a tensor lr (pytorch#126854).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, peak: float, factor: Callable[[int], float]) -> None:
+        for group in optimizer.param_groups:
+            group["initial_lr"] = float(peak)  # a float, never an alias of the tensor lr
+        super().__init__(optimizer, factor, last_epoch=-1)
+
+    def step(self, epoch: int | None = None) -> None:
+        self._step_count += 1
+        self.last_epoch += 1
+        values = [float(base) * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
+        for group, value in zip(self.optimizer.param_groups, values):
+            if torch.is_tensor(group["lr"]):
+                group["lr"].fill_(value)
+            else:
+                group["lr"] = value
+        self._last_lr = values
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int) -> PeakTimesFactor:
     """Per-step schedule: constant, or linear warm-up then cosine decay to zero."""
     t = cfg.train
     total = max(1, t.epochs * steps_per_epoch)
     warmup = min(total, round(t.warmup_epochs * steps_per_epoch))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total, t.schedule))
+    return PeakTimesFactor(optimizer, t.lr, lambda s: lr_factor(s, warmup, total, t.schedule))
+
+
+OWN_OPTIMIZER_SETTINGS = ("capturable", "fused", "foreach", "differentiable")
+"""How an optimizer runs, not what it learned: a resume keeps the ones this run built, not the saved ones."""
+
+
+def optimizer_settings_after_resume(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``saved`` (an optimizer state dict) with this optimizer's own run settings in its groups.
+
+    ``load_state_dict`` takes every group setting from the file: an eager checkpoint would bring
+    ``capturable=False`` into a step about to be captured (and capture fails), a captured one
+    ``capturable=True`` into an eager CPU run. The settings also decide where the loaded step
+    counters go (on the device for a capturable or fused step), so they are set before loading.
+    """
+    groups = []
+    for saved_group, own in zip(saved["param_groups"], optimizer.param_groups):
+        group = dict(saved_group)
+        for key in OWN_OPTIMIZER_SETTINGS:
+            if key in own:
+                group[key] = own[key]
+            else:
+                group.pop(key, None)
+        groups.append(group)
+    return {**saved, "param_groups": groups + list(saved["param_groups"][len(groups) :])}
 
 
 def _apply_optimizer_settings(session: Session, lr_tensor: bool) -> None:
@@ -384,7 +433,7 @@ def _load_resume(session: Session, data: dict[str, Any], sink: Sink) -> SessionS
         )
     load_model_state(session.model, data["model"], source)
     lr_tensor = torch.is_tensor(session.optimizer.param_groups[0]["lr"])
-    session.optimizer.load_state_dict(data["optimizer"])
+    session.optimizer.load_state_dict(optimizer_settings_after_resume(data["optimizer"], session.optimizer))
     session.scheduler.load_state_dict(data["scheduler"])
     _apply_optimizer_settings(session, lr_tensor)
     restore_rng(_rank_rng(data, session.group.rank), session.generators)
