@@ -17,6 +17,7 @@ import torch
 from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from test_engine_train import make_dataset, tiny_config
 
+from vit_tui.engine.events import PhaseChanged
 from vit_tui.engine.runs import read_summary
 from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
@@ -156,3 +157,54 @@ def test_the_tensor_learning_rate_is_filled_in_place_from_the_schedule() -> None
         assert all(type(g["initial_lr"]) is float for g in optimizer.param_groups)
         _one_step(optimizer)
         scheduler.step()
+
+
+# --- 7: a checkpoint saved on CUDA resumed on the CPU -------------------------------------------
+
+
+def _cuda_like_state(seed: int) -> torch.Tensor:
+    """What a CUDA generator's ``get_state()`` holds: its seed and its offset, 8 bytes each."""
+    return torch.tensor([seed, 4096], dtype=torch.int64).view(torch.uint8)
+
+
+def test_a_checkpoint_from_a_cuda_run_resumes_on_the_cpu_with_a_warning(tmp_path) -> None:
+    from test_engine_train import CancelAfter
+
+    dataset = make_dataset(tmp_path / "data", 48, 16)
+    cfg = tiny_config(dataset, "train.augment=flip-crop", "train.device=cpu")
+    stopped = train(cfg, ListSink(), CancelAfter(8), runs_root=tmp_path / "runs", name="moved")
+    assert stopped.status == "interrupted"
+    path = stopped.run_dir / "weights" / "resume.pt"
+    data = torch.load(path, weights_only=True)
+    for rng in [data["rng"], *data["rank_rng"]]:
+        rng["generators"]["augment"] = _cuda_like_state(7)  # as a run on cuda:0 saved it
+    torch.save(data, path)
+    sink = ListSink()
+    resumed = train(cfg, sink, resume=stopped.run_dir)
+    assert resumed.status == "finished"
+    warnings = [e.detail for e in sink.of_type(PhaseChanged) if e.phase == "warning"]
+    assert any("augment random stream was saved on another device type than cpu" in w for w in warnings), warnings
+
+
+def test_a_generator_state_of_another_device_type_seeds_the_same_way_each_time() -> None:
+    from vit_tui.engine.checkpoint import fit_generator_state
+
+    first, second = torch.Generator(), torch.Generator()
+    assert not fit_generator_state(_cuda_like_state(7), first)
+    assert not fit_generator_state(_cuda_like_state(7), second)
+    assert torch.equal(torch.rand(4, generator=first), torch.rand(4, generator=second))
+    own = torch.Generator().manual_seed(3)
+    copy = torch.Generator()
+    assert fit_generator_state(own.get_state(), copy)
+    assert torch.equal(torch.rand(4, generator=own), torch.rand(4, generator=copy))
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_a_cpu_generator_state_seeds_a_cuda_generator() -> None:
+    from vit_tui.engine.checkpoint import fit_generator_state
+
+    cuda = torch.Generator(device="cuda")
+    assert not fit_generator_state(torch.Generator().manual_seed(1).get_state(), cuda)
+    saved = torch.Generator(device="cuda").manual_seed(5)
+    assert fit_generator_state(saved.get_state(), cuda)

@@ -436,7 +436,13 @@ def _load_resume(session: Session, data: dict[str, Any], sink: Sink) -> SessionS
     session.optimizer.load_state_dict(optimizer_settings_after_resume(data["optimizer"], session.optimizer))
     session.scheduler.load_state_dict(data["scheduler"])
     _apply_optimizer_settings(session, lr_tensor)
-    restore_rng(_rank_rng(data, session.group.rank), session.generators)
+    reseeded = restore_rng(_rank_rng(data, session.group.rank), session.generators)
+    if reseeded:
+        sink(PhaseChanged("warning", (
+            f"the checkpoint's {' and '.join(reseeded)} random stream was saved on another device type than "
+            f"{session.device.type}: it continues from a seed taken from the saved state, so augmentation draws "
+            "differ from an uninterrupted run"
+        )))  # fmt: skip
     sums = data["sums"]
     if session.group.is_main:  # the sums over all ranks, kept by one rank: the next all-reduce adds the others
         loss = torch.as_tensor(sums["loss"], dtype=torch.float32)
