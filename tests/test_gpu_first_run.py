@@ -208,3 +208,91 @@ def test_a_cpu_generator_state_seeds_a_cuda_generator() -> None:
     assert not fit_generator_state(torch.Generator().manual_seed(1).get_state(), cuda)
     saved = torch.Generator(device="cuda").manual_seed(5)
     assert fit_generator_state(saved.get_state(), cuda)
+
+
+# --- 1 and 4: capture on the run's device, and a failed capture undone --------------------------
+
+
+def test_a_capture_makes_the_runs_own_device_current() -> None:
+    from vit_tui.engine.graph_step import CAPTURE_ERROR_MODE, capture_device_index
+
+    assert capture_device_index(torch.device("cuda", 1), current=0) == 1
+    assert capture_device_index(torch.device("cuda", 0), current=1) == 0
+    assert capture_device_index(torch.device("cuda"), current=2) == 2
+    assert CAPTURE_ERROR_MODE == "thread_local"
+
+
+def test_a_capture_that_fails_after_drawing_random_numbers_falls_back_as_if_it_never_ran(monkeypatch) -> None:
+    """A real aborted capture advances the registered generator and may add into the sums: all put back."""
+    from test_graph_step import _build, _config, _losses
+
+    from vit_tui.engine.graph_step import GraphTrainStep
+    from vit_tui.engine.step import TrainStep
+
+    def half_captured(self: GraphTrainStep) -> None:
+        torch.rand(64, generator=self.generator)
+        self.loss_sum.add_(1000.0)
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(GraphTrainStep, "_capture", half_captured)
+    cfg = _config("train.augment=flip-crop", "train.deterministic=true", "train.schedule=cosine")
+    cpu = torch.device("cpu")
+    graph_step = _build(cfg, cpu, steps=8, step_class=GraphTrainStep)
+    falling_back = _losses(graph_step, 8, cfg.train.batch_size)
+    plain = _losses(_build(cfg, cpu, steps=8, step_class=TrainStep), 8, cfg.train.batch_size)
+    assert graph_step.describe().startswith("eager (CUDA graph capture failed: operation not permitted")
+    assert graph_step.graph is None
+    assert falling_back == plain
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(no_cuda or torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_a_step_pinned_to_the_second_gpu_captures_there_and_trains() -> None:
+    from test_graph_step import _build, _config, _losses
+
+    cuda1 = torch.device("cuda", 1)
+    cfg = _config("train.precision=fp32", "train.deterministic=true", "train.augment=flip")
+    torch.cuda.set_device(0)  # the process's current device is another one, as in a sweep child
+    step = _build(cfg, cuda1, steps=10)
+    losses = _losses(step, 10, cfg.train.batch_size)
+    assert step.describe() == "cuda-graph" and step.graph is not None
+    assert losses[-1] < losses[0]  # the replays trained the model on cuda:1
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_a_capture_holds_while_another_thread_runs_inference() -> None:
+    import threading
+
+    from test_graph_step import _build, _config, _losses
+
+    cfg = _config("train.precision=fp32", "train.augment=flip-crop")
+    stop = threading.Event()
+
+    def infer() -> None:  # the Evaluate screen's work: allocations and host reads on the same GPU
+        while not stop.is_set():
+            torch.ones(256, 256, device="cuda").matmul(torch.ones(256, 256, device="cuda")).sum().item()
+
+    other = threading.Thread(target=infer, daemon=True)
+    other.start()
+    try:
+        step = _build(cfg, torch.device("cuda"), steps=10)
+        _losses(step, 10, cfg.train.batch_size)
+    finally:
+        stop.set()
+        other.join()
+    assert step.describe() == "cuda-graph"
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_an_eager_run_resumed_with_cuda_graph_auto_captures(tmp_path) -> None:
+    from test_engine_train import CancelAfter
+
+    dataset = make_dataset(tmp_path / "data", 64, 16)
+    eager = tiny_config(dataset, "train.device=cuda", "train.cuda_graph=off", "train.optimizer=adamw")
+    stopped = train(eager, ListSink(), CancelAfter(5), runs_root=tmp_path / "runs", name="r")
+    assert stopped.status == "interrupted"
+    resumed = train(tiny_config(dataset, "train.device=cuda", "train.cuda_graph=auto"), ListSink(), resume=stopped.run_dir)
+    assert resumed.status == "finished"
+    assert read_summary(resumed.run_dir)["step_path"] == "cuda-graph"
