@@ -296,3 +296,49 @@ def test_an_eager_run_resumed_with_cuda_graph_auto_captures(tmp_path) -> None:
     resumed = train(tiny_config(dataset, "train.device=cuda", "train.cuda_graph=auto"), ListSink(), resume=stopped.run_dir)
     assert resumed.status == "finished"
     assert read_summary(resumed.run_dir)["step_path"] == "cuda-graph"
+
+
+# --- 10: one trainer at a time per process -------------------------------------------------------
+
+
+def test_a_second_run_in_the_process_is_refused_naming_the_one_that_trains(tmp_path) -> None:
+    import threading
+
+    from vit_tui.engine.trainer_slot import running_trainer
+    from vit_tui.errors import UserError
+
+    dataset = make_dataset(tmp_path / "data", 48, 16)
+    cfg = tiny_config(dataset, "train.epochs=1")
+    training, release = threading.Event(), threading.Event()
+    first: list = []
+
+    def held_sink(event: object) -> None:  # the first run waits here, mid-training, until the check is done
+        if isinstance(event, PhaseChanged) and event.phase == "training":
+            training.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=lambda: first.append(train(cfg, held_sink, runs_root=tmp_path / "runs", name="first")))
+    thread.start()
+    try:
+        assert training.wait(60)
+        assert running_trainer() == "run first"
+        with pytest.raises(UserError) as refused:
+            train(cfg, ListSink(), runs_root=tmp_path / "runs", name="second")
+    finally:
+        release.set()
+        thread.join(60)
+    assert str(refused.value).startswith("train: run first is training in this process; one trainer at a time")
+    assert not (tmp_path / "runs" / "second").exists()
+    assert first[0].status == "finished" and running_trainer() is None
+    assert train(cfg, ListSink(), runs_root=tmp_path / "runs", name="second").status == "finished"  # free again
+
+
+def test_a_study_holds_the_slot_for_its_runs_and_lets_them_train() -> None:
+    from vit_tui.engine.trainer_slot import TRAINER_SLOT, running_trainer
+
+    with TRAINER_SLOT.hold("study s"):
+        with TRAINER_SLOT.hold("run a"):  # its own runs, on its own thread
+            TRAINER_SLOT.rename("run a1")
+            assert running_trainer() == "study s"
+        assert running_trainer() == "study s"
+    assert running_trainer() is None
