@@ -342,3 +342,75 @@ def test_a_study_holds_the_slot_for_its_runs_and_lets_them_train() -> None:
             assert running_trainer() == "study s"
         assert running_trainer() == "study s"
     assert running_trainer() is None
+
+
+# --- 9: NVML: CUDA's device order, MIG, a driver that comes up late ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("index", "visible", "order", "names", "expected"),
+    [
+        (1, None, None, ["H100", "H100"], 1),  # alike: fastest-first keeps the bus order
+        (1, None, None, ["A100", "H100"], None),  # CUDA would put the H100 first: cannot tell
+        (1, None, "PCI_BUS_ID", ["A100", "H100"], 1),
+        (0, "1", "PCI_BUS_ID", ["A100", "H100"], 1),
+        (0, "1", None, ["A100", "H100"], None),
+        (0, "GPU-8a2f", None, ["A100", "H100"], "GPU-8a2f"),
+        (0, "MIG-1c3d", None, ["A100"], None),
+        (2, "0,1", "PCI_BUS_ID", ["H100", "H100"], None),
+        (3, None, "PCI_BUS_ID", ["H100", "H100"], None),
+    ],
+    ids=["alike", "mixed-fastest-first", "mixed-pci", "visible-pci", "visible-mixed", "uuid", "mig", "past-visible",
+         "past-count"],
+)  # fmt: skip
+def test_the_nvml_device_follows_cuda_device_order(index, visible, order, names, expected) -> None:
+    from vit_tui.engine.gpu_facts import nvml_target
+
+    assert nvml_target(index, visible, order, names) == expected
+
+
+class FakeNvml:
+    """Stands in for ``pynvml`` (no NVIDIA driver here): fails ``nvmlInit`` until told, MIG has no utilisation."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.driver_up = False
+        self.inits = 0
+
+    def nvmlInit(self) -> None:
+        self.inits += 1
+        if not self.driver_up:
+            raise self.NVMLError("driver not loaded")
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA A100-SXM4-40GB MIG 3g.20gb"
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int):
+        return type("Memory", (), {"used": 2**30, "total": 20 * 2**30})()
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int):
+        raise self.NVMLError("Not Supported")
+
+
+def test_nvml_is_tried_again_after_a_failure_and_a_mig_device_shows_its_memory(monkeypatch) -> None:
+    from vit_tui.engine import gpu_facts
+
+    fake = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(gpu_facts, "_nvml_ready", None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpu_facts._nvml(now=100.0) is None and fake.inits == 1
+    fake.driver_up = True
+    assert gpu_facts._nvml(now=101.0) is None and fake.inits == 1  # not asked again at once
+    assert gpu_facts._nvml(now=100.0 + gpu_facts.NVML_RETRY_S) is fake and fake.inits == 2
+    facts = gpu_facts.query_facts("cuda:0")
+    assert facts is not None and facts.utilisation is None
+    assert gpu_facts.format_facts(facts) == "A100-SXM4-40GB MIG 3g.20gb · 1.0/20.0 GiB"
