@@ -18,7 +18,7 @@ from . import __version__
 from .engine.environment import prepare_process_environment
 from .errors import UserError, name_too_long
 
-COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study")
+COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
