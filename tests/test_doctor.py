@@ -118,3 +118,4 @@ def test_on_a_gpu_every_probe_that_applies_passes(tmp_path: Path) -> None:
     assert statuses["captured == eager, every augmentation"][0] == PASS
     assert statuses["NVML line"][0] == PASS or "nvidia-ml-py" in statuses["NVML line"][1]
     assert report.facts["gpus"] and report.facts["gpus"][0]["capability"]
+
