@@ -78,7 +78,7 @@ def test_streamed_run_equals_resident_run(resident_run, dataset, tmp_path, every
 
     held = read_summary(streamed.run_dir)["train_data"]
     assert held["holder"] == "streamed" and held["budget_bytes"] == 1024
-    assert held["split_bytes"] == TRAIN_IMAGES * 36 * 36 * 3
+    assert held["split_bytes"] == TRAIN_IMAGES * 32 * 32 * 3  # resized to the model's 32 px, as the device holds it
     assert read_summary(resident.run_dir)["train_data"]["holder"] == "resident"
     notes = [e.detail for e in sink.of_type(PhaseChanged) if e.phase == "note"]
     assert notes == [f"streaming the train split: {format_size(held['split_bytes'])} > budget 1.0 KiB "

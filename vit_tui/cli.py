@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterator
 
 from . import __version__
+from .engine.environment import prepare_process_environment
 from .errors import UserError, name_too_long
 
-COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study")
+COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; bad input prints one line and returns 2."""
+    prepare_process_environment()  # before anything can start cuBLAS (the app included)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -177,8 +177,13 @@ class Holding:
         }
 
 
+def resident_bytes(count: int, image_size: int) -> int:
+    """Device bytes of ``count`` uint8 RGB images once resized to ``image_size`` (what a resident split takes)."""
+    return int(count) * int(image_size) * int(image_size) * 3
+
+
 def choose_holding(split_bytes: int, budget_setting: str, device: torch.device) -> Holding:
-    """Stream when the packed split is larger than the budget (``auto``: a share of free device memory)."""
+    """Stream when the resident split (see ``resident_bytes``) is larger than the budget (``auto``: a share of free device memory)."""
     budget = auto_budget(device) if budget_setting == "auto" else parse_size(budget_setting)
     return Holding(split_bytes > budget, split_bytes, budget, budget_setting)
 
@@ -187,6 +192,8 @@ def auto_budget(device: torch.device) -> int:
     """``AUTO_BUDGET_FRACTION`` of the memory free on ``device`` (host RAM for the CPU and MPS)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
+        # Blocks this process's allocator caches but does not use count as used for the driver; they are ours.
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     else:
         free = available_host_memory()
     return int(free * AUTO_BUDGET_FRACTION)

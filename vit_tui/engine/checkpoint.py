@@ -10,6 +10,7 @@ random-generator states as byte tensors), so ``torch.load(path, weights_only=Tru
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,28 @@ def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     }
 
 
-def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
-    """Put back the states ``capture_rng`` took."""
+def fit_generator_state(saved: torch.Tensor, generator: torch.Generator) -> bool:
+    """Put ``saved`` into ``generator``; False when it is another device type's state.
+
+    A CUDA generator keeps a seed and an offset (16 bytes), a CPU one a Mersenne Twister state:
+    one cannot be loaded into the other (a run saved on a GPU resumed on the CPU). The generator
+    is then seeded from the saved bytes, so a resume continues, the same way each time, with
+    draws of its own.
+    """
+    saved = saved.to("cpu", torch.uint8)
+    if saved.numel() == generator.get_state().numel():
+        generator.set_state(saved)
+        return True
+    digest = hashlib.sha256(saved.numpy().tobytes()).digest()
+    generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return False
+
+
+def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -> list[str]:
+    """Put back the states ``capture_rng`` took; the names of generators saved on another device type.
+
+    Those are seeded from their saved state instead (see ``fit_generator_state``).
+    """
     py = state["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     npy = state["numpy"]
@@ -129,6 +150,8 @@ def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
-    for name, gen in generators.items():
-        if name in state["generators"]:
-            gen.set_state(state["generators"][name])
+    return [
+        name
+        for name, gen in generators.items()
+        if name in state["generators"] and not fit_generator_state(state["generators"][name], gen)
+    ]

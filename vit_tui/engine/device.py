@@ -1,13 +1,19 @@
 """Device, precision and determinism settings for a run.
 
 ``resolve_device("auto")`` picks CUDA, then MPS, then the CPU; ``resolve_precision("auto", dev)``
-is bf16 autocast on CUDA and fp32 elsewhere (on CPUs fp32 measured faster than bf16 autocast).
+is bf16 autocast on CUDA cards of compute capability 8.0 or later and fp32 elsewhere (on CPUs fp32
+measured faster than bf16 autocast; older cards emulate bf16 slowly, and fp16 would need a
+GradScaler, whose host-side checks break CUDA graph capture). ``choose_precision`` is that decision
+as a plain function of the card's capability, with the note a run shows.
+
+``CUBLAS_WORKSPACE_CONFIG`` must be in the environment before cuBLAS first initialises, which can
+be long before a run seeds (an earlier run in the app, the Evaluate screen): the command-line entry
+sets it at process start (see ``environment``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 from collections.abc import Iterator
 
@@ -15,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError
+from .environment import prepare_process_environment
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,11 +55,36 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+BF16_MIN_CAPABILITY = (8, 0)
+"""Ampere and later run bf16 natively; below it (T4, V100) bf16 is emulated and slower than fp32."""
+
+
+def choose_precision(requested: str, device_type: str, capability: tuple[int, int] | None) -> tuple[str, str]:
+    """The precision a run uses and, when ``auto`` chose fp32 on a CUDA card, why (else "")."""
+    if requested != "auto":
+        return requested, ""
+    if device_type != "cuda":
+        return "fp32", ""
+    if capability is not None and tuple(capability) < BF16_MIN_CAPABILITY:
+        major, minor = capability
+        return "fp32", (
+            f"train.precision=auto chose fp32: this card (compute capability {major}.{minor}) has no native bf16, "
+            "which it would emulate more slowly than fp32"
+        )
+    return "bf16", ""
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int] | None:
+    """The compute capability of a CUDA device, or None for another device."""
+    if device.type != "cuda":
+        return None
+    return tuple(torch.cuda.get_device_capability(device))  # type: ignore[return-value]
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16`` for a ``train.precision`` value on ``device``."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision
+    """``fp32`` or ``bf16`` for a ``train.precision`` value on ``device`` (see ``choose_precision``)."""
+    return choose_precision(precision, device.type, cuda_capability(device))[0]
+
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -76,8 +108,8 @@ def describe_device(device: torch.device) -> str:
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed python, numpy and torch; switch deterministic algorithms on or off for this process."""
     if deterministic:
-        # cuBLAS reads this before its first use; without it deterministic GEMMs raise on CUDA.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # Only a fallback for callers that skipped ``prepare_process_environment``: cuBLAS reads it once.
+        prepare_process_environment()
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -8,7 +8,12 @@ error, so a caller shows the facts when there are some and nothing otherwise.
 Torch numbers CUDA devices after ``CUDA_VISIBLE_DEVICES``; NVML numbers every GPU of the machine.
 When this process has CUDA up already, the device's UUID from torch names the NVML handle;
 otherwise the index is mapped through ``CUDA_VISIBLE_DEVICES`` (indices or UUID prefixes),
-so reading the facts of a run in another process never creates a CUDA context here.
+so reading the facts of a run in another process never creates a CUDA context here. NVML numbers
+GPUs by PCI bus; CUDA does too only under ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, and otherwise puts the
+fastest first: the index is trusted then only when every GPU is the same model (ties keep the bus
+order), else there are no facts rather than another GPU's. A MIG device has no utilisation (the
+line shows the rest), and a failed ``nvmlInit`` (a driver still loading) is tried again after
+``NVML_RETRY_S``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from typing import Any
 MIN_INTERVAL_S = 1.0
 GIB = 2**30
 
+NVML_RETRY_S = 60.0
+
 _init_lock = threading.Lock()
 _nvml_ready: bool | None = None
-"""None until NVML was tried; then whether ``nvmlInit`` succeeded (it is tried once per process)."""
+"""None until NVML was tried; then whether ``nvmlInit`` succeeded."""
+_nvml_failed_at = 0.0
+"""When ``nvmlInit`` last failed (monotonic seconds): it is tried again ``NVML_RETRY_S`` later."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +44,15 @@ class GpuFacts:
     name: str
     memory_used: int
     memory_total: int
-    utilisation: int
-    """Percent of the last sample period in which a kernel ran."""
+    utilisation: int | None
+    """Percent of the last sample period in which a kernel ran; None where NVML has none (MIG)."""
 
 
 def format_facts(facts: GpuFacts) -> str:
-    """One line, e.g. ``H200 · 31.2/139.0 GiB · 87 %``."""
+    """One line, e.g. ``H200 · 31.2/139.0 GiB · 87 %`` (without the percentage on MIG)."""
     name = facts.name.removeprefix("NVIDIA ").strip() or "GPU"
-    return f"{name} · {facts.memory_used / GIB:.1f}/{facts.memory_total / GIB:.1f} GiB · {facts.utilisation} %"
+    line = f"{name} · {facts.memory_used / GIB:.1f}/{facts.memory_total / GIB:.1f} GiB"
+    return line if facts.utilisation is None else f"{line} · {facts.utilisation} %"
 
 
 def cuda_index(device: str) -> int | None:
@@ -101,27 +111,60 @@ def query_facts(device: str) -> GpuFacts | None:
             name=name.decode() if isinstance(name, bytes) else str(name),
             memory_used=int(memory.used),
             memory_total=int(memory.total),
-            utilisation=int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+            utilisation=_utilisation(pynvml, handle),
         )
     except pynvml.NVMLError:
         return None
 
 
-def _nvml() -> Any | None:
-    """The initialised ``pynvml`` module, or None without the package or a driver."""
-    global _nvml_ready
+def _utilisation(pynvml: Any, handle: Any) -> int | None:
+    """The GPU's utilisation, or None where NVML cannot tell (MIG mode raises NotSupported)."""
+    try:
+        return int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except pynvml.NVMLError:
+        return None
+
+
+def _nvml(now: float | None = None) -> Any | None:
+    """The initialised ``pynvml`` module, or None without the package or a driver (retried after a while)."""
+    global _nvml_ready, _nvml_failed_at
     try:
         import pynvml
     except ImportError:
         return None
+    now = time.monotonic() if now is None else now
     with _init_lock:
-        if _nvml_ready is None:
+        if _nvml_ready is None or (not _nvml_ready and now - _nvml_failed_at >= NVML_RETRY_S):
             try:
                 pynvml.nvmlInit()
                 _nvml_ready = True
             except pynvml.NVMLError:
-                _nvml_ready = False
+                _nvml_ready, _nvml_failed_at = False, now
     return pynvml if _nvml_ready else None
+
+
+def nvml_target(index: int, visible: str | None, order: str | None, names: list[str]) -> int | str | None:
+    """Which NVML device torch's CUDA device ``index`` is: an NVML index, a UUID prefix, or None.
+
+    ``visible`` is ``CUDA_VISIBLE_DEVICES``, ``order`` ``CUDA_DEVICE_ORDER``, ``names`` the NVML
+    names of every GPU in NVML's (PCI bus) order. CUDA's own numbering, which the indices in
+    ``CUDA_VISIBLE_DEVICES`` use too, is that order only under ``PCI_BUS_ID`` or when all GPUs are
+    alike; else the GPU cannot be told without CUDA, and None says so.
+    """
+    entries = [e.strip() for e in visible.split(",") if e.strip()] if visible is not None else None
+    if entries is None:
+        entry = str(index)
+    elif index < len(entries):
+        entry = entries[index]
+    else:
+        return None
+    if entry.startswith("GPU-"):
+        return entry
+    if not entry.isdigit():
+        return None  # a MIG instance or a form NVML cannot map to a whole device
+    if (order or "FASTEST_FIRST") != "PCI_BUS_ID" and len(set(names)) > 1:
+        return None
+    return int(entry) if int(entry) < len(names) else None
 
 
 def _handle_for(pynvml: Any, index: int) -> Any | None:
@@ -129,18 +172,16 @@ def _handle_for(pynvml: Any, index: int) -> Any | None:
     uuid = _torch_uuid(index)
     if uuid:
         return pynvml.nvmlDeviceGetHandleByUUID(uuid)
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return pynvml.nvmlDeviceGetHandleByIndex(index)
-    entries = [entry.strip() for entry in visible.split(",") if entry.strip()]
-    if index >= len(entries):
-        return None
-    entry = entries[index]
-    if entry.isdigit():
-        return pynvml.nvmlDeviceGetHandleByIndex(int(entry))
-    if entry.startswith("GPU-"):
-        return _handle_by_uuid_prefix(pynvml, entry)
-    return None  # a MIG instance or a form NVML cannot map to a whole device
+    handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+    names = [_text(pynvml.nvmlDeviceGetName(handle)) for handle in handles]
+    target = nvml_target(index, os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("CUDA_DEVICE_ORDER"), names)
+    if isinstance(target, str):
+        return _handle_by_uuid_prefix(pynvml, target)
+    return None if target is None else pynvml.nvmlDeviceGetHandleByIndex(target)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _torch_uuid(index: int) -> str | None:

@@ -12,6 +12,13 @@ one step, then replays it. What capture needs, and why:
 - the seeded augmentation generator is registered with the graph, so replays draw the same
   random numbers an eager run would, and a fallback to eager keeps using it.
 
+Warm-up, capture and replays run with the run's own device current (``cuda:1`` for a sweep child
+pinned there: a capture on another device's stream records nothing that trains), on a capture
+stream of that device, in ``thread_local`` error mode so work in other threads of the process (the
+app's Evaluate screen) neither breaks the capture nor is broken by it. A capture that fails puts
+back the augmentation generator and the running sums as they were before it, so the eager
+fallback trains exactly as an eager run would.
+
 ``make_train_step`` picks the path and says why when it falls back to eager. The trainer only
 hands out full batches, so every step has the captured shape.
 """
@@ -28,6 +35,13 @@ from .batches import StreamedTrainData, TrainData
 from .step import TrainStep
 
 WARMUP_STEPS = 3
+CAPTURE_ERROR_MODE = "thread_local"
+"""Only this thread's unsafe CUDA calls may break a capture; the default ("global") lets any thread's."""
+
+
+def capture_device_index(device: torch.device, current: int) -> int:
+    """The CUDA device a capture must make current: the run's own, or the current one for a bare ``cuda``."""
+    return device.index if device.index is not None else current
 
 
 def graph_unavailable_reason(cfg: RunConfig, device: torch.device, streamed: bool = False) -> str | None:
@@ -74,21 +88,31 @@ class GraphTrainStep(TrainStep):
         if self.path != "cuda-graph":
             super().__call__(batch_indices)
             return
-        self.static_indices.copy_(batch_indices, non_blocking=True)
-        if self.graph is None:
-            if self.warmed < WARMUP_STEPS:
-                self._warm_up()
-                return
-            try:
-                self._capture()
-            except RuntimeError as exc:
-                # Nothing ran during the failed capture: this batch trains eagerly instead.
-                self._fall_back(exc)
-                super().__call__(batch_indices)
-                return
-        self.graph.replay()
+        with self._run_device():
+            self.static_indices.copy_(batch_indices, non_blocking=True)
+            if self.graph is None:
+                if self.warmed < WARMUP_STEPS:
+                    self._warm_up()
+                    return
+                before = self._snapshot()
+                try:
+                    self._capture()
+                except RuntimeError as exc:
+                    self._fall_back(exc, before)
+                    super().__call__(batch_indices)
+                    return
+            self.graph.replay()
         self.seen += self.batch_size
         self.scheduler.step()
+
+    @contextlib.contextmanager
+    def _run_device(self) -> Iterator[None]:
+        """The run's CUDA device current in this thread (a per-thread setting), nothing elsewhere."""
+        if self.device.type != "cuda":
+            yield
+            return
+        with torch.cuda.device(capture_device_index(self.device, torch.cuda.current_device())):
+            yield
 
     def _warm_up(self) -> None:
         with self._side_stream():
@@ -109,21 +133,41 @@ class GraphTrainStep(TrainStep):
             yield
         torch.cuda.current_stream(self.device).wait_stream(side)
 
+    def _snapshot(self) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """What a capture may change although nothing runs: the generator's offset and the running sums."""
+        state = self.generator.get_state() if self.generator is not None else None
+        return state, self.loss_sum.clone(), self.correct.clone()
+
     def _capture(self) -> None:
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         if self.generator is not None and self.generator.device.type == "cuda":
             graph.register_generator_state(self.generator)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph):
+        # A stream of the run's device: torch's default capture stream is made once, on whichever device was current.
+        stream = torch.cuda.Stream(self.device)
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode=CAPTURE_ERROR_MODE):
             self._update(self.static_indices)
         self.graph = graph
 
-    def _fall_back(self, exc: BaseException) -> None:
+    def _fall_back(self, exc: BaseException, before: tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]) -> None:
+        """Train eagerly from here, from the state the step had before the failed capture."""
         self.path = "eager"
-        self.fallback_reason = f"CUDA graph capture failed: {str(exc).splitlines()[0][:120]}"
+        self.graph = None
+        self.fallback_reason = f"CUDA graph capture failed: {_first_line(exc)}"
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            try:
+                torch.cuda.synchronize(self.device)
+            except RuntimeError as sticky:  # the aborted capture left the context unusable: no eager step can run
+                raise RuntimeError(
+                    f"CUDA graph capture failed ({_first_line(exc)}) and left {self.device} unusable "
+                    f"({_first_line(sticky)}); resume with --set train.cuda_graph=off"
+                ) from None
+        state, loss_sum, correct = before
+        if state is not None:
+            self.generator.set_state(state)
+        self.loss_sum.copy_(loss_sum)
+        self.correct.copy_(correct)
         self.optimizer.zero_grad(set_to_none=True)
 
     def _autocast(self):
@@ -131,6 +175,10 @@ class GraphTrainStep(TrainStep):
         return torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16", cache_enabled=False
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
 def make_train_step(

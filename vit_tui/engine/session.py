@@ -21,7 +21,7 @@ import torch
 from .. import config as config_mod
 from ..config import ConfigError, RunConfig
 from ..errors import UserError
-from .batches import Holding, StreamedTrainData, choose_holding, make_train_data
+from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
 from .checkpoint import (
     FORMAT_VERSION,
     RESUME_FORMAT,
@@ -32,7 +32,7 @@ from .checkpoint import (
     model_state,
     restore_rng,
 )
-from .device import resolve_device, resolve_precision, seed_everything
+from .device import choose_precision, cuda_capability, resolve_device, seed_everything
 from .distributed import Group, Ranks, shard
 from .evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
 from .events import PhaseChanged, Sink
@@ -153,8 +153,10 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     t = cfg.train
     group = group or Group(Ranks(), resolve_device(t.device))
     device = group.device
-    precision = resolve_precision(t.precision, device)
+    precision, precision_note = choose_precision(t.precision, device.type, cuda_capability(device))
     seed_everything(t.seed, t.deterministic)
+    if precision_note:
+        sink(PhaseChanged("note", precision_note))
     dataset = Path(cfg.data.dataset)
     sink(PhaseChanged("loading data", str(dataset)))
     train_split = load_split(dataset, "train", mmap=True)
@@ -164,7 +166,8 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     _warn_empty_classes(sink, classes, train_split, val_split)
     _warn_skipped(sink, train_split, val_split)
     size = cfg.model.image_size
-    holding = choose_holding(train_split.images.nbytes, t.data_memory_budget, device)
+    # The device holds the split resized to the model's input, not at the size it is stored.
+    holding = choose_holding(resident_bytes(len(train_split), size), t.data_memory_budget, device)
     sink(PhaseChanged("note", holding.describe()))
     train = make_train_data(train_split.images, train_split.labels, holding, device, size)
     val_images = fit_images(val_split.images, size)
@@ -292,12 +295,61 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> 
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int):
+class PeakTimesFactor(torch.optim.lr_scheduler.LambdaLR):
+    """``LambdaLR`` whose lr is the peak lr times ``lr_factor(step)``, written in place into a tensor lr.
+
+    A captured graph reads the lr from the device tensor the optimizer was built with, so that
+    very tensor is filled each step (never replaced), from the float peak directly: nothing
+    depends on how a torch release copies ``initial_lr`` from a tensor lr (pytorch#126854).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, peak: float, factor: Callable[[int], float]) -> None:
+        for group in optimizer.param_groups:
+            group["initial_lr"] = float(peak)  # a float, never an alias of the tensor lr
+        super().__init__(optimizer, factor, last_epoch=-1)
+
+    def step(self, epoch: int | None = None) -> None:
+        self._step_count += 1
+        self.last_epoch += 1
+        values = [float(base) * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
+        for group, value in zip(self.optimizer.param_groups, values):
+            if torch.is_tensor(group["lr"]):
+                group["lr"].fill_(value)
+            else:
+                group["lr"] = value
+        self._last_lr = values
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int) -> PeakTimesFactor:
     """Per-step schedule: constant, or linear warm-up then cosine decay to zero."""
     t = cfg.train
     total = max(1, t.epochs * steps_per_epoch)
     warmup = min(total, round(t.warmup_epochs * steps_per_epoch))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total, t.schedule))
+    return PeakTimesFactor(optimizer, t.lr, lambda s: lr_factor(s, warmup, total, t.schedule))
+
+
+OWN_OPTIMIZER_SETTINGS = ("capturable", "fused", "foreach", "differentiable")
+"""How an optimizer runs, not what it learned: a resume keeps the ones this run built, not the saved ones."""
+
+
+def optimizer_settings_after_resume(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``saved`` (an optimizer state dict) with this optimizer's own run settings in its groups.
+
+    ``load_state_dict`` takes every group setting from the file: an eager checkpoint would bring
+    ``capturable=False`` into a step about to be captured (and capture fails), a captured one
+    ``capturable=True`` into an eager CPU run. The settings also decide where the loaded step
+    counters go (on the device for a capturable or fused step), so they are set before loading.
+    """
+    groups = []
+    for saved_group, own in zip(saved["param_groups"], optimizer.param_groups):
+        group = dict(saved_group)
+        for key in OWN_OPTIMIZER_SETTINGS:
+            if key in own:
+                group[key] = own[key]
+            else:
+                group.pop(key, None)
+        groups.append(group)
+    return {**saved, "param_groups": groups + list(saved["param_groups"][len(groups) :])}
 
 
 def _apply_optimizer_settings(session: Session, lr_tensor: bool) -> None:
@@ -381,10 +433,16 @@ def _load_resume(session: Session, data: dict[str, Any], sink: Sink) -> SessionS
         )
     load_model_state(session.model, data["model"], source)
     lr_tensor = torch.is_tensor(session.optimizer.param_groups[0]["lr"])
-    session.optimizer.load_state_dict(data["optimizer"])
+    session.optimizer.load_state_dict(optimizer_settings_after_resume(data["optimizer"], session.optimizer))
     session.scheduler.load_state_dict(data["scheduler"])
     _apply_optimizer_settings(session, lr_tensor)
-    restore_rng(_rank_rng(data, session.group.rank), session.generators)
+    reseeded = restore_rng(_rank_rng(data, session.group.rank), session.generators)
+    if reseeded:
+        sink(PhaseChanged("warning", (
+            f"the checkpoint's {' and '.join(reseeded)} random stream was saved on another device type than "
+            f"{session.device.type}: it continues from a seed taken from the saved state, so augmentation draws "
+            "differ from an uninterrupted run"
+        )))  # fmt: skip
     sums = data["sums"]
     if session.group.is_main:  # the sums over all ranks, kept by one rank: the next all-reduce adds the others
         loss = torch.as_tensor(sums["loss"], dtype=torch.float32)

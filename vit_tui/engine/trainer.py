@@ -73,6 +73,7 @@ from .runs import (
 from .session import Session, build_session, save_resume_state
 from .sinks import EVENTS_FILE, FileSink, TeeSink
 from .trackers import open_trackers
+from .trainer_slot import TRAINER_SLOT
 
 LOG_INTERVAL_S = 0.1
 
@@ -108,10 +109,26 @@ def train(
     """Train ``cfg`` into a new run folder under ``runs_root`` (or continue ``resume`` in place).
 
     Under torchrun (RANK and WORLD_SIZE set) this is one rank of a data-parallel run: rank 0
-    checks, locks and writes the run folder and hands the resume state to the others.
+    checks, locks and writes the run folder and hands the resume state to the others. One run
+    trains per process at a time (see ``trainer_slot``): a second one from another thread is a
+    ``UserError`` naming the first.
     """
     clock0 = time.perf_counter()
     cfg = validate(cfg)
+    label = f"run {Path(resume).name}" if resume is not None else f"run {name}" if name else "a new run"
+    with TRAINER_SLOT.hold(label):
+        return _train(cfg, sink, cancel, runs_root, name, resume, clock0)
+
+
+def _train(
+    cfg: RunConfig,
+    sink: Sink,
+    cancel: threading.Event | None,
+    runs_root: str | os.PathLike,
+    name: str | None,
+    resume: str | os.PathLike | None,
+    clock0: float,
+) -> RunResult:
     ranks = ranks_from_env()
     check_batch_divisible(cfg.train.batch_size, ranks.world_size)
     cancel = cancel or threading.Event()
@@ -139,6 +156,7 @@ def train(
             run_dir = resume_dir
             truncate_events(run_dir, session.state)
         run_dir = Path(group.share(str(run_dir)))
+        TRAINER_SLOT.rename(f"run {run_dir.name}")
         files = FileSink(run_dir / EVENTS_FILE) if group.is_main else None
         out = TeeSink(files, sink)
         # Their warnings go to the file and the caller; rank 0 alone feeds them.
@@ -154,10 +172,22 @@ def train(
             session.train.close()
             if files is not None:
                 files.close()
+            session = runner = None  # the model and data go now, so their cached blocks can be returned
     finally:
         if lock is not None:
             lock.release()
         group.close()
+        release_cached_memory(group.device)
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Give the allocator's cached blocks back to the driver after a run.
+
+    In the app the process lives on: without this the next run's ``auto`` budget and NVML count the
+    finished run's blocks as used.
+    """
+    if device.type == "cuda" and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None, group: Group) -> Session:

@@ -82,7 +82,16 @@ def run_study(
     devices: Sequence[str] | None = None,
 ) -> StudyOutcome:
     """Bring every run of ``plan`` to an end; engine and study events go to ``sink``."""
-    cancel = cancel or threading.Event()
+    from ..engine.trainer_slot import TRAINER_SLOT
+
+    # The whole study holds the process's training slot: the app's Train screen cannot start between its runs.
+    with TRAINER_SLOT.hold(f"study {plan.name}"):
+        return _run_study(plan, sink, cancel or threading.Event(), devices)
+
+
+def _run_study(
+    plan: StudyPlan, sink: Sink, cancel: threading.Event, devices: Sequence[str] | None
+) -> StudyOutcome:
     claim_out_dir(plan)
     actions = {job.name: job_action(plan, job) for job in plan.jobs}
     slots = list(devices) if devices else default_devices(plan)

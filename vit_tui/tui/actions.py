@@ -64,6 +64,9 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
     PaletteEntry("Stop the study", "the run in progress saves a checkpoint", "goto('runs', 'stop_study')"),
     PaletteEntry("Save the config as TOML", "to the path in the config file field", "goto('model', 'save_config')"),
     PaletteEntry("Load a config from TOML", "from the path in the config file field", "goto('model', 'load_config')"),
+    PaletteEntry(
+        "Check this machine (doctor)", "versions, GPUs and short training probes, in a subprocess", "doctor"
+    ),
     PaletteEntry("Show keys", "the keys of the current screen", "help"),
     PaletteEntry("Quit", "asks first while training runs", "quit"),
 )

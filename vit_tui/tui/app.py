@@ -182,6 +182,17 @@ class VitApp(App[None]):
         if action:
             await self.screen_named(mode).run_action(action)
 
+    def action_doctor(self) -> None:
+        """The doctor's table; its probes run in a subprocess, never while a run trains in the app."""
+        from ..engine.trainer_slot import running_trainer
+        from .screens.doctor import DoctorScreen
+
+        training = running_trainer()
+        if training is not None:
+            self.notify(f"{training} is training in this app; run the doctor once it ends", severity="warning")
+            return
+        self.push_screen(DoctorScreen())
+
     def action_help(self) -> None:
         """Show the keys of the current screen."""
         if not isinstance(self.screen, HelpScreen):

@@ -29,6 +29,7 @@ from ...engine.events import (
     EpochEnded,
     EvalDone,
 )
+from ...engine.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
 from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
@@ -135,6 +136,10 @@ class TrainScreen(TrainView, VitScreen):
         """Train the current config on the chosen dataset inside the app."""
         if self.busy:
             self.notify("A run is already on; x stops it.", severity="warning")
+            return
+        other = running_trainer()
+        if other is not None:  # an in-app study: two trainers in one process would reseed each other
+            self.notify(f"{other} is training in this app; one trainer at a time: stop it or wait for it", severity="warning")
             return
         cfg = self._checked_config()
         if cfg is None:

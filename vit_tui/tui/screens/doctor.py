@@ -1,0 +1,66 @@
+"""The doctor's table in the app: ``vit-tui doctor --json`` runs in a subprocess, its report shows here.
+
+A subprocess, so its probes (a CUDA context, a captured graph, seeding) never touch the app's
+own process; refused while a run or study trains in the app.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+LIMIT_S = 180
+
+
+def run_doctor_subprocess(device: str = "auto", timeout_s: float = LIMIT_S) -> dict:
+    """The report of ``python -m vit_tui doctor --json FILE`` run in its own process."""
+    with tempfile.TemporaryDirectory(prefix="vit-tui-doctor-") as folder:
+        out = Path(folder) / "doctor.json"
+        done = subprocess.run([sys.executable, "-m", "vit_tui", "doctor", "--device", device, "--json", str(out)],
+                              capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
+        if not out.is_file():
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            raise RuntimeError(lines[-1] if lines else f"vit-tui doctor ended with code {done.returncode}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+class DoctorScreen(ModalScreen[None]):
+    """The doctor's facts and probes, as ``vit-tui doctor`` prints them."""
+
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self) -> None:
+        super().__init__(classes="modal")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Doctor: this machine", classes="dialog-title")
+            yield Static("running the probes in a subprocess (up to a minute)…", id="doctor-report")
+            yield Label("enter or esc closes", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self._probe()
+
+    @work(thread=True, exit_on_error=False)
+    def _probe(self) -> None:
+        try:
+            report = run_doctor_subprocess()
+        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+            self.app.call_from_thread(self._show, f"doctor failed: {exc}")
+            return
+        from ...commands.doctor import table
+
+        self.app.call_from_thread(self._show, table(report))
+
+    def _show(self, content: object) -> None:
+        self.query_one("#doctor-report", Static).update(content)
