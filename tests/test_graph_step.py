@@ -109,20 +109,35 @@ def test_cuda_graph_off_gives_a_plain_eager_step() -> None:
     assert step.describe() == "eager"
 
 
-def test_a_failed_capture_trains_on_with_the_seeded_generator(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Warm-up, a refused capture, then eager steps: the same losses as a plain eager run, same seeds."""
+def _refused_capture(self: GraphTrainStep) -> None:
+    raise RuntimeError("capture refused by the driver\nsecond line")
 
-    def refuse(self: GraphTrainStep) -> None:
-        raise RuntimeError("capture refused by the driver\nsecond line")
 
-    monkeypatch.setattr(GraphTrainStep, "_capture", refuse)
+def _capture_failing_after_drawing_random_numbers(self: GraphTrainStep) -> None:
+    # A real aborted capture advances the registered generator and may add into the sums.
+    torch.rand(64, generator=self.generator)
+    self.loss_sum.add_(1000.0)
+    raise RuntimeError("operation not permitted when stream is capturing")
+
+
+@pytest.mark.parametrize(
+    "capture, reason",
+    [
+        (_refused_capture, "capture refused by the driver)"),
+        (_capture_failing_after_drawing_random_numbers, "operation not permitted when stream is capturing)"),
+    ],
+    ids=["refused", "failed-after-drawing-random-numbers"],
+)
+def test_a_failed_capture_trains_on_as_if_it_never_ran(monkeypatch: pytest.MonkeyPatch, capture, reason: str) -> None:
+    """Warm-up, a failed capture, then eager steps: the same losses as a plain eager run, same seeds."""
+    monkeypatch.setattr(GraphTrainStep, "_capture", capture)
     cfg = _config("train.augment=flip-crop", "train.deterministic=true", "train.schedule=cosine")
     cpu = torch.device("cpu")
     graph_step = _build(cfg, cpu, steps=8, step_class=GraphTrainStep)
     falling_back = _losses(graph_step, 8, cfg.train.batch_size)
     plain = _losses(_build(cfg, cpu, steps=8, step_class=TrainStep), 8, cfg.train.batch_size)
-    assert graph_step.describe() == "eager (CUDA graph capture failed: capture refused by the driver)"
-    assert graph_step.generator is not None
+    assert graph_step.describe() == f"eager (CUDA graph capture failed: {reason}"
+    assert graph_step.graph is None and graph_step.generator is not None
     assert falling_back == plain
 
 
