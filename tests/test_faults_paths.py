@@ -101,6 +101,8 @@ def test_a_new_path_or_a_regular_file_is_accepted_and_a_link_is_followed(tmp_pat
         ("r1/config.toml", "run r1 (its config.toml)"),
         ("r1/events.jsonl", "run r1 (its events.jsonl)"),
         ("r1/metrics.csv", "run r1 (its metrics.csv)"),
+        ("r1/train.log", "run r1 (its train.log)"),
+        ("r1/study.json", "run r1 (its study.json)"),
         ("data/manifest.json", "dataset data (its manifest.json)"),
         ("data/cache/train.npy", "dataset data (its cache files)"),
         ("data/train/a_0.jpg", "dataset data (its train files)"),

@@ -40,6 +40,9 @@ RUN_FILES = frozenset(
         "curves.png",
         "report.md",
         "report.html",
+        "train.log",
+        "study.log",
+        "study.json",
         ".lock",
         ".reserved",
     }
