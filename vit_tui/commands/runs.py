@@ -18,6 +18,8 @@ COMPARE_COLUMNS = (
     "final_val_acc",
     "median_epoch_s",
 )
+EXPORT_FIELDS = ("name", "path", "status", "preset", "epochs_done", "epochs", "best_val_acc", "started", "dataset",
+                 "problem")  # fmt: skip
 NAME_MIN_WIDTH = 18
 NAME_ROOM = 62  # what the other columns of the runs table need at the least, wrapped
 POLL_S = 0.2
@@ -28,6 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``runs``, ``compare`` and ``attach``."""
     runs = subparsers.add_parser("runs", help="list training runs", description="Every run folder, newest first.")
     runs.add_argument("dir", nargs="?", metavar="DIR", help="runs folder (default: <home>/runs)")
+    runs.add_argument(
+        "--filter",
+        metavar="WORDS",
+        default="",
+        help="keep runs every word holds for: a word is looked for in name, preset, status and dataset; "
+        "COLUMN OP VALUE compares a column as shown (acc>80, epochs>=20, status=finished; ops = != > >= < <= ~)",
+    )
+    runs.add_argument("--sort", metavar="COLUMN", help="order by run, status, preset, epochs, acc, started or dataset; "
+                      "--sort=-COLUMN reverses (default: newest first)")  # fmt: skip
+    output = runs.add_mutually_exclusive_group()
+    output.add_argument("--csv", metavar="FILE", help="write the listed runs to FILE as CSV instead of the table")
+    output.add_argument("--json", action="store_true", help="print the listed runs as JSON instead of the table")
     runs.set_defaults(func=run_list)
 
     compare = subparsers.add_parser(
@@ -61,11 +75,20 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from ..engine.run_query import filter_runs, parse_sort, sort_runs
     from ..engine.runs import list_runs
 
     root = Path(args.dir) if args.dir else Path(args.home) / "runs"
-    infos = list_runs(root)
+    order = parse_sort(args.sort) if args.sort else None
+    infos = filter_runs(list_runs(root), args.filter)  # a bad filter is said before anything is written
+    if order is not None:
+        infos = sort_runs(infos, *order)
+    if args.csv or args.json:
+        return _export_list(infos, args.csv)
     console = Console(highlight=False)
+    if not infos and args.filter:
+        console.print(f"no run in {root} passes the filter {args.filter!r}", markup=False)
+        return 0
     if not infos:
         console.print(f"no runs in {root}; start one with: vit-tui train --preset fast")
         return 0
@@ -95,6 +118,34 @@ def run_list(args: argparse.Namespace) -> int:
     for info in infos:
         if info.problem:  # the reason, whole, below the table rather than squeezed into a cell
             console.print(f"{info.name}: damaged: {info.problem}", markup=False)
+    return 0
+
+
+def _export_list(infos: list, csv_path: str | None) -> int:
+    """The listed runs as JSON on stdout, or as a CSV file written whole."""
+    import csv
+    import io
+    import json
+
+    from ..files import write_text
+
+    records = [
+        {
+            "name": info.name, "path": str(info.path), "status": info.status, "preset": info.preset or "custom",
+            "epochs_done": info.epochs_done, "epochs": info.epochs, "best_val_acc": info.best_val_acc,
+            "started": info.started, "dataset": info.dataset, "problem": info.problem,
+        }
+        for info in infos
+    ]  # fmt: skip
+    if csv_path is None:
+        print(json.dumps(records, indent=2))
+        return 0
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    print(f"wrote {write_text(csv_path, buffer.getvalue())} ({len(records)} runs)")
     return 0
 
 
