@@ -5,9 +5,9 @@ loss and validation accuracy per epoch as sparklines, how its config differs fro
 it names, and its files. The folder is scanned every two seconds in a thread worker that reads
 again only the runs whose files changed; details are read in a worker too.
 
-Mark two runs with space and press c: ``engine.export.compare_runs`` writes the comparison
-files and the compare view shows the curves overlaid, the metrics side by side and both
-confusion matrices.
+Mark two or more runs (up to six) with space and press c: ``engine.export.compare_runs`` writes
+the comparison files and the compare view shows every run's curves overlaid, the metrics side by
+side and the confusion matrices. / filters the list and s sorts it (``engine.run_query``).
 
 A study's runs (a sweep or the course experiment) sit under one group row that expands and
 collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
@@ -18,6 +18,7 @@ above the hints and x stops it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -29,14 +30,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
+from ...engine.run_query import COLUMNS as QUERY_COLUMNS
+from ...engine.run_query import filter_runs, sort_runs
+from ...errors import UserError
 from ..messages import StudyEvent, TaskDone, TaskFailed
 from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
 from ..widgets.run_detail import detail_text
 from ..widgets.study_progress import StudyProgress
 from ..widgets.study_view import leaderboard_table
 from .base import VitScreen
+from .compare import MAX_RUNS
 
 REFRESH_S = 2.0
 STATUS_STYLE = {"running": "bold", "finished": "", "interrupted": "italic", "failed": "reverse", "damaged": "reverse"}
@@ -49,6 +54,7 @@ class RunsScreen(VitScreen):
     """The run list and the highlighted run's details."""
 
     TITLE = "Runs"
+    AUTO_FOCUS = "#runs-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Evaluate", priority=True, show=False),
         Binding("a", "attach", "Attach"),
@@ -59,6 +65,9 @@ class RunsScreen(VitScreen):
         Binding("left", "collapse", "Collapse a study", priority=True, show=False),
         Binding("R", "reproduce", "Reproduce"),
         Binding("x", "stop_study", "Stop the study", show=False),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse the sort", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
@@ -79,8 +88,15 @@ class RunsScreen(VitScreen):
         self._studies = None
         self._timer: Timer | None = None
         self._study_cancel = threading.Event()
+        self.filter_text = ""
+        """The filter in force (``engine.run_query``'s language; empty shows every run)."""
+        self.sort_column = ""
+        """The column the list is sorted by (empty: newest first)."""
+        self.sort_reverse = False
 
     def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: words or COLUMN OP VALUE (acc>80 epochs>=20 status=finished)",
+                    id="runs-filter", compact=True)  # fmt: skip
         with Horizontal(id="runs-body"):
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="run-detail"):
@@ -142,7 +158,7 @@ class RunsScreen(VitScreen):
         """Update the changed rows in place, or rebuild the table when the rows themselves changed."""
         table = self.query_one("#runs-table", DataTable)
         current = self._cursor_key()
-        rows = list_rows(self.runs, self.studies, self.expanded)
+        rows = list_rows(self.shown_runs(), self.studies, self.expanded)
         same_rows = [r.key for r in rows] == [r.key for r in self.rows]
         self.rows = rows
         if same_rows:
@@ -190,6 +206,79 @@ class RunsScreen(VitScreen):
             run.started,
         )
 
+    def shown_runs(self) -> list:
+        """The runs that pass the filter, in the chosen order."""
+        runs = self.runs
+        if self.filter_text:
+            # A half-typed comparison: the list stays whole until it reads right.
+            with contextlib.suppress(UserError):
+                runs = filter_runs(runs, self.filter_text)
+        if self.sort_column:
+            return sort_runs(runs, self.sort_column, self.sort_reverse)
+        return list(reversed(runs)) if self.sort_reverse else list(runs)
+
+    # --- filter and sort ----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter field and put the cursor in it (enter keeps it, escape clears it)."""
+        field = self.query_one("#runs-filter", Input)
+        field.display = True
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "runs-filter":
+            return
+        try:
+            filter_runs([], event.value)
+        except UserError as exc:
+            self._note(str(exc))
+            return
+        self.filter_text = event.value.strip()
+        self._fill_table(set())
+        self._note(self._hint())
+        self._show_selected()
+
+    def _keep_filter(self, field: Input) -> None:
+        field.display = bool(self.filter_text)
+        self.query_one("#runs-table", DataTable).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape: clears the filter (in its field or after); elsewhere leaves the field."""
+        field = self.query_one("#runs-filter", Input)
+        if field.has_focus or self.filter_text:
+            field.value = ""
+            self.filter_text = ""
+            field.display = False
+            self._fill_table(set())
+            self._note(self._hint())
+            self.query_one("#runs-table", DataTable).focus()
+            self._show_selected()
+            return
+        super().action_leave_field()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (run, status, preset, epochs, acc, started), then back to newest first."""
+        order = ["", *QUERY_COLUMNS[:-1]]
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        self._resort()
+
+    def action_reverse_sort(self) -> None:
+        """Turn the order round."""
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def _resort(self) -> None:
+        self._fill_table(set())
+        self._note(self._hint())
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """The detail pane for the row now under the cursor."""
+        if self.selected_study() is not None:
+            self._show_study(self.selected_study())
+        elif self.selected_run() is not None:
+            self._read_details(self.selected_run().path)
+
     def _redraw_marks(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         first_column = next(iter(table.columns))
@@ -228,9 +317,15 @@ class RunsScreen(VitScreen):
 
     def _hint(self) -> str:
         marked = ", ".join(p.name for p in self.marked) or "none"
-        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two · R reproduces"
+        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares · R reproduces"
+        order = f"sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}" if self.sort_column else (
+            "newest first" if not self.sort_reverse else "oldest first")  # fmt: skip
+        shown = len(self.shown_runs())
+        query = f"filter {self.filter_text!r}: {shown} of {len(self.runs)} runs · " if self.filter_text else ""
+        hint = f"{query}{order} (s sorts, S reverses, / filters) · {hint}"
         damaged = [f"{run.name}: {run.problem}" for run in self.runs if run.problem]
-        return "\n".join([hint, *damaged])
+        # The verdict on the marked runs stays until the marks change (a rescan every 2 s must not wipe it).
+        return "\n".join([*([self.verdict] if self.verdict else []), hint, *damaged])
 
     def selected_row(self) -> ListRow | None:
         """The table row under the cursor (None when the list is empty)."""
@@ -256,7 +351,11 @@ class RunsScreen(VitScreen):
     # --- actions ------------------------------------------------------------------------------
 
     async def action_open(self) -> None:
-        """Show the run on the evaluate screen; on a study's row, expand or collapse it."""
+        """Show the run on the evaluate screen; on a study's row, expand or collapse it (in the filter: keep it)."""
+        field = self.query_one("#runs-filter", Input)
+        if field.has_focus:  # enter is a priority key here, so the field never sees it
+            self._keep_filter(field)
+            return
         if self.selected_study() is not None:
             self._toggle(self.selected_study(), self.selected_study().key not in self.expanded)
             return
@@ -326,31 +425,34 @@ class RunsScreen(VitScreen):
             table.update_cell(study.key, column, value)
 
     def action_mark(self) -> None:
-        """Mark or unmark the run under the cursor for comparing (two at most)."""
+        """Mark or unmark the run under the cursor for comparing (six at most: the oldest mark gives way)."""
         run = self.selected_run()
         if run is None:
             if self.selected_study() is not None:
                 self.notify("Expand the study (→) and mark a run of each of two combinations.")
             return
+        self.verdict = ""
         if run.path in self.marked:
             self.marked.remove(run.path)
         else:
-            self.marked = (self.marked + [run.path])[-2:]
+            self.marked = (self.marked + [run.path])[-MAX_RUNS:]
         self._redraw_marks()
 
     def action_compare(self) -> None:
-        """Compare the two marked runs: files written, then shown side by side."""
-        if len(self.marked) != 2:
-            self.notify("Mark two runs with space first.", severity="warning")
+        """Compare the marked runs: files written, then shown side by side (two study combinations: a verdict)."""
+        if len(self.marked) < 2:
+            self.notify("Mark two or more runs with space first.", severity="warning")
             return
-        first, second = self.marked
-        pair = self._combinations(first, second)
-        if pair is not None:
-            self._show_verdict(*pair)
-            return
-        out_dir = self.app.state.home / "compare" / f"{first.name}-vs-{second.name}"
-        self._note(f"comparing {first.name} and {second.name}…")
-        self.run_task("compare", _compare, first, second, out_dir)
+        if len(self.marked) == 2:
+            pair = self._combinations(*self.marked)
+            if pair is not None:
+                self._show_verdict(*pair)
+                return
+        runs = list(self.marked)
+        more = f"-and-{len(runs) - 2}-more" if len(runs) > 2 else ""
+        out_dir = self.app.state.home / "compare" / f"{runs[0].name}-vs-{runs[1].name}{more}"
+        self._note(f"comparing {', '.join(r.name for r in runs)}…")
+        self.run_task("compare", _compare, runs, out_dir)
 
     def _combinations(self, first: Path, second: Path) -> tuple | None:
         """The two combinations of one study that the marked runs stand for (None for plain runs or one combination)."""
@@ -364,7 +466,7 @@ class RunsScreen(VitScreen):
         from ...study.results import compare_combinations
 
         self.verdict = compare_combinations(a, b).text
-        self._note(self.verdict)
+        self._note(self._hint())
         self.notify(self.verdict, timeout=12)
 
     # --- studies started from here ------------------------------------------------------------
@@ -463,9 +565,9 @@ class RunsScreen(VitScreen):
         elif message.task == "compare":
             from .compare import CompareScreen
 
-            first, second, paths = message.result
+            runs, paths = message.result
             self._note(self._hint())
-            self.app.push_screen(CompareScreen(first, second, paths))
+            self.app.push_screen(CompareScreen(runs, paths))
 
     def on_task_failed(self, message: TaskFailed) -> None:
         if not self.is_current(message):
@@ -486,10 +588,10 @@ class RunsScreen(VitScreen):
         self.query_one("#runs-note", Static).update(text)
 
 
-def _compare(first: Path, second: Path, out_dir: Path) -> tuple[Path, Path, list[Path]]:
+def _compare(runs: list[Path], out_dir: Path) -> tuple[list[Path], list[Path]]:
     from ...engine.export import write_comparison
 
-    return first, second, write_comparison([first, second], out_dir, force=True)
+    return runs, write_comparison(runs, out_dir, force=True)
 
 
 def _scan(listing, studies: StudyListing) -> tuple[list, set[Path], list[StudyRow]]:
