@@ -282,3 +282,36 @@ async def test_quit_just_after_the_run_finished_waits_for_its_files_and_asks_not
         release.set()
     assert read_summary(train.run_dir)["status"] == "finished"
     assert (train.run_dir / "report.md").is_file()
+
+
+async def test_s_smooths_the_step_sparkline_and_the_charts_and_is_remembered(tmp_path):
+    from textual.widgets import Sparkline
+
+    from vit_tui.engine.smoothing import ema
+    from vit_tui.tui.settings import load_settings
+    from vit_tui.tui.widgets.plot import ChartView
+    from vit_tui.tui.widgets.sparkline import LabelledSparkline
+
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-a")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and bool(app.screen.runs), 10)
+        await pilot.press("a")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 10)
+        spark = train.query_one("#loss-spark", LabelledSparkline)
+        raw = list(spark.values)
+        assert spark.query_one(Sparkline).data == raw and len(raw) == 9
+        for weight in (0.6, 0.9):
+            await pilot.press("s")
+            await pilot.pause()
+            assert app.smoothing == weight and spark.query_one(Sparkline).data == ema(raw, weight)
+        chart = train.query_one("#train-chart", ChartView)
+        assert chart.smoothing == 0.9 and "smoothed 0.9" in chart.content.renderables[0].plain
+        assert load_settings()["smoothing"] == 0.9
+    again = VitApp(tmp_path)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert again.smoothing == 0.9

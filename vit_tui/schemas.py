@@ -306,6 +306,8 @@ class Settings(FileSchema):
     hint: ClassVar[str] = "it is ignored; choose the theme again"
 
     theme: str | UnsetType = UNSET
+    smoothing: Annotated[float, Meta(ge=0.0, lt=1.0)] | UnsetType = UNSET
+    """The curves' EMA weight (0, 0.6, 0.9 or 0.99)."""
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -47,7 +47,10 @@ class CompareScreen(VitScreen):
     """Two or more runs side by side; esc goes back to the run list."""
 
     TITLE = "Compare"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("s", "app.cycle_smoothing", "Smooth"),
+    ]
 
     def __init__(self, runs: list[Path], files: list[Path]) -> None:
         super().__init__(name="compare")

@@ -53,6 +53,7 @@ class TrainScreen(TrainView, VitScreen):
         Binding("x", "stop", "Stop"),
         Binding("d", "detach", "Detach"),
         Binding("c", "toggle_chart", "Loss/acc"),
+        Binding("s", "app.cycle_smoothing", "Smooth"),
     ]
 
     def __init__(self) -> None:
