@@ -251,3 +251,20 @@ async def test_the_data_screen_lists_in_a_worker_so_keys_work_meanwhile(tmp_path
         release.set()
         await wait_until(pilot, lambda: [p.name for p in data.datasets] == ["tiny"], 10)
 
+
+
+async def test_a_study_that_ends_in_the_app_rings_and_sends_a_desktop_notification(tmp_path, monkeypatch):
+    from vit_tui.study.api import sweep
+
+    for name in ("TMUX", "VTE_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path, offer_demo=False)
+    base = tiny_config(str(tmp_path / "data" / "tiny"))
+    async with app.run_test(size=(100, 32)) as pilot:
+        runs = await open_runs(pilot, app, 0)
+        runs.start_study("sweep", partial(sweep, tmp_path, base, [("model.heads", ["2"])], [1], out=tmp_path / "sw"))
+        await wait_until(pilot, lambda: not runs.study_running, 60)
+        await pilot.pause()
+        assert app.alerts == [f"\x07\x1b]9;vit-tui: study finished: The study has finished: {tmp_path / 'sw' / 'sweep.md'}\x07"]

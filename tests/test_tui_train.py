@@ -315,3 +315,42 @@ async def test_s_smooths_the_step_sparkline_and_the_charts_and_is_remembered(tmp
     async with again.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert again.smoothing == 0.9
+
+
+@pytest.mark.parametrize(
+    ("settings", "lr", "title", "written"),
+    [
+        pytest.param({}, "2e-4", "vit-tui: run finished", "\x07\x1b]9;vit-tui: run finished: ", id="finished-all-ways"),
+        pytest.param({}, "1e30", "vit-tui: run failed", "\x07\x1b]9;vit-tui: run failed: ", id="non-finite-loss"),
+        pytest.param({"notify_toast": False, "notify_desktop": False}, "2e-4", None, "\x07", id="bell-only"),
+        pytest.param({"notify_dialect": "osc777", "notify_bell": False}, "2e-4", "vit-tui: run finished",
+                     "\x1b]777;notify;vit-tui: run finished;", id="osc777-no-bell"),  # fmt: skip
+    ],
+)
+async def test_a_run_that_ends_in_the_app_is_told_as_the_settings_say(tmp_path, monkeypatch, settings, lr, title,
+                                                                     written):  # fmt: skip
+    import json
+
+    from vit_tui.tui.settings import settings_path
+
+    for name in ("TMUX", "VTE_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps(settings))
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-a")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and bool(app.screen.runs), 10)
+        await pilot.press("a")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 10)
+        assert app.alerts == [], "an ending already in the events file when following began is not news"
+        app.state.config = tiny_config("data/tiny", [f"train.lr={lr}"])
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.status in ("finished", "failed") and not train.training_in_app, 60)
+        assert len(app.alerts) == 1 and app.alerts[0].startswith(written)
+        toasts = [n.title for n in app._notifications]
+        assert (title in toasts) if title else not any(t and t.startswith("vit-tui:") for t in toasts)

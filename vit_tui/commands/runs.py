@@ -66,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Show a run's progress from its events file until it ends; Ctrl+C leaves it running.",
     )
     attach.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    attach.add_argument(
+        "--notify",
+        action="store_true",
+        help="when the run ends or fails, ring the terminal bell and send a desktop notification (OSC 9/777; "
+        "inside tmux it needs: set -g allow-passthrough on)",
+    )
     attach.set_defaults(func=run_attach)
 
 
@@ -206,7 +212,7 @@ def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
     from ..engine.events import RunFailed, RunFinished, RunStarted
     from ..engine.runs import RESERVED_MARKER, EventFollower, checked_summary, read_summary, resolve_run, training_pid
-    from .train import EXIT_CODES, TrainingDisplay
+    from .train import EXIT_CODES, TrainingDisplay, with_notifier
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     checked_summary(run_dir)
@@ -216,16 +222,19 @@ def run_attach(args: argparse.Namespace) -> int:
     since = time.monotonic()
     try:
         with TrainingDisplay() as display:
+            telling = with_notifier(display, args.notify)
+            show = display  # what the first read replays was news before: only later events are told
             while True:
                 # The run's lock, not the status, says whether more events can come (the process
                 # writes "finished" before its last exports and holds the lock until it exits).
                 alive = training_pid(run_dir) is not None
                 for event in follower.poll():
-                    display(event)
+                    show(event)
                     if isinstance(event, RunStarted):
                         outcome, started_pid = None, event.pid
                     elif isinstance(event, (RunFinished, RunFailed)):
                         outcome = event.status if isinstance(event, RunFinished) else "failed"
+                show = telling
                 summary = read_summary(run_dir)
                 # An ending counts once it belongs to the process now named in the summary.
                 if outcome is not None and (not alive or started_pid == summary.get("pid")):

@@ -134,6 +134,8 @@ class VitApp(App[None]):
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []
+        self.alerts: list[str] = []
+        """What was written to the terminal to tell of endings (``alerts.announce``), oldest first."""
 
     # --- start-up -------------------------------------------------------------------------
 

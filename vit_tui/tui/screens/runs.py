@@ -542,14 +542,15 @@ class RunsScreen(VitScreen):
     def _study_ended(self, report) -> None:
         self.query_one(StudyProgress).end()
         self.action_refresh()
+        from ...engine.notify import Notice
+        from ..alerts import announce
+
         if report.status == "finished":
             shown = next((p for p in report.files if p.suffix == ".md"), report.out_dir)
-            self.notify(f"The study has finished: {shown}", timeout=15)
+            announce(self.app, Notice("vit-tui: study finished", f"The study has finished: {shown}"))
         else:
-            self.notify(
-                f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue.",
-                severity="warning", timeout=15,
-            )
+            body = f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue."
+            announce(self.app, Notice(f"vit-tui: study {report.status}", body, bad=True))
 
     def on_task_done(self, message: TaskDone) -> None:
         if not self.is_current(message):
@@ -579,6 +580,10 @@ class RunsScreen(VitScreen):
             self.query_one(StudyProgress).end()
             self.action_refresh()
             self.app.show_failure("The study failed", message.message)
+            from ...engine.notify import Notice
+            from ..alerts import announce
+
+            announce(self.app, Notice("vit-tui: study failed", message.message, bad=True))
         elif message.task == "datasets":
             self.app.show_failure("Cannot list the datasets", message.message)
         else:

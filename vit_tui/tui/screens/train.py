@@ -76,6 +76,8 @@ class TrainScreen(TrainView, VitScreen):
         self._follower = None
         self._follow_timer: Timer | None = None
         self._follow_quiet_s = 0.0
+        self._follow_polls = 0
+        """Polls of the followed run's events file so far (the first replays what was there before)."""
         self._await_new_start = False
         self._follow_since = 0.0
         self._pid = 0
@@ -329,6 +331,7 @@ class TrainScreen(TrainView, VitScreen):
         self.run_name = run_dir.name
         self._follower = EventFollower(run_dir)
         self._follow_quiet_s = 0.0
+        self._follow_polls = 0
         self._await_new_start = fresh
         self._follow_since = time.time()
         self._follow_timer = self.set_interval(FOLLOW_INTERVAL_S, self._poll_follower)
@@ -353,6 +356,7 @@ class TrainScreen(TrainView, VitScreen):
         events = self._follower.poll()
         for event in events:
             self.show_event(event)
+        self._follow_polls += 1
         if self.status in ENDED and not self._await_new_start:
             self.stop_following()
             return

@@ -130,6 +130,7 @@ class TrainView:
         if self._detach_requested and event.status == "interrupted":
             self._note("checkpoint saved; resuming in its own process…")
             return
+        self._announce(event)
         self._set_status(event.status)
         best = f"best val acc {event.best_val_acc:.1%} at epoch {event.best_epoch}" if event.best_epoch else "no epoch"
         hint = "4 evaluates" if event.status == "finished" else "resume it from Runs (5)"
@@ -139,10 +140,21 @@ class TrainView:
         self.run_dir = Path(event.run_dir) if event.run_dir else self.run_dir
         self.last_error = event.message
         self._set_status("failed")
+        self._announce(event)
         if not self._failure_shown:
             self._failure_shown = True
             text = event.message + (f"\n{event.hint}" if event.hint else "")
             self.app.show_failure("Training failed", text, self.run_dir)
+
+    def _announce(self, event: Event) -> None:
+        """Tell the user of the run's end, unless it was already over in the events file when following began."""
+        from ...engine.notify import notice_for
+        from ..alerts import announce
+
+        replayed = self.following and self._follow_polls == 0
+        notice = notice_for(event, self.run_name)
+        if notice is not None and not replayed:
+            announce(self.app, notice)
 
     def _set_status(self, status: str) -> None:
         self.status = status
