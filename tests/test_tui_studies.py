@@ -268,3 +268,45 @@ async def test_a_study_that_ends_in_the_app_rings_and_sends_a_desktop_notificati
         await wait_until(pilot, lambda: not runs.study_running, 60)
         await pilot.pause()
         assert app.alerts == [f"\x07\x1b]9;vit-tui: study finished: The study has finished: {tmp_path / 'sw' / 'sweep.md'}\x07"]
+
+
+async def test_w_opens_the_sweep_dialog_which_checks_the_whole_plan_before_anything_starts(tmp_path):
+    from textual.widgets import TextArea
+
+    from vit_tui.tui.screens.study_dialogs import SweepDialog
+
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.state.config = tiny_config("data/tiny")
+        runs = await open_runs(pilot, app, 0)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, SweepDialog), 5)
+        dialog = app.screen
+        dialog.query_one("#sweep-grid", TextArea).load_text("model.heads=2,3")  # 3 heads do not divide 16
+        dialog.query_one("#sweep-seeds", Input).value = "1"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        problem = str(dialog.query_one("#sweep-problem").content)
+        assert app.screen is dialog and "model.heads" in problem, problem
+        dialog.query_one("#sweep-devices", Input).value = "tpu:0"
+        dialog.query_one("#sweep-grid", TextArea).load_text("model.heads=2,4\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert str(dialog.query_one("#sweep-problem").content).startswith("devices: unknown device 'tpu:0'")
+        assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists(), "nothing written yet"
+        dialog.query_one("#sweep-devices", Input).value = ""
+        progress = runs.query_one(StudyProgress)
+        seen: set[str] = set()
+
+        def ended() -> bool:
+            seen.add(progress.text)
+            return app.screen is runs and not runs.study_running
+
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: runs.study_running, 10)
+        await wait_until(pilot, ended, 90)
+        await wait_until(pilot, lambda: len(runs.rows) == 1 and runs.rows[0].study is not None, 10)
+        assert any("run 1/2 heads=2 seed 1" in text for text in seen)
+        assert sorted(p.name for p in (tmp_path / "sweeps").iterdir())[0].startswith("sweep-fast-")
+        assert "2 runs" in str(runs.query_one("#runs-table", DataTable).get_row_at(0)[1])

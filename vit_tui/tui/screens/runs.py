@@ -12,8 +12,8 @@ side and the confusion matrices. / filters the list and s sorts it (``engine.run
 A study's runs (a sweep or the course experiment) sit under one group row that expands and
 collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
 combinations and pressing c tells whether they differ by more than the seed-to-seed spread.
-R starts the course experiment (``study.api.reproduce``) in a thread worker; its progress shows
-above the hints and x stops it.
+R starts the course experiment (``study.api.reproduce``) and w a sweep (``study.api.sweep``, from
+its dialog) in a thread worker; the progress shows above the hints and x stops it.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class RunsScreen(VitScreen):
         Binding("right", "expand", "Expand a study", priority=True, show=False),
         Binding("left", "collapse", "Collapse a study", priority=True, show=False),
         Binding("R", "reproduce", "Reproduce"),
+        Binding("w", "sweep", "Sweep"),
         Binding("x", "stop_study", "Stop the study", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
@@ -495,6 +496,22 @@ class RunsScreen(VitScreen):
             from ...study.api import reproduce
 
             self.start_study("reproduce", partial(reproduce, self.app.state.home, **options))
+
+    def action_sweep(self) -> None:
+        """Ask for the base config, grid, seeds and devices (the plan checked whole), then run the sweep here."""
+        if self.study_running:
+            self.notify("A study is already running; x stops it.", severity="warning")
+            return
+        from .study_dialogs import SweepDialog
+
+        self.app.push_screen(SweepDialog(self.app.state.home, self.app.state.training_config()), self._sweep_answer)
+
+    def _sweep_answer(self, options: dict | None) -> None:
+        if options:
+            from ...study.api import sweep
+
+            base, grid, seeds = options["base"], options["grid"], options["seeds"]
+            self.start_study("sweep", partial(sweep, self.app.state.home, base, grid, seeds, devices=options["devices"]))
 
     def start_study(self, kind: str, study: Callable[..., Any]) -> None:
         """Run ``study(sink=..., cancel=...)`` (``study.api.reproduce`` or ``sweep`` with its arguments) in a worker."""
