@@ -309,4 +309,27 @@ async def test_w_opens_the_sweep_dialog_which_checks_the_whole_plan_before_anyth
         await wait_until(pilot, lambda: len(runs.rows) == 1 and runs.rows[0].study is not None, 10)
         assert any("run 1/2 heads=2 seed 1" in text for text in seen)
         assert sorted(p.name for p in (tmp_path / "sweeps").iterdir())[0].startswith("sweep-fast-")
-        assert "2 runs" in str(runs.query_one("#runs-table", DataTable).get_row_at(0)[1])
+        assert len(runs.rows[0].study.runs) == 2
+
+
+async def test_the_study_progress_line_shows_the_studys_eta(tmp_path):
+    from tui_fixtures import _epoch
+
+    from vit_tui.engine.events import RunStarted
+    from vit_tui.study.events import JobStarted, StudyStarted
+
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        runs = await open_runs(pilot, app, 0)
+        progress = runs.query_one(StudyProgress)
+        progress.begin("sweep")
+        progress.show(StudyStarted("sweep", "sw", str(tmp_path / "sw"), 4, 0, ()))
+        progress.show(JobStarted(1, 4, str(tmp_path / "runs" / "a"), "heads=2", 1, "new", "cpu"))
+        progress.show(RunStarted(
+            run_dir="", name="a", preset="fast", classes=("a",), epochs=2, start_epoch=0, steps_per_epoch=3,
+            train_images=36, val_images=12, params=1, device="cpu", precision="fp32", step_path="eager", pid=0,
+            started=0.0,
+        ))  # fmt: skip
+        assert "ETA" not in progress.text, "nothing timed yet"
+        progress.show(_epoch(1, 2, 0.0))  # 12.5 s: this run has 12.5 s left, three more runs of 25 s each
+        assert "study ETA 1m 28s" in progress.text

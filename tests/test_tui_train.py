@@ -354,3 +354,27 @@ async def test_a_run_that_ends_in_the_app_is_told_as_the_settings_say(tmp_path, 
         assert len(app.alerts) == 1 and app.alerts[0].startswith(written)
         toasts = [n.title for n in app._notifications]
         assert (title in toasts) if title else not any(t and t.startswith("vit-tui:") for t in toasts)
+
+
+async def test_the_status_line_shows_the_whole_runs_eta(tmp_path):
+    from tui_fixtures import _epoch
+
+    from vit_tui.engine.events import StepsLogged
+
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        train = app.screen_named("train")
+        train.show_event(RunStarted(
+            run_dir=str(tmp_path / "runs" / "r"), name="r", preset="fast", classes=("a", "b"), epochs=3, start_epoch=0,
+            steps_per_epoch=3, train_images=36, val_images=12, params=1, device="cpu", precision="fp32",
+            step_path="eager", pid=0, started=0.0,
+        ))  # fmt: skip
+        train.show_event(_epoch(1, 3, 0.0))  # 12.5 s an epoch
+        status = lambda: str(train.query_one("#train-status").content)  # noqa: E731
+        assert "run ETA 25s" in status()
+        train.show_event(StepsLogged(2, 1, 3, 4, 0.5, 0.5, 2e-4, 100.0, 4.0))
+        assert "run ETA 21s" in status()
+        train.show_event(RunFinished("finished", str(tmp_path / "runs" / "r"), 3, 2, 0.6, 0.6, 37.5))
+        await pilot.pause()
+        assert "ETA" not in status()

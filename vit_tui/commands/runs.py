@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..engine.run_query import middle_cut
+
 COMPARE_COLUMNS = (
     "run",
     "preset",
@@ -153,14 +155,6 @@ def _export_list(infos: list, csv_path: str | None) -> int:
         writer.writerow({k: "" if v is None else v for k, v in record.items()})
     print(f"wrote {write_text(csv_path, buffer.getvalue())} ({len(records)} runs)")
     return 0
-
-
-def middle_cut(name: str, width: int) -> str:
-    """``name`` cut to ``width`` characters in the middle, keeping the start and the distinguishing end."""
-    if len(name) <= width:
-        return name
-    tail = (width - 1) // 2
-    return f"{name[: width - 1 - tail]}…{name[len(name) - tail :]}"
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -8,6 +8,10 @@ accuracy above 80%), ``epochs>=20`` (epochs done), ``status=finished``, ``starte
 a value in the column (no accuracy yet) fails every comparison but ``!=``.
 
 A sort is a column name; ``-`` in front reverses it. Text sorts A to Z, numbers small to large.
+
+``fit_name_and_date`` and ``short_date`` decide how the list fits a narrow terminal: the name
+column gives way first (cut in the middle, keeping its distinguishing end), then the start time
+is shortened; status, preset, epochs and accuracy are always whole.
 """
 
 from __future__ import annotations
@@ -150,3 +154,46 @@ def _number(column: str, text: str) -> float:
     except ValueError:
         example = "acc>80 (80%)" if column == "acc" else "epochs>=20"
         raise UserError("filter", f"{column} compares with a number, not {text!r}; e.g. {example}") from None
+
+
+# --- fitting the list to a width ---------------------------------------------------------------
+
+DATE_WIDTHS = (19, 16, 11, 5)
+"""``2024-05-02 10:00:00``, ``2024-05-02 10:00``, ``05-02 10:00``, ``05-02``: the start time, widest first."""
+NAME_MIN = 16
+"""The name column shrinks to this before the start time is shortened."""
+NAME_FLOOR = 8
+
+
+def short_date(started: str, width: int) -> str:
+    """``started`` (``YYYY-MM-DD HH:MM:SS``) in at most ``width`` characters: seconds, then the year, then the time go."""
+    if len(started) <= width or len(started) < 19:
+        return started[:width] if width < len(started) else started
+    if width >= 16:
+        return started[:16]
+    if width >= 11:
+        return started[5:16]
+    return started[5:10]
+
+
+def fit_name_and_date(room: int, longest_name: int, longest_date: int = 19, date_header: int = 0) -> tuple[int, int]:
+    """(name width, date width) for ``room`` characters shared by the name and start columns.
+
+    The name gives way first, down to ``NAME_MIN`` (or its own length); only then is the date
+    shortened. The date column is never narrower than its header (``date_header``).
+    """
+    longest_date = max(DATE_WIDTHS[-1], longest_date)
+    dates = [w for w in DATE_WIDTHS if w <= longest_date] or [longest_date]
+    wanted = min(longest_name, NAME_MIN)
+    for date in dates:
+        if room - max(date, date_header) >= wanted:
+            return min(longest_name, room - max(date, date_header)), date
+    return max(NAME_FLOOR, min(longest_name, room - max(dates[-1], date_header))), dates[-1]
+
+
+def middle_cut(name: str, width: int) -> str:
+    """``name`` cut to ``width`` characters in the middle, keeping the start and the distinguishing end."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return f"{name[: width - 1 - tail]}…{name[len(name) - tail :]}"

@@ -17,12 +17,13 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
 from ..messages import TaskDone, TaskFailed
 from ..widgets.confusion import ConfusionView
+from ..widgets.footer import FittingFooter
 from ..widgets.heatmap import AttentionHeatMap
 from ..widgets.predictions import PredictionsPanel
 from ..widgets.thumbnails import Thumbnail
@@ -78,7 +79,7 @@ class EvaluateScreen(VitScreen):
                 yield AttentionHeatMap(id="mistake-heat")
                 yield Static("", id="mistake-caption", markup=False)
         yield Static("", id="eval-note", markup=False)
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#mistake-heat").display = False

@@ -30,13 +30,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from ...engine.run_query import COLUMNS as QUERY_COLUMNS
-from ...engine.run_query import filter_runs, sort_runs
+from ...engine.run_query import filter_runs, fit_name_and_date, middle_cut, short_date, sort_runs
 from ...errors import UserError
 from ..messages import StudyEvent, TaskDone, TaskFailed
 from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
+from ..widgets.footer import FittingFooter
 from ..widgets.run_detail import detail_text
 from ..widgets.study_progress import StudyProgress
 from ..widgets.study_view import leaderboard_table
@@ -48,6 +49,10 @@ STATUS_STYLE = {"running": "bold", "finished": "", "interrupted": "italic", "fai
 COLUMNS = ("", "run", "status", "preset", "epochs", "best acc", "started")
 SIDE_BY_SIDE_MIN_WIDTH = 150
 """From this width the detail pane fits beside the whole list."""
+TABLE_CHROME = 2 * len(COLUMNS) + 2
+"""What the table takes besides its cells: one space each side of every cell, and the scrollbar."""
+DETAIL_MIN_WIDTH = 50
+"""Side by side, what the list leaves at the least to the detail pane."""
 
 
 class RunsScreen(VitScreen):
@@ -55,19 +60,19 @@ class RunsScreen(VitScreen):
 
     TITLE = "Runs"
     AUTO_FOCUS = "#runs-table"
-    BINDINGS: ClassVar[list[BindingType]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [  # most useful first: a narrow footer keeps the first ones
         Binding("enter", "open", "Evaluate", priority=True, show=False),
         Binding("a", "attach", "Attach"),
-        Binding("r", "resume", "Resume"),
         Binding("space", "mark", "Mark", key_display="spc"),
         Binding("c", "compare", "Compare"),
-        Binding("right", "expand", "Expand a study", priority=True, show=False),
-        Binding("left", "collapse", "Collapse a study", priority=True, show=False),
-        Binding("R", "reproduce", "Reproduce"),
-        Binding("w", "sweep", "Sweep"),
-        Binding("x", "stop_study", "Stop the study", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
+        Binding("r", "resume", "Resume"),
+        Binding("w", "sweep", "Sweep"),
+        Binding("R", "reproduce", "Reproduce"),
+        Binding("right", "expand", "Expand a study", priority=True, show=False),
+        Binding("left", "collapse", "Collapse a study", priority=True, show=False),
+        Binding("x", "stop_study", "Stop the study", show=False),
         Binding("S", "reverse_sort", "Reverse the sort", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
@@ -94,6 +99,8 @@ class RunsScreen(VitScreen):
         self.sort_column = ""
         """The column the list is sorted by (empty: newest first)."""
         self.sort_reverse = False
+        self.widths: tuple[int, int] = (10_000, 19)
+        """(name, start time) widths the cells are cut to, from the screen's width (``fit_name_and_date``)."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: words or COLUMN OP VALUE (acc>80 epochs>=20 status=finished)",
@@ -104,7 +111,7 @@ class RunsScreen(VitScreen):
                 yield Static("", id="run-detail-text")
         yield StudyProgress(id="study-progress")
         yield Static("", id="runs-note")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         from ...engine.run_details import RunListing
@@ -116,6 +123,8 @@ class RunsScreen(VitScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= SIDE_BY_SIDE_MIN_WIDTH, "-side-by-side")
+        if self.rows:
+            self._fill_table(set())
 
     def on_screen_resume(self) -> None:
         # Not a repaint: the folder is scanned while the list is on screen, and only then.
@@ -162,6 +171,13 @@ class RunsScreen(VitScreen):
         rows = list_rows(self.shown_runs(), self.studies, self.expanded)
         same_rows = [r.key for r in rows] == [r.key for r in self.rows]
         self.rows = rows
+        widths = self._fit(rows)
+        if widths != self.widths:
+            # Columns only ever widen to their cells, so narrower cuts need the columns made again.
+            self.widths = widths
+            table.clear(columns=True)
+            table.add_columns(*COLUMNS)
+            same_rows = False
         if same_rows:
             for row in rows:
                 if row.study is not None and not row.member or row.run is not None and row.run.path in changed:
@@ -175,27 +191,46 @@ class RunsScreen(VitScreen):
         if current in keys:
             table.move_cursor(row=keys.index(current))
 
-    def _cells(self, row: ListRow) -> tuple:
-        if row.run is None:
-            return self._group_cells(row.study)
-        cells = self._row(row.run)
-        return (cells[0], Text(f" └ {cells[1]}"), *cells[2:]) if row.member else cells
+    def _fit(self, rows: list[ListRow]) -> tuple[int, int]:
+        """(name, start time) widths for the screen's width: every other cell whole, the name giving way first."""
+        width = self.size.width or self.app.size.width
+        if width >= SIDE_BY_SIDE_MIN_WIDTH:
+            width -= DETAIL_MIN_WIDTH
+        full = [self._cells(row, (10_000, 19)) for row in rows]
+        fixed = sum(max((Text(str(c[i])).cell_len for c in full), default=0) for i in (0, 2, 3, 4, 5))
+        fixed = max(fixed, sum(len(COLUMNS[i]) for i in (0, 2, 3, 4, 5)))
+        longest_name = max((Text(str(c[1])).cell_len for c in full), default=0)
+        longest_date = max((len(str(c[6])) for c in full), default=0)
+        return fit_name_and_date(width - TABLE_CHROME - fixed, max(longest_name, 3), longest_date, len(COLUMNS[6]))
 
-    def _group_cells(self, study: StudyRow) -> tuple:
+    def _cells(self, row: ListRow, widths: tuple[int, int] | None = None) -> tuple:
+        name_width, date_width = widths or self.widths
+        if row.run is None:
+            return self._group_cells(row.study, name_width, date_width)
+        indent = " └ " if row.member else ""
+        cells = self._row(row.run, date_width)
+        name = indent + middle_cut(row.run.name, max(1, name_width - len(indent)))
+        return (cells[0], Text(name), *cells[2:])
+
+    def _group_cells(self, study: StudyRow, name_width: int = 10_000, date_width: int = 19) -> tuple:
         members = [r for r in self.runs if r.path in study.runs]
         status = group_status(study, members)
         arrow = "▾" if study.key in self.expanded else "▸"
+        count = f" · {len(members)} run{'s' * (len(members) != 1)}"
+        if len(study.name) + len(count) + 2 > name_width:
+            count = f" ({len(members)})"  # narrow: the count in brief, so more of the name shows
+        name = middle_cut(study.name, max(1, name_width - len(count) - 2))
         return (
             " ",
-            Text(f"{arrow} {study.name} · {len(members)} run{'s' * (len(members) != 1)}", style="bold"),
+            Text(f"{arrow} {name}{count}", style="bold"),
             Text(status, style=STATUS_STYLE.get(status, "")),
             study.kind,
             f"{sum(r.status == 'finished' for r in members)}/{len(members)} runs",
             study.best,
-            min((r.started for r in members), default=""),
+            short_date(min((r.started for r in members), default=""), date_width),
         )
 
-    def _row(self, run) -> tuple:
+    def _row(self, run, date_width: int = 19) -> tuple:
         best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else "–"
         return (
             "✓" if run.path in self.marked else " ",
@@ -204,7 +239,7 @@ class RunsScreen(VitScreen):
             run.preset or "custom",
             f"{run.epochs_done}/{run.epochs}",
             best,
-            run.started,
+            short_date(run.started, date_width),
         )
 
     def shown_runs(self) -> list:
@@ -318,7 +353,7 @@ class RunsScreen(VitScreen):
 
     def _hint(self) -> str:
         marked = ", ".join(p.name for p in self.marked) or "none"
-        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares · R reproduces"
+        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares · w sweeps · R reproduces"
         order = f"sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}" if self.sort_column else (
             "newest first" if not self.sort_reverse else "oldest first")  # fmt: skip
         shown = len(self.shown_runs())
@@ -422,7 +457,7 @@ class RunsScreen(VitScreen):
         self.query_one("#runs-table", DataTable).move_cursor(row=keys.index(study.key))
         # The group row's own cells show the arrow; a rebuild keeps them, so redraw them here.
         table = self.query_one("#runs-table", DataTable)
-        for column, value in zip(table.columns, self._group_cells(study)):
+        for column, value in zip(table.columns, self._cells(ListRow(study.key, study=study))):
             table.update_cell(study.key, column, value)
 
     def action_mark(self) -> None:

@@ -82,6 +82,8 @@ class TrainScreen(TrainView, VitScreen):
         self._follow_since = 0.0
         self._pid = 0
         self._epochs = 0
+        self._progress = 0.0
+        """Epochs done of the run shown, the current one's steps counting as a fraction (for the run's ETA)."""
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
