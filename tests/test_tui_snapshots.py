@@ -26,6 +26,20 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
+LONG_NAMES = ("fast-20261207-174940", "reference-einsum-20261208-091502")
+"""Generated run names (``<preset>-<date>-<time>``), as most runs have them."""
+
+
+@pytest.fixture
+def crowded(home):
+    """The home with generated and sweep-style run names too: the names that do not fit narrow terminals."""
+    make_fixed_run(home / "runs", LONG_NAMES[0], skill=0.05, started="2026-12-07 17:49:40")
+    make_fixed_run(home / "runs", LONG_NAMES[1], attention="einsum", status="failed", epochs=30, skill=0.1,
+                   started="2026-12-08 09:15:02")  # fmt: skip
+    make_fixed_study(home, "sweep-fast-3f9a2c1e")
+    return home
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_data_screen(snap_compare, home, size):
     app = VitApp(home)
@@ -67,11 +81,11 @@ def test_train_screen_following_a_finished_run(snap_compare, home, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_evaluate_screen(snap_compare, home, size):
-    app = VitApp(home)
+def test_evaluate_screen(snap_compare, crowded, size):
+    app = VitApp(crowded)
 
     async def evaluate(pilot):
-        app.state.run_dir = home / "runs" / "ref-einsum"
+        app.state.run_dir = crowded / "runs" / LONG_NAMES[1]
         await pilot.press("4")
         await wait_until(pilot, lambda: app.screen.name == "evaluate" and app.screen.evaluation is not None, 10)
         await pilot.pause()
@@ -80,12 +94,17 @@ def test_evaluate_screen(snap_compare, home, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_runs_screen(snap_compare, home, size):
-    app = VitApp(home)
+def test_runs_screen(snap_compare, crowded, size):
+    app = VitApp(crowded)
 
     async def runs(pilot):
         await pilot.press("5")
-        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 9, 10)
+        table = app.screen.query_one("#runs-table")
+        table.move_cursor(row=next(i for i, row in enumerate(app.screen.rows) if row.study is not None))
+        await pilot.press("right")  # the sweep's runs, named <sweep>-heads<h>-seed<s>, under its row
+        await wait_until(pilot, lambda: len(app.screen.rows) == 10, 10)
+        table.move_cursor(row=0)
         await pilot.press("space")
         await pilot.pause()
 

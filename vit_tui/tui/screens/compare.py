@@ -16,9 +16,10 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..widgets.confusion import ConfusionView
+from ..widgets.footer import FittingFooter
 from ..widgets.plot import ChartView, Series
 from .base import VitScreen
 
@@ -67,7 +68,7 @@ class CompareScreen(VitScreen):
                 for tag in TAGS[: len(self.runs)]:
                     yield ConfusionView(id=f"compare-confusion-{tag.lower()}")
             yield Static(self._files_text(), id="compare-files")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         from ...engine.evaluate import load_evaluation

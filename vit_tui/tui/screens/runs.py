@@ -209,7 +209,10 @@ class RunsScreen(VitScreen):
             return self._group_cells(row.study, name_width, date_width)
         indent = " └ " if row.member else ""
         cells = self._row(row.run, date_width)
-        name = indent + middle_cut(row.run.name, max(1, name_width - len(indent)))
+        name = row.run.name
+        if row.member and name.startswith(f"{row.study.name}-"):
+            name = name[len(row.study.name) + 1 :]  # under its study's row: what tells it apart (heads4-seed2)
+        name = indent + middle_cut(name, max(1, name_width - len(indent)))
         return (cells[0], Text(name), *cells[2:])
 
     def _group_cells(self, study: StudyRow, name_width: int = 10_000, date_width: int = 19) -> tuple:

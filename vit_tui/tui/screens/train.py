@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ...config import RunConfig, field_errors
@@ -33,6 +33,7 @@ from ...errors import UserError
 from ..bridge import MessageSink
 from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
 from ..widgets.epochs import EpochTable
+from ..widgets.footer import FittingFooter
 from ..widgets.gpu_facts import GpuFactsLine
 from ..widgets.plot import ChartView
 from ..widgets.sparkline import LabelledSparkline
@@ -115,7 +116,7 @@ class TrainScreen(TrainView, VitScreen):
                 yield ChartView("loss by epoch", id="train-chart")
                 yield ChartView("accuracy by epoch", id="train-acc-chart")
         yield Static("", id="train-note")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     # --- state ------------------------------------------------------------------------------
 
