@@ -126,3 +126,33 @@ def test_runs_with_a_bad_filter_says_so_in_one_line_and_writes_nothing(listed, c
     err = capsys.readouterr().err
     assert err.startswith("vit-tui: filter: acc compares with a number") and err.count("\n") == 1
     assert not out.exists()
+
+
+# --- fitting the list to a narrow terminal ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("room", "longest", "widths"),
+    [
+        pytest.param(80, 32, (32, 19), id="room-for-all"),
+        pytest.param(45, 32, (26, 19), id="the-name-gives-way-first"),
+        pytest.param(34, 32, (18, 16), id="then-the-seconds-go"),
+        pytest.param(28, 32, (17, 11), id="then-the-year"),
+        pytest.param(23, 32, (16, 5), id="then-the-time-date-never-under-its-header"),
+        pytest.param(10, 32, (8, 5), id="name-floor"),
+        pytest.param(24, 9, (9, 11), id="a-short-name-keeps-more-date"),
+    ],
+)
+def test_fit_name_and_date(room, longest, widths):
+    from vit_tui.engine.run_query import fit_name_and_date
+
+    assert fit_name_and_date(room, longest, 19, date_header=7) == widths
+
+
+def test_short_date_and_middle_cut():
+    from vit_tui.engine.run_query import middle_cut, short_date
+
+    started = "2026-12-08 09:15:02"
+    assert [short_date(started, w) for w in (19, 16, 11, 5)] == [started, "2026-12-08 09:15", "12-08 09:15", "12-08"]
+    assert short_date("", 5) == ""
+    assert middle_cut("reference-einsum-20261208-091502", 16) == "referenc…-091502"

@@ -254,3 +254,37 @@ async def test_mark_three_and_compare_overlays_every_runs_curves_and_metrics(hom
         assert header == ["", *(f"{tag} {name}" for tag, name in zip("ABC", names))]
         assert [list(column.cells)[5] for column in metrics.content.columns][1:] == ["3", "3", "2"]  # epochs
         assert len(compare.query(ConfusionView)) == 3
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 32)], ids=["80x24", "100x32"])
+async def test_every_runs_cell_is_whole_in_narrow_terminals_and_the_footer_fits(home, size):
+    from textual.widgets._footer import FooterKey
+    from tui_fixtures import LONG_NAMES, make_long_named_runs
+
+    make_long_named_runs(home)
+    app = VitApp(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 9, 10)
+        runs = app.screen
+        table = runs.query_one("#runs-table", DataTable)
+        table.move_cursor(row=next(i for i, row in enumerate(runs.rows) if row.study is not None))
+        await pilot.press("right")
+        await wait_until(pilot, lambda: len(runs.rows) == 10, 10)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width, "no column runs past the edge"
+        for index, row in enumerate(runs.rows):
+            cells = [str(cell) for cell in table.get_row_at(index)]
+            if row.run is None:
+                continue
+            best = f"{row.run.best_val_acc:.1%}" if row.run.best_val_acc is not None else "–"
+            assert cells[2:6] == [row.run.status, row.run.preset, f"{row.run.epochs_done}/{row.run.epochs}", best]
+            assert row.run.started.endswith(cells[6][-5:]) or row.run.started[5:10] == cells[6]
+            name = cells[1].strip(" └")
+            assert "…" in name or row.run.name.endswith(name), "a name is whole, or cut in the middle"
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert any(name.startswith(LONG_NAMES[1][:6]) and name.endswith(LONG_NAMES[1][-6:]) for name in names)
+        assert " └ heads4-seed2" in names, "under its study a run shows what tells it apart"
+        keys = list(app.screen.query(FooterKey))
+        assert keys and all(key.region.right <= size[0] for key in keys)
+        assert {"Attach", "Mark", "Compare"} <= {key.description for key in keys}

@@ -7,7 +7,14 @@ look at the SVGs in ``tests/__snapshots__`` before committing them.
 from __future__ import annotations
 
 import pytest
-from tui_fixtures import make_fixed_run, make_fixed_study, make_tiny_dataset, wait_until
+from tui_fixtures import (
+    LONG_NAMES,
+    make_fixed_run,
+    make_fixed_study,
+    make_long_named_runs,
+    make_tiny_dataset,
+    wait_until,
+)
 
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.settings import SETTINGS_ENV
@@ -26,17 +33,10 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-LONG_NAMES = ("fast-20261207-174940", "reference-einsum-20261208-091502")
-"""Generated run names (``<preset>-<date>-<time>``), as most runs have them."""
-
-
 @pytest.fixture
 def crowded(home):
     """The home with generated and sweep-style run names too: the names that do not fit narrow terminals."""
-    make_fixed_run(home / "runs", LONG_NAMES[0], skill=0.05, started="2026-12-07 17:49:40")
-    make_fixed_run(home / "runs", LONG_NAMES[1], attention="einsum", status="failed", epochs=30, skill=0.1,
-                   started="2026-12-08 09:15:02")  # fmt: skip
-    make_fixed_study(home, "sweep-fast-3f9a2c1e")
+    make_long_named_runs(home)
     return home
 
 
