@@ -299,17 +299,12 @@ async def test_w_opens_the_sweep_dialog_which_checks_the_whole_plan_before_anyth
         assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists(), "nothing written yet"
         dialog.query_one("#sweep-devices", Input).value = ""
         progress = runs.query_one(StudyProgress)
-        seen: set[str] = set()
-
-        def ended() -> bool:
-            seen.add(progress.text)
-            return app.screen is runs and not runs.study_running
-
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: runs.study_running, 10)
-        await wait_until(pilot, ended, 90)
+        await wait_until(pilot, lambda: app.screen is not dialog, 10)
+        assert app.screen is runs, str(dialog.query_one("#sweep-problem").content)
+        await wait_until(pilot, lambda: progress.ended == 2 and not runs.study_running, 90)
         await wait_until(pilot, lambda: len(runs.rows) == 1 and runs.rows[0].study is not None, 10)
-        assert any("run 1/2 heads=2 seed 1" in text for text in seen)
+        assert progress.total == 2 and not progress.display
         assert sorted(p.name for p in (tmp_path / "sweeps").iterdir())[0].startswith("sweep-fast-")
         assert len(runs.rows[0].study.runs) == 2
 
