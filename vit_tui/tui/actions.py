@@ -55,7 +55,7 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
     PaletteEntry("Attach to the selected run", "follow a detached run live", "goto('runs', 'attach')"),
     PaletteEntry("Resume the selected run", "continue an interrupted run detached", "goto('runs', 'resume')"),
     PaletteEntry(
-        "Compare the two marked runs", "curves, metrics and confusion side by side", "goto('runs', 'compare')"
+        "Compare the marked runs", "two to six: curves, metrics and confusion side by side", "goto('runs', 'compare')"
     ),
     PaletteEntry(
         "Reproduce the course experiment", "reference vs reference-einsum per seed, figures and comparison.md",
