@@ -64,8 +64,8 @@ async def test_mark_two_and_compare_side_by_side(home):
         await wait_until(pilot, lambda: all(v.class_names for v in views), 10)
         assert [v.class_names for v in views] == [CLASSES, CLASSES]
         loss = compare.query_one("#compare-loss", ChartView)
-        assert [s.label for s in loss.series] == ["A train", "A val", "B train", "B val"]
-        assert list(loss.series[2].y) == [round(1.1 - 0.2 * e - 0.05, 4) for e in (1, 2, 3)]
+        assert [s.label for s in loss.series] == ["A ref-dlstudio", "B ref-einsum"]
+        assert list(loss.series[1].y) == [round(1.1 - 0.2 * e - 0.05, 4) for e in (1, 2, 3)]
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.name == "runs"
@@ -193,3 +193,98 @@ async def test_a_late_result_of_an_earlier_highlight_is_ignored(home):
         await wait_until(pilot, lambda: not slow.is_running, 10)
         await pilot.pause(0.2)
         assert screen.details.path == second
+
+
+async def test_slash_filters_the_list_s_sorts_it_and_escape_clears_the_filter(home):
+    app = VitApp(home)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        runs = app.screen
+        table = runs.query_one("#runs-table", DataTable)
+
+        def names() -> list[str]:
+            return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+        await pilot.press("slash", *"acc>60")
+        await pilot.pause()
+        assert names() == ["ref-einsum"]
+        assert "filter 'acc>60': 1 of 3 runs" in str(runs.query_one("#runs-note").content)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert runs.query_one("#runs-filter").display and table.has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(names()) == 3 and not runs.query_one("#runs-filter").display
+        for _ in range(5):  # newest first, run, status, preset, epochs, acc
+            await pilot.press("s")
+        assert runs.sort_column == "acc"
+        assert names() == ["ref-dlstudio", "cut-short", "ref-einsum"]  # 58%, 58%, 68%
+        await pilot.press("S")
+        assert names()[0] == "ref-einsum"
+        await pilot.press("slash", *"colour=red")
+        await pilot.pause()
+        # Said while typed; the list keeps the last filter that read right (the plain word "colour").
+        assert "no column 'colour'" in str(runs.query_one("#runs-note").content) and runs.filter_text == "colour"
+
+
+async def test_mark_three_and_compare_overlays_every_runs_curves_and_metrics(home):
+    app = VitApp(home)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        runs = app.screen
+        table = runs.query_one("#runs-table", DataTable)
+        for row in range(3):
+            table.move_cursor(row=row)
+            await pilot.press("space")
+        assert len(runs.marked) == 3
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 30)
+        compare = app.screen
+        names = [p.name for p in runs.marked]
+        assert compare.files[0].parent.name == f"{names[0]}-vs-{names[1]}-and-1-more"
+        for chart_id in ("#compare-loss", "#compare-acc"):
+            series = compare.query_one(chart_id, ChartView).series
+            assert [s.label for s in series] == [f"{tag} {name}" for tag, name in zip("ABC", names)]
+        acc = {s.label.split()[1]: list(s.y) for s in compare.query_one("#compare-acc", ChartView).series}
+        assert acc["cut-short"] == [0.48, 0.58] and len(acc["ref-einsum"]) == 3
+        metrics = compare.query_one("#compare-metrics")
+        header = [column.header for column in metrics.content.columns]
+        assert header == ["", *(f"{tag} {name}" for tag, name in zip("ABC", names))]
+        assert [list(column.cells)[5] for column in metrics.content.columns][1:] == ["3", "3", "2"]  # epochs
+        assert len(compare.query(ConfusionView)) == 3
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 32)], ids=["80x24", "100x32"])
+async def test_every_runs_cell_is_whole_in_narrow_terminals_and_the_footer_fits(home, size):
+    from textual.widgets._footer import FooterKey
+    from tui_fixtures import LONG_NAMES, make_long_named_runs
+
+    make_long_named_runs(home)
+    app = VitApp(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 9, 10)
+        runs = app.screen
+        table = runs.query_one("#runs-table", DataTable)
+        table.move_cursor(row=next(i for i, row in enumerate(runs.rows) if row.study is not None))
+        await pilot.press("right")
+        await wait_until(pilot, lambda: len(runs.rows) == 10, 10)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width, "no column runs past the edge"
+        for index, row in enumerate(runs.rows):
+            cells = [str(cell) for cell in table.get_row_at(index)]
+            if row.run is None:
+                continue
+            best = f"{row.run.best_val_acc:.1%}" if row.run.best_val_acc is not None else "–"
+            assert cells[2:6] == [row.run.status, row.run.preset, f"{row.run.epochs_done}/{row.run.epochs}", best]
+            assert row.run.started.endswith(cells[6][-5:]) or row.run.started[5:10] == cells[6]
+            name = cells[1].strip(" └")
+            assert "…" in name or row.run.name.endswith(name), "a name is whole, or cut in the middle"
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert any(name.startswith(LONG_NAMES[1][:6]) and name.endswith(LONG_NAMES[1][-6:]) for name in names)
+        assert " └ heads4-seed2" in names, "under its study a run shows what tells it apart"
+        keys = list(app.screen.query(FooterKey))
+        assert keys and all(key.region.right <= size[0] for key in keys)
+        assert {"Attach", "Mark", "Compare"} <= {key.description for key in keys}

@@ -7,7 +7,14 @@ look at the SVGs in ``tests/__snapshots__`` before committing them.
 from __future__ import annotations
 
 import pytest
-from tui_fixtures import make_fixed_run, make_fixed_study, make_tiny_dataset, wait_until
+from tui_fixtures import (
+    LONG_NAMES,
+    make_fixed_run,
+    make_fixed_study,
+    make_long_named_runs,
+    make_tiny_dataset,
+    wait_until,
+)
 
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.settings import SETTINGS_ENV
@@ -24,6 +31,13 @@ def home(tmp_path, monkeypatch):
     make_fixed_run(tmp_path / "runs", "cut-short", status="interrupted", epochs=5, epochs_done=2, evaluated=False,
                    started="2024-05-03 18:05:00")  # fmt: skip
     return tmp_path
+
+
+@pytest.fixture
+def crowded(home):
+    """The home with generated and sweep-style run names too: the names that do not fit narrow terminals."""
+    make_long_named_runs(home)
+    return home
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -67,11 +81,11 @@ def test_train_screen_following_a_finished_run(snap_compare, home, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_evaluate_screen(snap_compare, home, size):
-    app = VitApp(home)
+def test_evaluate_screen(snap_compare, crowded, size):
+    app = VitApp(crowded)
 
     async def evaluate(pilot):
-        app.state.run_dir = home / "runs" / "ref-einsum"
+        app.state.run_dir = crowded / "runs" / LONG_NAMES[1]
         await pilot.press("4")
         await wait_until(pilot, lambda: app.screen.name == "evaluate" and app.screen.evaluation is not None, 10)
         await pilot.pause()
@@ -80,12 +94,17 @@ def test_evaluate_screen(snap_compare, home, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_runs_screen(snap_compare, home, size):
-    app = VitApp(home)
+def test_runs_screen(snap_compare, crowded, size):
+    app = VitApp(crowded)
 
     async def runs(pilot):
         await pilot.press("5")
-        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 3, 10)
+        await wait_until(pilot, lambda: app.screen.name == "runs" and len(app.screen.runs) == 9, 10)
+        table = app.screen.query_one("#runs-table")
+        table.move_cursor(row=next(i for i, row in enumerate(app.screen.rows) if row.study is not None))
+        await pilot.press("right")  # the sweep's runs, named <sweep>-heads<h>-seed<s>, under its row
+        await wait_until(pilot, lambda: len(app.screen.rows) == 10, 10)
+        table.move_cursor(row=0)
         await pilot.press("space")
         await pilot.pause()
 

@@ -63,7 +63,8 @@ async def open_runs(pilot, app, rows: int):
 
 
 def move_to(screen, name: str) -> None:
-    screen.query_one("#runs-table", DataTable).move_cursor(row=[n.strip(" └") for n in row_names(screen)].index(name))
+    labels = [row.run.name if row.run is not None else shown for row, shown in zip(screen.rows, row_names(screen))]
+    screen.query_one("#runs-table", DataTable).move_cursor(row=labels.index(name))
 
 
 async def test_a_sweeps_runs_sit_under_one_row_that_expands_and_collapses(home):
@@ -80,7 +81,8 @@ async def test_a_sweeps_runs_sit_under_one_row_that_expands_and_collapses(home):
         await wait_until(pilot, lambda: len(runs.rows) == 6, 5)
         assert row_names(runs)[group] == f"▾ {GROUP} · 4 runs"
         members = row_names(runs)[group + 1 : group + 5]
-        assert sorted(n.strip(" └") for n in members) == sorted(p.name for p in (home / "runs").glob(f"{GROUP}-*"))
+        # Under the study's row a run shows what tells it apart: its name less the study's.
+        assert sorted(n.strip(" └") for n in members) == ["heads2-seed1", "heads2-seed2", "heads4-seed1", "heads4-seed2"]
         assert all(n.startswith(" └ ") for n in members)
         table.move_cursor(row=group + 2)
         await pilot.press("left")
@@ -251,3 +253,80 @@ async def test_the_data_screen_lists_in_a_worker_so_keys_work_meanwhile(tmp_path
         release.set()
         await wait_until(pilot, lambda: [p.name for p in data.datasets] == ["tiny"], 10)
 
+
+
+async def test_a_study_that_ends_in_the_app_rings_and_sends_a_desktop_notification(tmp_path, monkeypatch):
+    from vit_tui.study.api import sweep
+
+    for name in ("TMUX", "VTE_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path, offer_demo=False)
+    base = tiny_config(str(tmp_path / "data" / "tiny"))
+    async with app.run_test(size=(100, 32)) as pilot:
+        runs = await open_runs(pilot, app, 0)
+        runs.start_study("sweep", partial(sweep, tmp_path, base, [("model.heads", ["2"])], [1], out=tmp_path / "sw"))
+        await wait_until(pilot, lambda: not runs.study_running, 60)
+        await pilot.pause()
+        assert app.alerts == [f"\x07\x1b]9;vit-tui: study finished: The study has finished: {tmp_path / 'sw' / 'sweep.md'}\x07"]
+
+
+async def test_w_opens_the_sweep_dialog_which_checks_the_whole_plan_before_anything_starts(tmp_path):
+    from textual.widgets import TextArea
+
+    from vit_tui.tui.screens.study_dialogs import SweepDialog
+
+    make_tiny_dataset(tmp_path / "data")
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.state.config = tiny_config("data/tiny")
+        runs = await open_runs(pilot, app, 0)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, SweepDialog), 5)
+        dialog = app.screen
+        dialog.query_one("#sweep-grid", TextArea).load_text("model.heads=2,3")  # 3 heads do not divide 16
+        dialog.query_one("#sweep-seeds", Input).value = "1"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        problem = str(dialog.query_one("#sweep-problem").content)
+        assert app.screen is dialog and "model.heads" in problem, problem
+        dialog.query_one("#sweep-devices", Input).value = "tpu:0"
+        dialog.query_one("#sweep-grid", TextArea).load_text("model.heads=2,4\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert str(dialog.query_one("#sweep-problem").content).startswith("devices: unknown device 'tpu:0'")
+        assert not (tmp_path / "sweeps").exists() and not (tmp_path / "runs").exists(), "nothing written yet"
+        dialog.query_one("#sweep-devices", Input).value = ""
+        progress = runs.query_one(StudyProgress)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is not dialog, 10)
+        assert app.screen is runs, str(dialog.query_one("#sweep-problem").content)
+        await wait_until(pilot, lambda: progress.ended == 2 and not runs.study_running, 90)
+        await wait_until(pilot, lambda: len(runs.rows) == 1 and runs.rows[0].study is not None, 10)
+        assert progress.total == 2 and not progress.display
+        assert sorted(p.name for p in (tmp_path / "sweeps").iterdir())[0].startswith("sweep-fast-")
+        assert len(runs.rows[0].study.runs) == 2
+
+
+async def test_the_study_progress_line_shows_the_studys_eta(tmp_path):
+    from tui_fixtures import _epoch
+
+    from vit_tui.engine.events import RunStarted
+    from vit_tui.study.events import JobStarted, StudyStarted
+
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        runs = await open_runs(pilot, app, 0)
+        progress = runs.query_one(StudyProgress)
+        progress.begin("sweep")
+        progress.show(StudyStarted("sweep", "sw", str(tmp_path / "sw"), 4, 0, ()))
+        progress.show(JobStarted(1, 4, str(tmp_path / "runs" / "a"), "heads=2", 1, "new", "cpu"))
+        progress.show(RunStarted(
+            run_dir="", name="a", preset="fast", classes=("a",), epochs=2, start_epoch=0, steps_per_epoch=3,
+            train_images=36, val_images=12, params=1, device="cpu", precision="fp32", step_path="eager", pid=0,
+            started=0.0,
+        ))  # fmt: skip
+        assert "ETA" not in progress.text, "nothing timed yet"
+        progress.show(_epoch(1, 2, 0.0))  # 12.5 s: this run has 12.5 s left, three more runs of 25 s each
+        assert "study ETA 1m 28s" in progress.text

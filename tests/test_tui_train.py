@@ -282,3 +282,99 @@ async def test_quit_just_after_the_run_finished_waits_for_its_files_and_asks_not
         release.set()
     assert read_summary(train.run_dir)["status"] == "finished"
     assert (train.run_dir / "report.md").is_file()
+
+
+async def test_s_smooths_the_step_sparkline_and_the_charts_and_is_remembered(tmp_path):
+    from textual.widgets import Sparkline
+
+    from vit_tui.engine.smoothing import ema
+    from vit_tui.tui.settings import load_settings
+    from vit_tui.tui.widgets.plot import ChartView
+    from vit_tui.tui.widgets.sparkline import LabelledSparkline
+
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-a")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and bool(app.screen.runs), 10)
+        await pilot.press("a")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 10)
+        spark = train.query_one("#loss-spark", LabelledSparkline)
+        raw = list(spark.values)
+        assert spark.query_one(Sparkline).data == raw and len(raw) == 9
+        for weight in (0.6, 0.9):
+            await pilot.press("s")
+            await pilot.pause()
+            assert app.smoothing == weight and spark.query_one(Sparkline).data == ema(raw, weight)
+        chart = train.query_one("#train-chart", ChartView)
+        assert chart.smoothing == 0.9 and "smoothed 0.9" in chart.content.renderables[0].plain
+        assert load_settings()["smoothing"] == 0.9
+    again = VitApp(tmp_path)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert again.smoothing == 0.9
+
+
+@pytest.mark.parametrize(
+    ("settings", "lr", "title", "written"),
+    [
+        pytest.param({}, "2e-4", "vit-tui: run finished", "\x07\x1b]9;vit-tui: run finished: ", id="finished-all-ways"),
+        pytest.param({}, "1e30", "vit-tui: run failed", "\x07\x1b]9;vit-tui: run failed: ", id="non-finite-loss"),
+        pytest.param({"notify_toast": False, "notify_desktop": False}, "2e-4", None, "\x07", id="bell-only"),
+        pytest.param({"notify_dialect": "osc777", "notify_bell": False}, "2e-4", "vit-tui: run finished",
+                     "\x1b]777;notify;vit-tui: run finished;", id="osc777-no-bell"),  # fmt: skip
+    ],
+)
+async def test_a_run_that_ends_in_the_app_is_told_as_the_settings_say(tmp_path, monkeypatch, settings, lr, title,
+                                                                     written):  # fmt: skip
+    import json
+
+    from vit_tui.tui.settings import settings_path
+
+    for name in ("TMUX", "VTE_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps(settings))
+    make_tiny_dataset(tmp_path / "data")
+    make_fixed_run(tmp_path / "runs", "ref-a")
+    app = VitApp(tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.name == "runs" and bool(app.screen.runs), 10)
+        await pilot.press("a")
+        train = app.screen_named("train")
+        await wait_until(pilot, lambda: train.status == "finished", 10)
+        assert app.alerts == [], "an ending already in the events file when following began is not news"
+        app.state.config = tiny_config("data/tiny", [f"train.lr={lr}"])
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.status in ("finished", "failed") and not train.training_in_app, 60)
+        assert len(app.alerts) == 1 and app.alerts[0].startswith(written)
+        toasts = [n.title for n in app._notifications]
+        assert (title in toasts) if title else not any(t and t.startswith("vit-tui:") for t in toasts)
+
+
+async def test_the_status_line_shows_the_whole_runs_eta(tmp_path):
+    from tui_fixtures import _epoch
+
+    from vit_tui.engine.events import StepsLogged
+
+    app = VitApp(tmp_path, offer_demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        train = app.screen_named("train")
+        train.show_event(RunStarted(
+            run_dir=str(tmp_path / "runs" / "r"), name="r", preset="fast", classes=("a", "b"), epochs=3, start_epoch=0,
+            steps_per_epoch=3, train_images=36, val_images=12, params=1, device="cpu", precision="fp32",
+            step_path="eager", pid=0, started=0.0,
+        ))  # fmt: skip
+        train.show_event(_epoch(1, 3, 0.0))  # 12.5 s an epoch
+        status = lambda: str(train.query_one("#train-status").content)  # noqa: E731
+        assert "run ETA 25s" in status()
+        train.show_event(StepsLogged(2, 1, 3, 4, 0.5, 0.5, 2e-4, 100.0, 4.0))
+        assert "run ETA 21s" in status()
+        train.show_event(RunFinished("finished", str(tmp_path / "runs" / "r"), 3, 2, 0.6, 0.6, 37.5))
+        await pilot.pause()
+        assert "ETA" not in status()

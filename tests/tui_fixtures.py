@@ -234,6 +234,18 @@ def make_fixed_study(home: Path, name: str = "sweep-fast-ab12", skills: dict | N
     return out_dir
 
 
+LONG_NAMES = ("fast-20261207-174940", "reference-einsum-20261208-091502")
+"""Generated run names (``<preset>-<date>-<time>``), as most runs have them."""
+
+
+def make_long_named_runs(home: Path) -> None:
+    """Runs with generated names and a sweep with its ``<sweep>-heads<h>-seed<s>`` runs: names too long for 80 columns."""
+    make_fixed_run(home / "runs", LONG_NAMES[0], skill=0.05, started="2026-12-07 17:49:40")
+    make_fixed_run(home / "runs", LONG_NAMES[1], attention="einsum", status="failed", epochs=30, skill=0.1,
+                   started="2026-12-08 09:15:02")  # fmt: skip
+    make_fixed_study(home, "sweep-fast-3f9a2c1e")
+
+
 @pytest.fixture(autouse=True)
 def settings_in_tmp(tmp_path, monkeypatch):
     """App settings in the test's own folder (import it into a test module to apply it there)."""

@@ -310,11 +310,21 @@ class Sidecar(FileSchema):
 
 
 class Settings(FileSchema):
-    """The app's ``settings.json`` (the chosen theme)."""
+    """The app's ``settings.json`` (the chosen theme, curve smoothing, how endings are told)."""
 
     hint: ClassVar[str] = "it is ignored; choose the theme again"
 
     theme: str | UnsetType = UNSET
+    smoothing: Annotated[float, Meta(ge=0.0, lt=1.0)] | UnsetType = UNSET
+    """The curves' EMA weight (0, 0.6, 0.9 or 0.99)."""
+    notify_toast: bool | UnsetType = UNSET
+    """Say in the app when a followed run or study ends (default on)."""
+    notify_bell: bool | UnsetType = UNSET
+    """Ring the terminal bell then (default on)."""
+    notify_desktop: bool | UnsetType = UNSET
+    """Send the terminal's desktop notification then (default on)."""
+    notify_dialect: Literal["auto", "osc9", "osc777"] | UnsetType = UNSET
+    """Which desktop notification the terminal speaks (default auto)."""
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..engine.run_query import middle_cut
+
 COMPARE_COLUMNS = (
     "run",
     "preset",
@@ -18,6 +20,8 @@ COMPARE_COLUMNS = (
     "final_val_acc",
     "median_epoch_s",
 )
+EXPORT_FIELDS = ("name", "path", "status", "preset", "epochs_done", "epochs", "best_val_acc", "started", "dataset",
+                 "problem")  # fmt: skip
 NAME_MIN_WIDTH = 18
 NAME_ROOM = 62  # what the other columns of the runs table need at the least, wrapped
 POLL_S = 0.2
@@ -28,6 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``runs``, ``compare`` and ``attach``."""
     runs = subparsers.add_parser("runs", help="list training runs", description="Every run folder, newest first.")
     runs.add_argument("dir", nargs="?", metavar="DIR", help="runs folder (default: <home>/runs)")
+    runs.add_argument(
+        "--filter",
+        metavar="WORDS",
+        default="",
+        help="keep runs every word holds for: a word is looked for in name, preset, status and dataset; "
+        "COLUMN OP VALUE compares a column as shown (acc>80, epochs>=20, status=finished; ops = != > >= < <= ~)",
+    )
+    runs.add_argument("--sort", metavar="COLUMN", help="order by run, status, preset, epochs, acc, started or dataset; "
+                      "--sort=-COLUMN reverses (default: newest first)")  # fmt: skip
+    output = runs.add_mutually_exclusive_group()
+    output.add_argument("--csv", metavar="FILE", help="write the listed runs to FILE as CSV instead of the table")
+    output.add_argument("--json", action="store_true", help="print the listed runs as JSON instead of the table")
     runs.set_defaults(func=run_list)
 
     compare = subparsers.add_parser(
@@ -52,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Show a run's progress from its events file until it ends; Ctrl+C leaves it running.",
     )
     attach.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    attach.add_argument(
+        "--notify",
+        action="store_true",
+        help="when the run ends or fails, ring the terminal bell and send a desktop notification (OSC 9/777; "
+        "inside tmux it needs: set -g allow-passthrough on)",
+    )
     attach.set_defaults(func=run_attach)
 
 
@@ -61,11 +83,20 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from ..engine.run_query import filter_runs, parse_sort, sort_runs
     from ..engine.runs import list_runs
 
     root = Path(args.dir) if args.dir else Path(args.home) / "runs"
-    infos = list_runs(root)
+    order = parse_sort(args.sort) if args.sort else None
+    infos = filter_runs(list_runs(root), args.filter)  # a bad filter is said before anything is written
+    if order is not None:
+        infos = sort_runs(infos, *order)
+    if args.csv or args.json:
+        return _export_list(infos, args.csv)
     console = Console(highlight=False)
+    if not infos and args.filter:
+        console.print(f"no run in {root} passes the filter {args.filter!r}", markup=False)
+        return 0
     if not infos:
         console.print(f"no runs in {root}; start one with: vit-tui train --preset fast")
         return 0
@@ -98,12 +129,32 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def middle_cut(name: str, width: int) -> str:
-    """``name`` cut to ``width`` characters in the middle, keeping the start and the distinguishing end."""
-    if len(name) <= width:
-        return name
-    tail = (width - 1) // 2
-    return f"{name[: width - 1 - tail]}…{name[len(name) - tail :]}"
+def _export_list(infos: list, csv_path: str | None) -> int:
+    """The listed runs as JSON on stdout, or as a CSV file written whole."""
+    import csv
+    import io
+    import json
+
+    from ..files import write_text
+
+    records = [
+        {
+            "name": info.name, "path": str(info.path), "status": info.status, "preset": info.preset or "custom",
+            "epochs_done": info.epochs_done, "epochs": info.epochs, "best_val_acc": info.best_val_acc,
+            "started": info.started, "dataset": info.dataset, "problem": info.problem,
+        }
+        for info in infos
+    ]  # fmt: skip
+    if csv_path is None:
+        print(json.dumps(records, indent=2))
+        return 0
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    print(f"wrote {write_text(csv_path, buffer.getvalue())} ({len(records)} runs)")
+    return 0
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -155,7 +206,7 @@ def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
     from ..engine.events import RunFailed, RunFinished, RunStarted
     from ..engine.runs import RESERVED_MARKER, EventFollower, checked_summary, read_summary, resolve_run, training_pid
-    from .train import EXIT_CODES, TrainingDisplay
+    from .train import EXIT_CODES, TrainingDisplay, with_notifier
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     checked_summary(run_dir)
@@ -165,16 +216,19 @@ def run_attach(args: argparse.Namespace) -> int:
     since = time.monotonic()
     try:
         with TrainingDisplay() as display:
+            telling = with_notifier(display, args.notify)
+            show = display  # what the first read replays was news before: only later events are told
             while True:
                 # The run's lock, not the status, says whether more events can come (the process
                 # writes "finished" before its last exports and holds the lock until it exits).
                 alive = training_pid(run_dir) is not None
                 for event in follower.poll():
-                    display(event)
+                    show(event)
                     if isinstance(event, RunStarted):
                         outcome, started_pid = None, event.pid
                     elif isinstance(event, (RunFinished, RunFailed)):
                         outcome = event.status if isinstance(event, RunFinished) else "failed"
+                show = telling
                 summary = read_summary(run_dir)
                 # An ending counts once it belongs to the process now named in the summary.
                 if outcome is not None and (not alive or started_pid == summary.get("pid")):

@@ -154,13 +154,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     options = {
         "out": args.out,
         "overrides": args.overrides,
-        "devices": _devices(args.devices),
+        "devices": parse_devices(args.devices),
         "html": args.format == "html",
     }
     return _run(lambda sink, cancel: sweep(args.home, base, grid, seeds, **options, sink=sink, cancel=cancel))
 
 
-def _devices(text: str | None) -> list[str] | None:
+def parse_devices(text: str | None) -> list[str] | None:
     from ..config import RunConfig, validate, with_value
     from ..errors import UserError
 

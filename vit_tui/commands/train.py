@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default: <home>/runs/<generated>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in place")
     parser.add_argument("--detach", action="store_true", help="run in the background; follow it with attach")
+    parser.add_argument(
+        "--notify",
+        action="store_true",
+        help="when the run ends or fails, ring the terminal bell and send a desktop notification (OSC 9/777; "
+        "inside tmux it needs: set -g allow-passthrough on)",
+    )
     group = parser.add_argument_group(
         "several processes (torchrun)",
         "Data-parallel training started through torchrun (python -m torch.distributed.run), one process per GPU "
@@ -72,9 +78,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     from ..engine.detach import start_detached
+    from ..errors import UserError
 
     cfg, runs_root, name, resume = train_request(args)
     launch = launch_request(args, cfg)
+    if args.detach and args.notify:
+        raise UserError("--notify", "a detached run has no terminal to tell; follow it with: vit-tui attach --notify RUN")
     if args.detach:
         run_dir = start_detached(cfg, runs_root=runs_root, name=name, resume=resume, launch=launch)
         home = "" if args.home == "." else f" --home {args.home}"
@@ -84,7 +93,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     if launch is not None:
         return launch_here(cfg, launch, runs_root, name, resume)
-    return train_here(cfg, runs_root, name, resume)
+    return train_here(cfg, runs_root, name, resume, notify=args.notify)
 
 
 def launch_request(args: argparse.Namespace, cfg: Any) -> Any:
@@ -204,10 +213,11 @@ def checked_dataset(path: Path) -> Path:
     return path
 
 
-def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
+def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None, *, notify: bool = False) -> int:
     """Train in this process with the progress display; return the exit code.
 
-    Under torchrun rank 0 shows the progress for all ranks; the others stay silent.
+    Under torchrun rank 0 shows the progress for all ranks; the others stay silent. ``notify``
+    rings the bell and sends a desktop notification when the run ends (``engine.notify``).
     """
     from ..engine.launch import ranks_from_env, report_exit_code
     from ..engine.trainer import train
@@ -217,14 +227,31 @@ def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None)
         return report_exit_code(_train_quietly(cfg, runs_root, name, resume), ranks)
     cancel = threading.Event()
     display = TrainingDisplay()
+    sink = with_notifier(display, notify)
     with display, stop_signals(cancel, display.note):
-        result = train(cfg, display, cancel, runs_root=runs_root, name=name, resume=resume)
+        result = train(cfg, sink, cancel, runs_root=runs_root, name=name, resume=resume)
     if result.status == "failed":
         print(f"vit-tui: training failed: {result.message}", file=sys.stderr)
         if result.hint:
             print(f"  hint: {result.hint}", file=sys.stderr)
         print(f"  run folder: {result.run_dir}", file=sys.stderr)
     return report_exit_code(EXIT_CODES.get(result.status, 1), ranks)
+
+
+def with_notifier(display: Any, notify: bool) -> Any:
+    """``display``, or a sink that shows each event and then tells the terminal about an ending (``--notify``)."""
+    from ..engine.notify import TerminalNotifier, tty_writer
+
+    write = tty_writer(sys.stdout) if notify else None
+    if write is None:  # not asked, or no terminal to tell
+        return display
+    notifier = TerminalNotifier(write)
+
+    def sink(event: Any) -> None:
+        display(event)
+        notifier.event(event)
+
+    return sink
 
 
 def _train_quietly(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:

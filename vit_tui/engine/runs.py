@@ -58,6 +58,8 @@ class RunInfo:
     classes: list[str]
     problem: str = ""
     """Why the run is listed as damaged (empty otherwise)."""
+    dataset: str = ""
+    """The dataset folder it trained on, as its summary names it."""
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -312,6 +314,7 @@ def run_info(path: Path) -> tuple[float, RunInfo] | None:
         best_val_acc=float(best) if best is not None and summary.get("best_epoch", 0) > 0 else None,
         started=str(summary.get("started", "")),
         classes=list(summary.get("classes", [])),
+        dataset=str(summary.get("dataset", "")),
     )
     return float(summary.get("started_ts", path.stat().st_mtime)), info
 

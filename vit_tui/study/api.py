@@ -96,7 +96,24 @@ def sweep(
 
     ``overrides`` are the ``--set`` items ``base`` was made with, quoted in ``sweep.md``.
     """
-    from .sweep import sweep_plan, write_sweep_outputs
+    from .sweep import write_sweep_outputs
+
+    plan = plan_sweep(home, base, grid, seeds, out=out, overrides=overrides, devices=devices)
+    return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=html), sink, cancel, devices)
+
+
+def plan_sweep(
+    home: str | Path,
+    base: RunConfig,
+    grid: Sequence[tuple[str, Sequence[str]]],
+    seeds: Sequence[int],
+    *,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    devices: Sequence[str] | None = None,
+) -> StudyPlan:
+    """The plan ``sweep`` would run with these arguments, checked whole (``check_plan``); nothing is written."""
+    from .sweep import sweep_plan
 
     home = Path(home)
     grid = [(key, list(values)) for key, values in grid]
@@ -109,9 +126,9 @@ def sweep(
         "dataset": base.data.dataset,
     }
     plan = sweep_plan(base, grid, list(seeds), out_dir=Path(out) if out is not None else None,
-                      runs_root=home / "runs", spec=spec)
+                      runs_root=home / "runs", spec=spec)  # fmt: skip
     check_plan(plan, devices)
-    return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=html), sink, cancel, devices)
+    return plan
 
 
 def _run(

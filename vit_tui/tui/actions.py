@@ -55,12 +55,13 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
     PaletteEntry("Attach to the selected run", "follow a detached run live", "goto('runs', 'attach')"),
     PaletteEntry("Resume the selected run", "continue an interrupted run detached", "goto('runs', 'resume')"),
     PaletteEntry(
-        "Compare the two marked runs", "curves, metrics and confusion side by side", "goto('runs', 'compare')"
+        "Compare the marked runs", "two to six: curves, metrics and confusion side by side", "goto('runs', 'compare')"
     ),
     PaletteEntry(
         "Reproduce the course experiment", "reference vs reference-einsum per seed, figures and comparison.md",
         "goto('runs', 'reproduce')",
     ),
+    PaletteEntry("Sweep a grid of settings", "every combination over seeds, mean ± std", "goto('runs', 'sweep')"),
     PaletteEntry("Stop the study", "the run in progress saves a checkpoint", "goto('runs', 'stop_study')"),
     PaletteEntry("Save the config as TOML", "to the path in the config file field", "goto('model', 'save_config')"),
     PaletteEntry("Load a config from TOML", "from the path in the config file field", "goto('model', 'load_config')"),

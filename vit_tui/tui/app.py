@@ -124,6 +124,8 @@ class VitApp(App[None]):
     """The run the evaluate screen shows (chosen on Runs or Evaluate, or the run that just ended)."""
     form_errors: var[dict[str, str]] = var(dict)
     """Problems the model form has (key -> why); training waits until there are none."""
+    smoothing: var[float] = var(0.0)
+    """The EMA weight curves and sparklines are drawn with (``engine.smoothing``; remembered in settings)."""
 
     def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
         super().__init__()
@@ -132,6 +134,8 @@ class VitApp(App[None]):
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []
+        self.alerts: list[str] = []
+        """What was written to the terminal to tell of endings (``alerts.announce``), oldest first."""
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -139,6 +143,7 @@ class VitApp(App[None]):
         self._warm_up()
         self._register_themes(load_themes())
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.smoothing = float(load_settings().get("smoothing", 0.0))
 
     def offer_demo_set(self) -> None:
         """The data screen's first listing found no dataset: offer the demo set (once, unless turned off)."""
@@ -164,6 +169,14 @@ class VitApp(App[None]):
 
     def _remember_theme(self, theme: Theme) -> None:
         save_setting("theme", theme.name)
+
+    def action_cycle_smoothing(self) -> None:
+        """Smooth the curves more: 0, 0.6, 0.9, 0.99, then none again (remembered for next time)."""
+        from ..engine.smoothing import next_weight
+
+        self.smoothing = next_weight(self.smoothing)
+        save_setting("smoothing", self.smoothing)
+        self.notify(f"curve smoothing {self.smoothing:g}" if self.smoothing else "curves not smoothed", timeout=3)
 
     def _demo_answer(self, make: bool | None) -> None:
         if make:

@@ -1,7 +1,8 @@
-"""Compare view: two runs' curves overlaid, metrics side by side, both confusion matrices.
+"""Compare view: the marked runs' curves overlaid (one colour each), metrics side by side, their confusion matrices.
 
 The files come from ``engine.export.compare_runs`` (its ``comparison.csv`` is the metrics
-table shown here); the curves are the runs' own ``metrics.csv``.
+table shown here); the curves are the runs' own ``metrics.csv``: each run's train loss on one
+chart and its validation accuracy on the other, tagged A, B, C... in the legend.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import ClassVar
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import Static
 
 from ..widgets.confusion import ConfusionView
+from ..widgets.footer import FittingFooter
 from ..widgets.plot import ChartView, Series
 from .base import VitScreen
 
@@ -37,49 +39,53 @@ SHOWN_METRICS = (
 )
 
 
+MAX_RUNS = 6
+"""The most runs compared at once: one colour each in the theme's series colours."""
+TAGS = "ABCDEF"
+
+
 class CompareScreen(VitScreen):
-    """Two runs side by side; esc goes back to the run list."""
+    """Two or more runs side by side; esc goes back to the run list."""
 
     TITLE = "Compare"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("s", "app.cycle_smoothing", "Smooth"),
+    ]
 
-    def __init__(self, first: Path, second: Path, files: list[Path]) -> None:
+    def __init__(self, runs: list[Path], files: list[Path]) -> None:
         super().__init__(name="compare")
-        self.runs = (first, second)
+        self.runs = tuple(runs[:MAX_RUNS])
         self.files = files
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="compare-body"):
             yield Static(self._metrics_table(), id="compare-metrics")
             with Horizontal(id="compare-charts", classes="pair"):
-                yield ChartView("loss by epoch", id="compare-loss")
-                yield ChartView("accuracy by epoch", id="compare-acc")
-            with Horizontal(id="compare-confusions", classes="pair"):
-                yield ConfusionView(id="compare-confusion-a")
-                yield ConfusionView(id="compare-confusion-b")
+                yield ChartView("train loss by epoch", id="compare-loss")
+                yield ChartView("validation accuracy by epoch", id="compare-acc")
+            with Grid(id="compare-confusions", classes="pair"):
+                for tag in TAGS[: len(self.runs)]:
+                    yield ConfusionView(id=f"compare-confusion-{tag.lower()}")
             yield Static(self._files_text(), id="compare-files")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         from ...engine.evaluate import load_evaluation
         from ...engine.runs import read_metrics
         from ...errors import UserError
 
+        self.query_one("#compare-confusions").styles.grid_size_columns = min(3, len(self.runs))
         loss, acc = [], []
-        for tag, run in zip("AB", self.runs):
+        for tag, run in zip(TAGS, self.runs):
             rows = read_metrics(run)
             epochs = [float(r["epoch"]) for r in rows]
-            loss += [Series(f"{tag} train", epochs, [r["train_loss"] for r in rows])]
-            loss += [Series(f"{tag} val", epochs, [r["val_loss"] for r in rows])]
-            acc += [Series(f"{tag} train", epochs, [r["train_acc"] for r in rows])]
-            acc += [Series(f"{tag} val", epochs, [r["val_acc"] for r in rows])]
+            loss.append(Series(f"{tag} {run.name}", epochs, [r["train_loss"] for r in rows]))
+            acc.append(Series(f"{tag} {run.name}", epochs, [r["val_acc"] for r in rows]))
         self.query_one("#compare-loss", ChartView).set_series(loss)
         self.query_one("#compare-acc", ChartView).set_series(acc)
-        for widget_id, tag, run in (
-            ("#compare-confusion-a", "A", self.runs[0]),
-            ("#compare-confusion-b", "B", self.runs[1]),
-        ):
-            view = self.query_one(widget_id, ConfusionView)
+        for tag, run in zip(TAGS, self.runs):
+            view = self.query_one(f"#compare-confusion-{tag.lower()}", ConfusionView)
             try:
                 loaded = load_evaluation(run)
             except UserError as exc:  # a damaged evaluation.json: said in place of its matrix
@@ -97,12 +103,13 @@ class CompareScreen(VitScreen):
 
     def _metrics_table(self) -> Table:
         rows = _read_comparison(self.files)
-        table = Table(title="A vs B", title_justify="left", padding=(0, 1))
+        tags = TAGS[: len(self.runs)]
+        table = Table(title=" vs ".join(tags), title_justify="left", padding=(0, 1))
         table.add_column("")
-        for tag, run in zip("AB", self.runs):
+        for tag, run in zip(tags, self.runs):
             table.add_column(f"{tag} {run.name}", justify="right", overflow="fold")
         for key, label in SHOWN_METRICS:
-            values = [_format(key, row.get(key, "")) for row in rows[:2]]
+            values = [_format(key, row.get(key, "")) for row in rows[: len(self.runs)]]
             table.add_row(label, *values)
         return table
 
@@ -120,7 +127,7 @@ def _read_comparison(files: list[Path]) -> list[dict[str, str]]:
         if path.name.endswith(".csv"):
             with open(path, encoding="utf-8", newline="") as handle:
                 return list(csv.DictReader(handle))
-    return [{}, {}]
+    return []
 
 
 def _format(key: str, raw: str) -> str:

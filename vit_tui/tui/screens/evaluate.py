@@ -17,18 +17,23 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from ...engine.run_query import middle_cut
 from ...errors import UserError
 from ..messages import TaskDone, TaskFailed
 from ..widgets.confusion import ConfusionView
+from ..widgets.footer import FittingFooter
 from ..widgets.heatmap import AttentionHeatMap
 from ..widgets.predictions import PredictionsPanel
 from ..widgets.thumbnails import Thumbnail
 from . import evaluate_tools as tools
 from .base import VitScreen
 from .export_model import ExportModelQuestion
+
+RUN_LABEL_NAME = 24
+"""The most of a run's name the run picker shows (its status follows)."""
 
 
 class EvaluateScreen(VitScreen):
@@ -78,7 +83,7 @@ class EvaluateScreen(VitScreen):
                 yield AttentionHeatMap(id="mistake-heat")
                 yield Static("", id="mistake-caption", markup=False)
         yield Static("", id="eval-note", markup=False)
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#mistake-heat").display = False
@@ -98,7 +103,8 @@ class EvaluateScreen(VitScreen):
             self.app.run_dir = (finished or runs)[0].path
         select = self.query_one("#eval-run", Select)
         with select.prevent(Select.Changed):
-            select.set_options([(f"{r.name} · {r.status}", str(r.path)) for r in runs])
+            # A generated name is cut in the middle so the status still shows in half of 80 columns.
+            select.set_options([(f"{middle_cut(r.name, RUN_LABEL_NAME)} · {r.status}", str(r.path)) for r in runs])
             self._run_choices = {str(r.path) for r in runs}
             if self.app.run_dir is not None and any(r.path == self.app.run_dir for r in runs):
                 select.value = str(self.app.run_dir)

@@ -5,19 +5,20 @@ loss and validation accuracy per epoch as sparklines, how its config differs fro
 it names, and its files. The folder is scanned every two seconds in a thread worker that reads
 again only the runs whose files changed; details are read in a worker too.
 
-Mark two runs with space and press c: ``engine.export.compare_runs`` writes the comparison
-files and the compare view shows the curves overlaid, the metrics side by side and both
-confusion matrices.
+Mark two or more runs (up to six) with space and press c: ``engine.export.compare_runs`` writes
+the comparison files and the compare view shows every run's curves overlaid, the metrics side by
+side and the confusion matrices. / filters the list and s sorts it (``engine.run_query``).
 
 A study's runs (a sweep or the course experiment) sit under one group row that expands and
 collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
 combinations and pressing c tells whether they differ by more than the seed-to-seed spread.
-R starts the course experiment (``study.api.reproduce``) in a thread worker; its progress shows
-above the hints and x stops it.
+R starts the course experiment (``study.api.reproduce``) and w a sweep (``study.api.sweep``, from
+its dialog) in a thread worker; the progress shows above the hints and x stops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -29,36 +30,50 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Input, Static
 
+from ...engine.run_query import COLUMNS as QUERY_COLUMNS
+from ...engine.run_query import filter_runs, fit_name_and_date, middle_cut, short_date, sort_runs
+from ...errors import UserError
 from ..messages import StudyEvent, TaskDone, TaskFailed
 from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
+from ..widgets.footer import FittingFooter
 from ..widgets.run_detail import detail_text
 from ..widgets.study_progress import StudyProgress
 from ..widgets.study_view import leaderboard_table
 from .base import VitScreen
+from .compare import MAX_RUNS
 
 REFRESH_S = 2.0
 STATUS_STYLE = {"running": "bold", "finished": "", "interrupted": "italic", "failed": "reverse", "damaged": "reverse"}
 COLUMNS = ("", "run", "status", "preset", "epochs", "best acc", "started")
 SIDE_BY_SIDE_MIN_WIDTH = 150
 """From this width the detail pane fits beside the whole list."""
+TABLE_CHROME = 2 * len(COLUMNS) + 2
+"""What the table takes besides its cells: one space each side of every cell, and the scrollbar."""
+DETAIL_MIN_WIDTH = 50
+"""Side by side, what the list leaves at the least to the detail pane."""
 
 
 class RunsScreen(VitScreen):
     """The run list and the highlighted run's details."""
 
     TITLE = "Runs"
-    BINDINGS: ClassVar[list[BindingType]] = [
+    AUTO_FOCUS = "#runs-table"
+    BINDINGS: ClassVar[list[BindingType]] = [  # most useful first: a narrow footer keeps the first ones
         Binding("enter", "open", "Evaluate", priority=True, show=False),
         Binding("a", "attach", "Attach"),
-        Binding("r", "resume", "Resume"),
         Binding("space", "mark", "Mark", key_display="spc"),
         Binding("c", "compare", "Compare"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "resume", "Resume"),
+        Binding("w", "sweep", "Sweep"),
+        Binding("R", "reproduce", "Reproduce"),
         Binding("right", "expand", "Expand a study", priority=True, show=False),
         Binding("left", "collapse", "Collapse a study", priority=True, show=False),
-        Binding("R", "reproduce", "Reproduce"),
         Binding("x", "stop_study", "Stop the study", show=False),
+        Binding("S", "reverse_sort", "Reverse the sort", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
@@ -79,15 +94,24 @@ class RunsScreen(VitScreen):
         self._studies = None
         self._timer: Timer | None = None
         self._study_cancel = threading.Event()
+        self.filter_text = ""
+        """The filter in force (``engine.run_query``'s language; empty shows every run)."""
+        self.sort_column = ""
+        """The column the list is sorted by (empty: newest first)."""
+        self.sort_reverse = False
+        self.widths: tuple[int, int] = (10_000, 19)
+        """(name, start time) widths the cells are cut to, from the screen's width (``fit_name_and_date``)."""
 
     def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: words or COLUMN OP VALUE (acc>80 epochs>=20 status=finished)",
+                    id="runs-filter", compact=True)  # fmt: skip
         with Horizontal(id="runs-body"):
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="run-detail"):
                 yield Static("", id="run-detail-text")
         yield StudyProgress(id="study-progress")
         yield Static("", id="runs-note")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         from ...engine.run_details import RunListing
@@ -99,6 +123,8 @@ class RunsScreen(VitScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= SIDE_BY_SIDE_MIN_WIDTH, "-side-by-side")
+        if self.rows:
+            self._fill_table(set())
 
     def on_screen_resume(self) -> None:
         # Not a repaint: the folder is scanned while the list is on screen, and only then.
@@ -142,9 +168,16 @@ class RunsScreen(VitScreen):
         """Update the changed rows in place, or rebuild the table when the rows themselves changed."""
         table = self.query_one("#runs-table", DataTable)
         current = self._cursor_key()
-        rows = list_rows(self.runs, self.studies, self.expanded)
+        rows = list_rows(self.shown_runs(), self.studies, self.expanded)
         same_rows = [r.key for r in rows] == [r.key for r in self.rows]
         self.rows = rows
+        widths = self._fit(rows)
+        if widths != self.widths:
+            # Columns only ever widen to their cells, so narrower cuts need the columns made again.
+            self.widths = widths
+            table.clear(columns=True)
+            table.add_columns(*COLUMNS)
+            same_rows = False
         if same_rows:
             for row in rows:
                 if row.study is not None and not row.member or row.run is not None and row.run.path in changed:
@@ -158,27 +191,49 @@ class RunsScreen(VitScreen):
         if current in keys:
             table.move_cursor(row=keys.index(current))
 
-    def _cells(self, row: ListRow) -> tuple:
-        if row.run is None:
-            return self._group_cells(row.study)
-        cells = self._row(row.run)
-        return (cells[0], Text(f" └ {cells[1]}"), *cells[2:]) if row.member else cells
+    def _fit(self, rows: list[ListRow]) -> tuple[int, int]:
+        """(name, start time) widths for the screen's width: every other cell whole, the name giving way first."""
+        width = self.size.width or self.app.size.width
+        if width >= SIDE_BY_SIDE_MIN_WIDTH:
+            width -= DETAIL_MIN_WIDTH
+        full = [self._cells(row, (10_000, 19)) for row in rows]
+        fixed = sum(max((Text(str(c[i])).cell_len for c in full), default=0) for i in (0, 2, 3, 4, 5))
+        fixed = max(fixed, sum(len(COLUMNS[i]) for i in (0, 2, 3, 4, 5)))
+        longest_name = max((Text(str(c[1])).cell_len for c in full), default=0)
+        longest_date = max((len(str(c[6])) for c in full), default=0)
+        return fit_name_and_date(width - TABLE_CHROME - fixed, max(longest_name, 3), longest_date, len(COLUMNS[6]))
 
-    def _group_cells(self, study: StudyRow) -> tuple:
+    def _cells(self, row: ListRow, widths: tuple[int, int] | None = None) -> tuple:
+        name_width, date_width = widths or self.widths
+        if row.run is None:
+            return self._group_cells(row.study, name_width, date_width)
+        indent = " └ " if row.member else ""
+        cells = self._row(row.run, date_width)
+        name = row.run.name
+        if row.member and name.startswith(f"{row.study.name}-"):
+            name = name[len(row.study.name) + 1 :]  # under its study's row: what tells it apart (heads4-seed2)
+        name = indent + middle_cut(name, max(1, name_width - len(indent)))
+        return (cells[0], Text(name), *cells[2:])
+
+    def _group_cells(self, study: StudyRow, name_width: int = 10_000, date_width: int = 19) -> tuple:
         members = [r for r in self.runs if r.path in study.runs]
         status = group_status(study, members)
         arrow = "▾" if study.key in self.expanded else "▸"
+        count = f" · {len(members)} run{'s' * (len(members) != 1)}"
+        if len(study.name) + len(count) + 2 > name_width:
+            count = f" ({len(members)})"  # narrow: the count in brief, so more of the name shows
+        name = middle_cut(study.name, max(1, name_width - len(count) - 2))
         return (
             " ",
-            Text(f"{arrow} {study.name} · {len(members)} run{'s' * (len(members) != 1)}", style="bold"),
+            Text(f"{arrow} {name}{count}", style="bold"),
             Text(status, style=STATUS_STYLE.get(status, "")),
             study.kind,
             f"{sum(r.status == 'finished' for r in members)}/{len(members)} runs",
             study.best,
-            min((r.started for r in members), default=""),
+            short_date(min((r.started for r in members), default=""), date_width),
         )
 
-    def _row(self, run) -> tuple:
+    def _row(self, run, date_width: int = 19) -> tuple:
         best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else "–"
         return (
             "✓" if run.path in self.marked else " ",
@@ -187,8 +242,81 @@ class RunsScreen(VitScreen):
             run.preset or "custom",
             f"{run.epochs_done}/{run.epochs}",
             best,
-            run.started,
+            short_date(run.started, date_width),
         )
+
+    def shown_runs(self) -> list:
+        """The runs that pass the filter, in the chosen order."""
+        runs = self.runs
+        if self.filter_text:
+            # A half-typed comparison: the list stays whole until it reads right.
+            with contextlib.suppress(UserError):
+                runs = filter_runs(runs, self.filter_text)
+        if self.sort_column:
+            return sort_runs(runs, self.sort_column, self.sort_reverse)
+        return list(reversed(runs)) if self.sort_reverse else list(runs)
+
+    # --- filter and sort ----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter field and put the cursor in it (enter keeps it, escape clears it)."""
+        field = self.query_one("#runs-filter", Input)
+        field.display = True
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "runs-filter":
+            return
+        try:
+            filter_runs([], event.value)
+        except UserError as exc:
+            self._note(str(exc))
+            return
+        self.filter_text = event.value.strip()
+        self._fill_table(set())
+        self._note(self._hint())
+        self._show_selected()
+
+    def _keep_filter(self, field: Input) -> None:
+        field.display = bool(self.filter_text)
+        self.query_one("#runs-table", DataTable).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape: clears the filter (in its field or after); elsewhere leaves the field."""
+        field = self.query_one("#runs-filter", Input)
+        if field.has_focus or self.filter_text:
+            field.value = ""
+            self.filter_text = ""
+            field.display = False
+            self._fill_table(set())
+            self._note(self._hint())
+            self.query_one("#runs-table", DataTable).focus()
+            self._show_selected()
+            return
+        super().action_leave_field()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (run, status, preset, epochs, acc, started), then back to newest first."""
+        order = ["", *QUERY_COLUMNS[:-1]]
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        self._resort()
+
+    def action_reverse_sort(self) -> None:
+        """Turn the order round."""
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def _resort(self) -> None:
+        self._fill_table(set())
+        self._note(self._hint())
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """The detail pane for the row now under the cursor."""
+        if self.selected_study() is not None:
+            self._show_study(self.selected_study())
+        elif self.selected_run() is not None:
+            self._read_details(self.selected_run().path)
 
     def _redraw_marks(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -228,9 +356,15 @@ class RunsScreen(VitScreen):
 
     def _hint(self) -> str:
         marked = ", ".join(p.name for p in self.marked) or "none"
-        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares two · R reproduces"
+        hint = f"enter evaluates · a attaches · r resumes · space marks ({marked}) · c compares · w sweeps · R reproduces"
+        order = f"sorted by {self.sort_column}{' ↓' if self.sort_reverse else ' ↑'}" if self.sort_column else (
+            "newest first" if not self.sort_reverse else "oldest first")  # fmt: skip
+        shown = len(self.shown_runs())
+        query = f"filter {self.filter_text!r}: {shown} of {len(self.runs)} runs · " if self.filter_text else ""
+        hint = f"{query}{order} (s sorts, S reverses, / filters) · {hint}"
         damaged = [f"{run.name}: {run.problem}" for run in self.runs if run.problem]
-        return "\n".join([hint, *damaged])
+        # The verdict on the marked runs stays until the marks change (a rescan every 2 s must not wipe it).
+        return "\n".join([*([self.verdict] if self.verdict else []), hint, *damaged])
 
     def selected_row(self) -> ListRow | None:
         """The table row under the cursor (None when the list is empty)."""
@@ -256,7 +390,11 @@ class RunsScreen(VitScreen):
     # --- actions ------------------------------------------------------------------------------
 
     async def action_open(self) -> None:
-        """Show the run on the evaluate screen; on a study's row, expand or collapse it."""
+        """Show the run on the evaluate screen; on a study's row, expand or collapse it (in the filter: keep it)."""
+        field = self.query_one("#runs-filter", Input)
+        if field.has_focus:  # enter is a priority key here, so the field never sees it
+            self._keep_filter(field)
+            return
         if self.selected_study() is not None:
             self._toggle(self.selected_study(), self.selected_study().key not in self.expanded)
             return
@@ -322,35 +460,38 @@ class RunsScreen(VitScreen):
         self.query_one("#runs-table", DataTable).move_cursor(row=keys.index(study.key))
         # The group row's own cells show the arrow; a rebuild keeps them, so redraw them here.
         table = self.query_one("#runs-table", DataTable)
-        for column, value in zip(table.columns, self._group_cells(study)):
+        for column, value in zip(table.columns, self._cells(ListRow(study.key, study=study))):
             table.update_cell(study.key, column, value)
 
     def action_mark(self) -> None:
-        """Mark or unmark the run under the cursor for comparing (two at most)."""
+        """Mark or unmark the run under the cursor for comparing (six at most: the oldest mark gives way)."""
         run = self.selected_run()
         if run is None:
             if self.selected_study() is not None:
                 self.notify("Expand the study (→) and mark a run of each of two combinations.")
             return
+        self.verdict = ""
         if run.path in self.marked:
             self.marked.remove(run.path)
         else:
-            self.marked = (self.marked + [run.path])[-2:]
+            self.marked = (self.marked + [run.path])[-MAX_RUNS:]
         self._redraw_marks()
 
     def action_compare(self) -> None:
-        """Compare the two marked runs: files written, then shown side by side."""
-        if len(self.marked) != 2:
-            self.notify("Mark two runs with space first.", severity="warning")
+        """Compare the marked runs: files written, then shown side by side (two study combinations: a verdict)."""
+        if len(self.marked) < 2:
+            self.notify("Mark two or more runs with space first.", severity="warning")
             return
-        first, second = self.marked
-        pair = self._combinations(first, second)
-        if pair is not None:
-            self._show_verdict(*pair)
-            return
-        out_dir = self.app.state.home / "compare" / f"{first.name}-vs-{second.name}"
-        self._note(f"comparing {first.name} and {second.name}…")
-        self.run_task("compare", _compare, first, second, out_dir)
+        if len(self.marked) == 2:
+            pair = self._combinations(*self.marked)
+            if pair is not None:
+                self._show_verdict(*pair)
+                return
+        runs = list(self.marked)
+        more = f"-and-{len(runs) - 2}-more" if len(runs) > 2 else ""
+        out_dir = self.app.state.home / "compare" / f"{runs[0].name}-vs-{runs[1].name}{more}"
+        self._note(f"comparing {', '.join(r.name for r in runs)}…")
+        self.run_task("compare", _compare, runs, out_dir)
 
     def _combinations(self, first: Path, second: Path) -> tuple | None:
         """The two combinations of one study that the marked runs stand for (None for plain runs or one combination)."""
@@ -364,7 +505,7 @@ class RunsScreen(VitScreen):
         from ...study.results import compare_combinations
 
         self.verdict = compare_combinations(a, b).text
-        self._note(self.verdict)
+        self._note(self._hint())
         self.notify(self.verdict, timeout=12)
 
     # --- studies started from here ------------------------------------------------------------
@@ -393,6 +534,22 @@ class RunsScreen(VitScreen):
             from ...study.api import reproduce
 
             self.start_study("reproduce", partial(reproduce, self.app.state.home, **options))
+
+    def action_sweep(self) -> None:
+        """Ask for the base config, grid, seeds and devices (the plan checked whole), then run the sweep here."""
+        if self.study_running:
+            self.notify("A study is already running; x stops it.", severity="warning")
+            return
+        from .study_dialogs import SweepDialog
+
+        self.app.push_screen(SweepDialog(self.app.state.home, self.app.state.training_config()), self._sweep_answer)
+
+    def _sweep_answer(self, options: dict | None) -> None:
+        if options:
+            from ...study.api import sweep
+
+            base, grid, seeds = options["base"], options["grid"], options["seeds"]
+            self.start_study("sweep", partial(sweep, self.app.state.home, base, grid, seeds, devices=options["devices"]))
 
     def start_study(self, kind: str, study: Callable[..., Any]) -> None:
         """Run ``study(sink=..., cancel=...)`` (``study.api.reproduce`` or ``sweep`` with its arguments) in a worker."""
@@ -440,14 +597,15 @@ class RunsScreen(VitScreen):
     def _study_ended(self, report) -> None:
         self.query_one(StudyProgress).end()
         self.action_refresh()
+        from ...engine.notify import Notice
+        from ..alerts import announce
+
         if report.status == "finished":
             shown = next((p for p in report.files if p.suffix == ".md"), report.out_dir)
-            self.notify(f"The study has finished: {shown}", timeout=15)
+            announce(self.app, Notice("vit-tui: study finished", f"The study has finished: {shown}"))
         else:
-            self.notify(
-                f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue.",
-                severity="warning", timeout=15,
-            )
+            body = f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue."
+            announce(self.app, Notice(f"vit-tui: study {report.status}", body, bad=True))
 
     def on_task_done(self, message: TaskDone) -> None:
         if not self.is_current(message):
@@ -463,9 +621,9 @@ class RunsScreen(VitScreen):
         elif message.task == "compare":
             from .compare import CompareScreen
 
-            first, second, paths = message.result
+            runs, paths = message.result
             self._note(self._hint())
-            self.app.push_screen(CompareScreen(first, second, paths))
+            self.app.push_screen(CompareScreen(runs, paths))
 
     def on_task_failed(self, message: TaskFailed) -> None:
         if not self.is_current(message):
@@ -477,6 +635,10 @@ class RunsScreen(VitScreen):
             self.query_one(StudyProgress).end()
             self.action_refresh()
             self.app.show_failure("The study failed", message.message)
+            from ...engine.notify import Notice
+            from ..alerts import announce
+
+            announce(self.app, Notice("vit-tui: study failed", message.message, bad=True))
         elif message.task == "datasets":
             self.app.show_failure("Cannot list the datasets", message.message)
         else:
@@ -486,10 +648,10 @@ class RunsScreen(VitScreen):
         self.query_one("#runs-note", Static).update(text)
 
 
-def _compare(first: Path, second: Path, out_dir: Path) -> tuple[Path, Path, list[Path]]:
+def _compare(runs: list[Path], out_dir: Path) -> tuple[list[Path], list[Path]]:
     from ...engine.export import write_comparison
 
-    return first, second, write_comparison([first, second], out_dir, force=True)
+    return runs, write_comparison(runs, out_dir, force=True)
 
 
 def _scan(listing, studies: StudyListing) -> tuple[list, set[Path], list[StudyRow]]:

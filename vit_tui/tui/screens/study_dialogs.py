@@ -1,8 +1,9 @@
-"""The dialog that starts the course experiment (``study.api.reproduce``) from the Runs screen.
+"""The dialogs that start a study from the Runs screen: the course experiment and a sweep.
 
-It asks for the dataset (one of the home's datasets, or a COCO root to build the reference set
-from), the seeds and the epochs, checks them the way ``vit-tui reproduce`` does, and returns the
-keyword arguments for ``reproduce``; the screen starts it.
+``ReproduceDialog`` asks for the dataset (one of the home's datasets, or a COCO root to build the
+reference set from), the seeds and the epochs, checks them the way ``vit-tui reproduce`` does, and
+returns the keyword arguments for ``reproduce``. ``SweepDialog`` asks for the base config, the grid,
+the seeds and the devices and checks the whole plan as ``vit-tui sweep`` does. The screen starts them.
 """
 
 from __future__ import annotations
@@ -122,3 +123,133 @@ class ReproduceDialog(ModalScreen[dict | None]):
                 raise UserError("epochs", f"expected a whole number of 1 or more, got {epochs!r}; or leave it empty")
             options["epochs"] = int(epochs)
         return options
+
+
+CURRENT = "current"
+"""The base choice that stands for the Model screen's config."""
+
+
+class SweepDialog(ModalScreen[dict | None]):
+    """Base config (a preset or the current one), grid lines, seeds and devices for a sweep.
+
+    The fields are read as ``vit-tui sweep`` reads its options, and the whole plan is checked
+    (``study.api.plan_sweep``: every run's config, its devices, names taken, the output folder)
+    before the dialog closes; it is dismissed with ``study.api.sweep``'s arguments.
+    """
+
+    DEFAULT_CSS = """
+    SweepDialog .dialog {
+        width: 76;
+        max-width: 100%;
+    }
+    SweepDialog .study-field {
+        height: auto;
+    }
+    SweepDialog .study-field Label {
+        width: 10;
+    }
+    SweepDialog .study-field Input, SweepDialog .study-field Select, SweepDialog .study-field TextArea {
+        width: 1fr;
+    }
+    SweepDialog #sweep-grid {
+        height: 4;
+    }
+    SweepDialog #sweep-about {
+        margin-bottom: 1;
+    }
+    SweepDialog #sweep-problem {
+        color: $error;
+        height: auto;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start", priority=True),
+    ]
+
+    def __init__(self, home: Path, current: Any) -> None:
+        super().__init__(classes="modal")
+        self.home = home
+        self.current = current
+        """The Model screen's config, its dataset made absolute (``AppState.training_config``)."""
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        from ...presets import PRESETS
+
+        choices = [(f"current config ({self.current.preset or 'custom'})", CURRENT)]
+        choices += [(name, name) for name in PRESETS]
+        with Vertical(classes="dialog"):
+            yield Label("Sweep a grid of settings", classes="dialog-title")
+            yield Static(
+                f"Trains every combination for every seed on {Path(self.current.data.dataset).name}, then writes "
+                "sweep.md/csv/png with mean ± std per combination. ctrl+s starts.",
+                id="sweep-about",
+            )
+            with Horizontal(classes="study-field"):
+                yield Label("base")
+                yield Select(choices, value=CURRENT, allow_blank=False, compact=True, id="sweep-base")
+            with Horizontal(classes="study-field"):
+                yield Label("grid")
+                yield TextArea("model.heads=2,4", id="sweep-grid", compact=True, tooltip="one KEY=V1,V2 per line")
+            with Horizontal(classes="study-field"):
+                yield Label("seeds")
+                yield Input("1", compact=True, id="sweep-seeds", tooltip="comma-separated, e.g. 1,2,3")
+            with Horizontal(classes="study-field"):
+                yield Label("devices")
+                yield Input(placeholder="every visible GPU, else the config's", compact=True, id="sweep-devices")
+            yield Static("", id="sweep-problem")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Start", id="sweep-start", variant="primary", compact=True)
+                yield Button("Cancel", id="sweep-cancel", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "sweep-start":
+            self.action_start()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self.action_start()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_start(self) -> None:
+        """Check the fields and the whole plan; dismiss with sweep's arguments, or say what is wrong."""
+        try:
+            options = self.options()
+        except UserError as exc:
+            self.query_one("#sweep-problem", Static).update(str(exc))
+            return
+        self.dismiss(options)
+
+    def options(self) -> dict[str, Any]:
+        """``base``, ``grid``, ``seeds`` and ``devices`` as ``study.api.sweep`` takes them, the plan checked."""
+        from dataclasses import replace
+
+        from textual.widgets import TextArea
+
+        from ...commands.study import parse_devices
+        from ...presets import preset
+        from ...study.api import plan_sweep
+        from ...study.sweep import parse_grid
+
+        chosen = self.query_one("#sweep-base", Select).value
+        base = self.current if chosen == CURRENT else preset(str(chosen))
+        base = replace(base, data=replace(base.data, dataset=self.current.data.dataset))
+        lines = [line.strip() for line in self.query_one("#sweep-grid", TextArea).text.splitlines() if line.strip()]
+        grid = _as_field("grid", parse_grid, lines)
+        seeds = _as_field("seeds", parse_seeds, self.query_one("#sweep-seeds", Input).value)
+        devices = _as_field("devices", parse_devices, self.query_one("#sweep-devices", Input).value.strip() or None)
+        plan_sweep(self.home, base, grid, seeds, devices=devices)
+        return {"base": base, "grid": grid, "seeds": seeds, "devices": devices}
+
+
+def _as_field(field: str, parse: Any, value: Any) -> Any:
+    """``parse(value)``, its error named after the dialog's field rather than the command-line option."""
+    try:
+        return parse(value)
+    except UserError as exc:
+        raise UserError(field, exc.why) from None

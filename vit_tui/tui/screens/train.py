@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ...config import RunConfig, field_errors
@@ -34,6 +34,7 @@ from ...errors import UserError
 from ..bridge import MessageSink
 from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
 from ..widgets.epochs import EpochTable
+from ..widgets.footer import FittingFooter
 from ..widgets.gpu_facts import GpuFactsLine
 from ..widgets.plot import ChartView
 from ..widgets.sparkline import LabelledSparkline
@@ -54,6 +55,7 @@ class TrainScreen(TrainView, VitScreen):
         Binding("x", "stop", "Stop"),
         Binding("d", "detach", "Detach"),
         Binding("c", "toggle_chart", "Loss/acc"),
+        Binding("s", "app.cycle_smoothing", "Smooth"),
     ]
 
     def __init__(self) -> None:
@@ -76,10 +78,14 @@ class TrainScreen(TrainView, VitScreen):
         self._follower = None
         self._follow_timer: Timer | None = None
         self._follow_quiet_s = 0.0
+        self._follow_polls = 0
+        """Polls of the followed run's events file so far (the first replays what was there before)."""
         self._await_new_start = False
         self._follow_since = 0.0
         self._pid = 0
         self._epochs = 0
+        self._progress = 0.0
+        """Epochs done of the run shown, the current one's steps counting as a fraction (for the run's ETA)."""
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
@@ -111,7 +117,7 @@ class TrainScreen(TrainView, VitScreen):
                 yield ChartView("loss by epoch", id="train-chart")
                 yield ChartView("accuracy by epoch", id="train-acc-chart")
         yield Static("", id="train-note")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -333,6 +339,7 @@ class TrainScreen(TrainView, VitScreen):
         self.run_name = run_dir.name
         self._follower = EventFollower(run_dir)
         self._follow_quiet_s = 0.0
+        self._follow_polls = 0
         self._await_new_start = fresh
         self._follow_since = time.time()
         self._follow_timer = self.set_interval(FOLLOW_INTERVAL_S, self._poll_follower)
@@ -357,6 +364,7 @@ class TrainScreen(TrainView, VitScreen):
         events = self._follower.poll()
         for event in events:
             self.show_event(event)
+        self._follow_polls += 1
         if self.status in ENDED and not self._await_new_start:
             self.stop_following()
             return

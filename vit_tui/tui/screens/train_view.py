@@ -11,6 +11,7 @@ from pathlib import Path
 
 from textual.widgets import ProgressBar
 
+from ...engine.eta import format_eta, run_eta
 from ...engine.events import (
     CheckpointSaved,
     EpochEnded,
@@ -42,6 +43,7 @@ class TrainView:
         self.eval_done = None
         self.last_error = ""
         self._pid = 0
+        self._progress = 0.0
         self.query_one("#loss-spark", LabelledSparkline).reset()
         self.query_one("#acc-spark", LabelledSparkline).reset()
         self.query_one(EpochTable).show_history([])
@@ -94,7 +96,8 @@ class TrainView:
         self._widget("#step-bar").update(total=event.steps_per_epoch, progress=event.step)
         self._set_text("#step-count", f"{event.step}/{event.steps_per_epoch}")
         self._set_text("#epoch-count", f"{event.epoch}/{self._epochs}")
-        self._widget("#epoch-bar").update(progress=(event.epoch - 1) + event.step / max(1, event.steps_per_epoch))
+        self._progress = (event.epoch - 1) + event.step / max(1, event.steps_per_epoch)
+        self._widget("#epoch-bar").update(progress=self._progress)
         self._status_line(lr=event.lr, speed=event.images_per_s)
 
     def _widget(self, selector: str):
@@ -112,6 +115,7 @@ class TrainView:
     def _show_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
         self.history = [row for row in self.history if row.epoch < event.epoch] + [event]
         self.query_one(EpochTable).show_history(self.history)
+        self._progress = float(event.epoch)
         self.query_one("#epoch-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
         self._set_text("#epoch-count", f"{event.epoch}/{event.epochs}")
         self._status_line(lr=event.lr, speed=event.images_per_s)
@@ -130,6 +134,7 @@ class TrainView:
         if self._detach_requested and event.status == "interrupted":
             self._note("checkpoint saved; resuming in its own process…")
             return
+        self._announce(event)
         self._set_status(event.status)
         best = f"best val acc {event.best_val_acc:.1%} at epoch {event.best_epoch}" if event.best_epoch else "no epoch"
         hint = "4 evaluates" if event.status == "finished" else "resume it from Runs (5)"
@@ -139,10 +144,21 @@ class TrainView:
         self.run_dir = Path(event.run_dir) if event.run_dir else self.run_dir
         self.last_error = event.message
         self._set_status("failed")
+        self._announce(event)
         if not self._failure_shown:
             self._failure_shown = True
             text = event.message + (f"\n{event.hint}" if event.hint else "")
             self.app.show_failure("Training failed", text, self.run_dir)
+
+    def _announce(self, event: Event) -> None:
+        """Tell the user of the run's end, unless it was already over in the events file when following began."""
+        from ...engine.notify import notice_for
+        from ..alerts import announce
+
+        replayed = self.following and self._follow_polls == 0
+        notice = notice_for(event, self.run_name)
+        if notice is not None and not replayed:
+            announce(self.app, notice)
 
     def _set_status(self, status: str) -> None:
         self.status = status
@@ -157,6 +173,10 @@ class TrainView:
         if self._lr is not None:
             parts.append(f"lr {self._lr:.2e}")
             parts.append(f"{self._speed:,.0f} img/s")
+        if self.status in ("training", "following"):
+            left = run_eta([row.seconds for row in self.history], self._epochs, self._progress)
+            if left is not None:  # the whole run's time left (the epoch bar's own ETA is the epoch's)
+                parts.append(f"run ETA {format_eta(left)}")
         memory = _gpu_memory(self.device) if self.training_in_app else ""
         if memory:
             parts.append(memory)

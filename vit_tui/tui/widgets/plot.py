@@ -1,6 +1,7 @@
 """Line charts drawn with plotext into a Static, sized to the widget and coloured by the theme.
 
-plotext keeps one global figure, so charts are only ever built on the UI thread.
+plotext keeps one global figure, so charts are only ever built on the UI thread. Every chart
+follows the app's ``smoothing`` reactive: its lines are drawn through ``engine.smoothing.ema``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from ...engine.smoothing import ema
 from .palette import Palette, palette_of, rgb
 
 
@@ -35,10 +37,20 @@ def _theme_name(palette: Palette) -> str:
 
 
 def render_chart(
-    series: Sequence[Series], width: int, height: int, palette: Palette, *, title: str = "", xlabel: str = ""
+    series: Sequence[Series],
+    width: int,
+    height: int,
+    palette: Palette,
+    *,
+    title: str = "",
+    xlabel: str = "",
+    smoothing: float = 0.0,
 ) -> Group | Text:
-    """The chart as rich renderables: the plotext canvas then a coloured legend line."""
+    """The chart as rich renderables: the plotext canvas then a coloured legend line (lines smoothed by ``smoothing``)."""
     drawable = [s for s in series if any(not math.isnan(v) for v in s.y)]
+    if smoothing:
+        drawable = [Series(s.label, s.x, ema(s.y, smoothing), s.dashed) for s in drawable]
+        title = f"{title} · smoothed {smoothing:g}" if title else f"smoothed {smoothing:g}"
     if width < 20 or height < 5 or not drawable:
         return Text(title + ("\n(no data yet)" if title else "(no data yet)"), style=palette.muted)
     fig = plt.figure
@@ -82,9 +94,17 @@ class ChartView(Static):
         self.title = title
         self.xlabel = xlabel
         self.series: list[Series] = []
+        self.smoothing = 0.0
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
+        if hasattr(type(self.app), "smoothing"):
+            self.watch(self.app, "smoothing", self._smooth, init=False)
+            self.smoothing = self.app.smoothing
+        self.redraw()
+
+    def _smooth(self, weight: float) -> None:
+        self.smoothing = weight
         self.redraw()
 
     def set_series(self, series: Sequence[Series], title: str | None = None) -> None:
@@ -103,5 +123,13 @@ class ChartView(Static):
             return
         width, height = self.content_size.width, self.content_size.height
         self.update(
-            render_chart(self.series, width, height, palette_of(self.app), title=self.title, xlabel=self.xlabel)
+            render_chart(
+                self.series,
+                width,
+                height,
+                palette_of(self.app),
+                title=self.title,
+                xlabel=self.xlabel,
+                smoothing=self.smoothing,
+            )
         )

@@ -1,11 +1,18 @@
-"""The Runs screen's progress line for a study started from the app: runs done of all, epoch, phase."""
+"""The Runs screen's progress line for a study started from the app: runs done of all, epoch, phase, time left.
+
+The study's ETA (``engine.eta.study_eta``) comes from the wall time of the runs it has finished
+here and the current run's epochs.
+"""
 
 from __future__ import annotations
+
+import time
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
+from ...engine.eta import format_eta, run_eta, study_eta
 from ...engine.events import EpochEnded, RunStarted
 from ...study.events import JobEnded, JobStarted, StudyPhase, StudyStarted
 
@@ -40,6 +47,11 @@ class StudyProgress(Horizontal):
         self.job = ""
         self.epoch = (0, 0)
         self.phase = ""
+        self.run_seconds: list[float] = []
+        """Wall time of each run finished while the line was shown."""
+        self.epoch_seconds: list[float] = []
+        """The current run's epoch times."""
+        self._job_since: float | None = None
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="study-bar")
@@ -49,6 +61,7 @@ class StudyProgress(Horizontal):
         """A study of ``kind`` was started: show the line until ``end``."""
         self.kind, self.name_shown, self.total, self.ended, self.job = kind, "", 0, 0, ""
         self.epoch, self.phase = (0, 0), "starting…"
+        self.run_seconds, self.epoch_seconds, self._job_since = [], [], None
         self.add_class("-running")
         self._draw()
 
@@ -74,14 +87,29 @@ class StudyProgress(Horizontal):
             self.phase = f"{event.phase} {event.done}/{event.total}" if event.total else event.phase
         elif isinstance(event, JobStarted):
             self.job, self.epoch, self.phase = f"run {event.index}/{event.total} {event.label} seed {event.seed}", (0, 0), ""
+            self.epoch_seconds, self._job_since = [], time.monotonic()
         elif isinstance(event, RunStarted):
             self.epoch = (event.start_epoch, event.epochs)
         elif isinstance(event, EpochEnded):
             self.epoch = (event.epoch, event.epochs)
+            self.epoch_seconds.append(event.seconds)
         elif isinstance(event, JobEnded):
             self.ended = min(self.total, self.ended + 1) if event.action != "keep" else self.ended
-            self.epoch = (0, 0)
+            # A whole new run's time is the measure for the runs still to come (not a resumed rest).
+            if event.action == "new" and event.status == "finished" and self._job_since is not None:
+                self.run_seconds.append(time.monotonic() - self._job_since)
+            self.epoch, self.job, self._job_since = (0, 0), "", None
         self._draw()
+
+    def eta(self) -> float | None:
+        """Seconds the study still needs (None until a run or an epoch has been timed)."""
+        done, epochs = self.epoch
+        current_left = run_eta(self.epoch_seconds, epochs, done) if self.job else None
+        current_total = run_eta(self.epoch_seconds, epochs, 0) if self.job else None
+        to_start = max(0, self.total - self.ended - (1 if self.job else 0))
+        if current_left is None and not self.run_seconds:
+            return None
+        return study_eta(self.run_seconds, to_start, current_left, current_total)
 
     def _draw(self) -> None:
         done, epochs = self.epoch
@@ -90,5 +118,7 @@ class StudyProgress(Horizontal):
         parts = [f"{self.kind} {self.name_shown}".strip(), f"{self.ended}/{self.total} runs done" if self.total else ""]
         if self.job:
             parts.append(self.job + (f" · epoch {done}/{epochs}" if epochs else ""))
-        parts += [self.phase, "" if self.phase.startswith("stopping") else "x stops"]
+        eta = self.eta()
+        parts += [f"study ETA {format_eta(eta)}" if eta is not None else "", self.phase]
+        parts += ["" if self.phase.startswith("stopping") else "x stops"]
         self.query_one("#study-status", Static).update(" · ".join(p for p in parts if p))
