@@ -14,7 +14,10 @@ import sys
 
 import pytest
 import torch
-from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
+from data_fixtures import (
+    one_thread,  # noqa: F401 - an autouse fixture
+    restore_determinism,  # noqa: F401 - an autouse fixture
+)
 from test_engine_train import make_dataset, tiny_config
 
 from vit_tui.engine.events import PhaseChanged
@@ -24,15 +27,6 @@ from vit_tui.engine.trainer import train
 
 no_cuda = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(no_cuda, reason="needs CUDA")
-
-
-@pytest.fixture(autouse=True)
-def _restore_determinism():
-    """Runs seed as they train, which switches process-wide flags: put them back afterwards."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    yield
-    torch.use_deterministic_algorithms(saved[0])
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
 
 
 # --- 5: precision=auto from the card's capability ----------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_fixtures import restore_determinism  # noqa: F401 - an autouse fixture
 
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.engine.device import seed_everything
@@ -27,15 +28,6 @@ SMALL = [
     "train.cuda_graph=auto",
 ]
 AUGMENTS = ["none", "flip", "flip-crop", "flip-resized-crop"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_determinism():
-    """``_build`` seeds as a run does, which switches process-wide flags: put them back afterwards."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    yield
-    torch.use_deterministic_algorithms(saved[0])
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
 
 
 def _config(*extra: str) -> RunConfig:

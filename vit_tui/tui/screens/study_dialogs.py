@@ -21,7 +21,42 @@ from ...errors import UserError
 from ...study.plan import parse_seeds
 
 
-class ReproduceDialog(ModalScreen[dict | None]):
+class StudyDialog(ModalScreen[dict | None]):
+    """What both study dialogs share: Start checks the fields through ``options`` and closes with
+    them, or shows the first problem under the fields; escape or Cancel closes with None.
+
+    A subclass names its widgets ``<FIELD_PREFIX>-start``, ``-problem`` and so on.
+    """
+
+    FIELD_PREFIX: ClassVar[str] = ""
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == f"{self.FIELD_PREFIX}-start":
+            self.action_start()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self.action_start()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_start(self) -> None:
+        """Check the fields; dismiss with the study's keyword arguments, or say what is wrong."""
+        try:
+            options = self.options()
+        except UserError as exc:
+            self.query_one(f"#{self.FIELD_PREFIX}-problem", Static).update(str(exc))
+            return
+        self.dismiss(options)
+
+    def options(self) -> dict[str, Any]:
+        """The study's keyword arguments from the fields; a ``UserError`` naming the field when wrong."""
+        raise NotImplementedError
+
+
+class ReproduceDialog(StudyDialog):
     """Dataset (or COCO root), seeds and epochs for the course experiment; dismissed with reproduce's arguments."""
 
     DEFAULT_CSS = """
@@ -47,6 +82,7 @@ class ReproduceDialog(ModalScreen[dict | None]):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    FIELD_PREFIX: ClassVar[str] = "reproduce"
 
     def __init__(self, datasets: list[Path], home: Path) -> None:
         super().__init__(classes="modal")
@@ -81,27 +117,6 @@ class ReproduceDialog(ModalScreen[dict | None]):
                 yield Button("Start", id="reproduce-start", variant="primary", compact=True)
                 yield Button("Cancel", id="reproduce-cancel", compact=True)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "reproduce-start":
-            self.action_start()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self.action_start()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_start(self) -> None:
-        """Check the fields; dismiss with reproduce's keyword arguments, or say what is wrong."""
-        try:
-            options = self.options()
-        except UserError as exc:
-            self.query_one("#reproduce-problem", Static).update(str(exc))
-            return
-        self.dismiss(options)
-
     def options(self) -> dict[str, Any]:
         """``data`` or ``coco``, ``seeds`` and ``epochs`` as ``reproduce`` takes them (UserError naming the field)."""
         coco = self.query_one("#reproduce-coco", Input).value.strip()
@@ -129,7 +144,7 @@ CURRENT = "current"
 """The base choice that stands for the Model screen's config."""
 
 
-class SweepDialog(ModalScreen[dict | None]):
+class SweepDialog(StudyDialog):
     """Base config (a preset or the current one), grid lines, seeds and devices for a sweep.
 
     The fields are read as ``vit-tui sweep`` reads its options, and the whole plan is checked
@@ -166,6 +181,7 @@ class SweepDialog(ModalScreen[dict | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "start", "Start", priority=True),
     ]
+    FIELD_PREFIX: ClassVar[str] = "sweep"
 
     def __init__(self, home: Path, current: Any) -> None:
         super().__init__(classes="modal")
@@ -203,27 +219,6 @@ class SweepDialog(ModalScreen[dict | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start", id="sweep-start", variant="primary", compact=True)
                 yield Button("Cancel", id="sweep-cancel", compact=True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "sweep-start":
-            self.action_start()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self.action_start()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_start(self) -> None:
-        """Check the fields and the whole plan; dismiss with sweep's arguments, or say what is wrong."""
-        try:
-            options = self.options()
-        except UserError as exc:
-            self.query_one("#sweep-problem", Static).update(str(exc))
-            return
-        self.dismiss(options)
 
     def options(self) -> dict[str, Any]:
         """``base``, ``grid``, ``seeds`` and ``devices`` as ``study.api.sweep`` takes them, the plan checked."""
