@@ -35,6 +35,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "DoctorReport",
     "Evaluation",
     "Manifest",
     "Plan",
@@ -325,6 +326,33 @@ class Settings(FileSchema):
     """Send the terminal's desktop notification then (default on)."""
     notify_dialect: Literal["auto", "osc9", "osc777"] | UnsetType = UNSET
     """Which desktop notification the terminal speaks (default auto)."""
+
+
+class DoctorCheck(Struct):
+    """One probe of ``vit-tui doctor``."""
+
+    name: str
+    status: Literal["pass", "fail", "skip"]
+    detail: str = ""
+    seconds: float = 0.0
+
+
+class DoctorFacts(Struct):
+    """The facts the doctor's table shows (more may be there)."""
+
+    torch: str
+    cuda_runtime: str | None = None
+
+
+class DoctorReport(FileSchema):
+    """``vit-tui doctor --json FILE``: the machine's facts and the probes run on one device."""
+
+    hint: ClassVar[str] = "run vit-tui doctor again"
+
+    device: str
+    facts: DoctorFacts
+    checks: list[DoctorCheck]
+    exit_code: Literal[0, 1]
 
 
 # --- reading --------------------------------------------------------------------------------

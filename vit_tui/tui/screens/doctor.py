@@ -6,7 +6,6 @@ own process; refused while a run or study trains in the app.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -15,9 +14,12 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from ... import schemas
+from ...errors import UserError
 
 LIMIT_S = 180
 
@@ -31,12 +33,22 @@ def run_doctor_subprocess(device: str = "auto", timeout_s: float = LIMIT_S) -> d
         if not out.is_file():
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(lines[-1] if lines else f"vit-tui doctor ended with code {done.returncode}")
-        return json.loads(out.read_text(encoding="utf-8"))
+        return schemas.load_dict(out, schemas.DoctorReport)
 
 
 class DoctorScreen(ModalScreen[None]):
-    """The doctor's facts and probes, as ``vit-tui doctor`` prints them."""
+    """The doctor's facts and probes, as ``vit-tui doctor`` prints them; the table scrolls when the
+    terminal is too short for it."""
 
+    DEFAULT_CSS = """
+    DoctorScreen .dialog {
+        width: 84;
+        height: 90%;
+    }
+    DoctorScreen #doctor-scroll {
+        height: 1fr;
+    }
+    """
     BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
 
     def __init__(self) -> None:
@@ -45,8 +57,9 @@ class DoctorScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Doctor: this machine", classes="dialog-title")
-            yield Static("running the probes in a subprocess (up to a minute)…", id="doctor-report")
-            yield Label("enter or esc closes", classes="dialog-hint")
+            with VerticalScroll(id="doctor-scroll"):
+                yield Static("running the probes in a subprocess (up to a minute)…", id="doctor-report")
+            yield Label("arrows or page keys scroll · enter or esc closes", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self._probe()
@@ -55,7 +68,7 @@ class DoctorScreen(ModalScreen[None]):
     def _probe(self) -> None:
         try:
             report = run_doctor_subprocess()
-        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        except (OSError, RuntimeError, ValueError, UserError, subprocess.TimeoutExpired) as exc:
             self.app.call_from_thread(self._show, f"doctor failed: {exc}")
             return
         from ...commands.doctor import table
@@ -64,3 +77,4 @@ class DoctorScreen(ModalScreen[None]):
 
     def _show(self, content: object) -> None:
         self.query_one("#doctor-report", Static).update(content)
+        self.query_one("#doctor-scroll", VerticalScroll).focus()
