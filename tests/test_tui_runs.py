@@ -207,8 +207,7 @@ async def test_slash_filters_the_list_s_sorts_it_and_escape_clears_the_filter(ho
             return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
 
         await pilot.press("slash", *"acc>60")
-        await pilot.pause()
-        assert names() == ["ref-einsum"]
+        await wait_until(pilot, lambda: names() == ["ref-einsum"], 5)
         assert "filter 'acc>60': 1 of 3 runs" in str(runs.query_one("#runs-note").content)
         await pilot.press("enter")
         await pilot.pause()
@@ -223,9 +222,10 @@ async def test_slash_filters_the_list_s_sorts_it_and_escape_clears_the_filter(ho
         await pilot.press("S")
         assert names()[0] == "ref-einsum"
         await pilot.press("slash", *"colour=red")
-        await pilot.pause()
         # Said while typed; the list keeps the last filter that read right (the plain word "colour").
-        assert "no column 'colour'" in str(runs.query_one("#runs-note").content) and runs.filter_text == "colour"
+        # Each key posts its own Changed message, so wait for the last one rather than one pause.
+        await wait_until(pilot, lambda: "no column 'colour'" in str(runs.query_one("#runs-note").content), 5)
+        assert runs.filter_text == "colour"
 
 
 async def test_mark_three_and_compare_overlays_every_runs_curves_and_metrics(home):
