@@ -42,11 +42,11 @@ from plain_loop import LoopEpoch, plain_train  # noqa: E402
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.folder import import_folder  # noqa: E402
 from vit_tui.data.store import load_split  # noqa: E402
-from vit_tui.engine.device import describe_device, resolve_device, resolve_precision  # noqa: E402
-from vit_tui.engine.evaluate import fit_images  # noqa: E402
-from vit_tui.engine.events import EpochEnded  # noqa: E402
-from vit_tui.engine.runs import read_summary  # noqa: E402
-from vit_tui.engine.trainer import train  # noqa: E402
+from vit_tui.engine.device.placement import describe_device, resolve_device, resolve_precision  # noqa: E402
+from vit_tui.engine.infer.evaluate import fit_images  # noqa: E402
+from vit_tui.engine.runs.folder import read_summary  # noqa: E402
+from vit_tui.engine.telemetry.events import EpochEnded  # noqa: E402
+from vit_tui.engine.train.trainer import train  # noqa: E402
 from vit_tui.errors import UserError  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 

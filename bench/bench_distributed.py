@@ -2,7 +2,7 @@
 
 On one generated dataset (the demo set's shapes, resident in memory) the same config trains once
 per process count, each through torchrun (``python -m torch.distributed.run --standalone``; one
-process is a plain run). Every rank runs ``vit_tui.engine.trainer.train`` headless (no UI module
+process is a plain run). Every rank runs ``vit_tui.engine.train.trainer.train`` headless (no UI module
 is imported); rank 0 writes the run folder, whose ``metrics.csv`` holds each epoch's images/s
 over all processes. The table gives the median over the epochs after the first (warm-up) and
 the speed-up against one process.
@@ -35,7 +35,7 @@ SETTINGS = ["model.stem=patch", "train.augment=none", "train.cuda_graph=off", "t
 def worker(config: Path, out: Path) -> int:
     """One rank (under torchrun) or the only process: train the saved config into ``out``."""
     from vit_tui import config as config_mod
-    from vit_tui.engine.trainer import train
+    from vit_tui.engine.train.trainer import train
 
     result = train(config_mod.load(config), runs_root=out.parent, name=out.name)
     return 0 if result.status == "finished" else 1

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPORTS = "import time; t = time.perf_counter(); import vit_tui.engine.trainer; print(time.perf_counter() - t)"
+IMPORTS = "import time; t = time.perf_counter(); import vit_tui.engine.train.trainer; print(time.perf_counter() - t)"
 CACHE = (
     "import sys, time, torch; from vit_tui.data.store import load_split; t = time.perf_counter(); "
     "[load_split(sys.argv[1], s) for s in ('train', 'val')]; print(time.perf_counter() - t)"

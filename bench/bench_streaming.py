@@ -33,7 +33,7 @@ from bench_train import time_engine  # noqa: E402
 
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.demo import make_demo  # noqa: E402
-from vit_tui.engine.runs import read_metrics, read_summary  # noqa: E402
+from vit_tui.engine.runs.folder import read_metrics, read_summary  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 
 BUDGETS = {"resident": "1TiB", "streamed": "0"}

@@ -6,7 +6,7 @@ hyper-parameters (Adam 2e-4, betas 0.9/0.999, fp32, no augmentation, 64x64, patc
   (a) ``memory``: the plain loop of ``plain_loop.py``: the same uint8 tensors resident on the
       device, ``randperm`` batches, ``.item()`` every step, Adam with torch's defaults;
       the baseline every ratio is taken against, at the same model and batch size;
-  (b) ``engine``: ``vit_tui.engine.trainer.train`` with the same config;
+  (b) ``engine``: ``vit_tui.engine.train.trainer.train`` with the same config;
   (c) ``jpeg`` (batch 16 only, ``--jpeg``): ``reference_loop.py``, the course reference's way:
       a DataLoader decoding the JPEG files in 2 workers (decoding included: a different job).
 Each configuration prints one JSON line: median seconds per epoch over the epochs after the
@@ -38,9 +38,9 @@ from reference_loop import make_loader, train_epoch  # noqa: E402
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.demo import make_demo  # noqa: E402
 from vit_tui.data.store import load_split, read_manifest  # noqa: E402
-from vit_tui.engine.events import EpochEnded  # noqa: E402
-from vit_tui.engine.runs import read_summary  # noqa: E402
-from vit_tui.engine.trainer import train  # noqa: E402
+from vit_tui.engine.runs.folder import read_summary  # noqa: E402
+from vit_tui.engine.telemetry.events import EpochEnded  # noqa: E402
+from vit_tui.engine.train.trainer import train  # noqa: E402
 from vit_tui.model.vit import build_model  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 

@@ -94,7 +94,7 @@ def app_env(args: argparse.Namespace, choice: str) -> dict[str, str]:
 
 def epoch_seconds(run_dir: Path, expected: RunConfig) -> list[float]:
     """The run's engine-measured epoch seconds, once its saved config shows it trained ``expected``."""
-    from vit_tui.engine.runs import read_config, read_metrics
+    from vit_tui.engine.runs.folder import read_config, read_metrics
 
     if _without_dataset(read_config(run_dir)) != _without_dataset(expected):
         raise SystemExit(f"{run_dir} trained another config than the bench's; compare its config.toml")

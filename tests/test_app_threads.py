@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from vit_tui.engine.events import StepsLogged
+from vit_tui.engine.telemetry.events import StepsLogged
 from vit_tui.errors import UserError
 from vit_tui.tui.app import FEW_CORES, app_thread_settings, prepare_environment, usable_cores
 from vit_tui.tui.bridge import MessageSink

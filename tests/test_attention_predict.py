@@ -15,17 +15,17 @@ from tui_fixtures import CLASSES, make_tiny_dataset, tiny_config
 
 from vit_tui.cli import main
 from vit_tui.data.augment import to_model_input
-from vit_tui.engine.attention_maps import (
+from vit_tui.engine.infer.attention_maps import (
     attention_weights,
     image_attention,
     rollout_grid,
     rollout_matrix,
     rollout_patches,
 )
-from vit_tui.engine.evaluate import open_run
-from vit_tui.engine.predict import predict_paths, read_predictions_csv, write_predictions_csv
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.infer.evaluate import open_run
+from vit_tui.engine.infer.predict import predict_paths, read_predictions_csv, write_predictions_csv
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 from vit_tui.model.attention import ATTENTION_LAYERS
 from vit_tui.model.vit import build_model

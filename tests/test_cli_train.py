@@ -22,10 +22,10 @@ from test_engine_train import CLASSES, TINY, make_dataset, tiny_config
 
 from vit_tui.commands.train import stop_signals
 from vit_tui.config import apply_overrides
-from vit_tui.engine.events import CheckpointSaved, StepsLogged
-from vit_tui.engine.runs import EventFollower, read_metrics, read_summary
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.runs.folder import EventFollower, read_metrics, read_summary
+from vit_tui.engine.telemetry.events import CheckpointSaved, StepsLogged
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 from vit_tui.presets import preset
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -23,12 +23,12 @@ from test_engine_train import TINY, make_dataset
 
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.engine.checkpoint import weights_path
-from vit_tui.engine.distributed import rank_slice, shard
-from vit_tui.engine.events import StepsLogged
-from vit_tui.engine.launch import Launch
-from vit_tui.engine.runs import EventFollower, read_metrics, read_steps, read_summary
-from vit_tui.engine.trainer import train
+from vit_tui.engine.parallel.distributed import rank_slice, shard
+from vit_tui.engine.parallel.launch import Launch
+from vit_tui.engine.runs.checkpoint import weights_path
+from vit_tui.engine.runs.folder import EventFollower, read_metrics, read_steps, read_summary
+from vit_tui.engine.telemetry.events import StepsLogged
+from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 
 # The engine tests' tiny run without dropout, augmentation or BatchNorm (the patch stem): the

@@ -17,9 +17,10 @@ from PIL import Image
 from vit_tui import config as config_mod
 from vit_tui.config import ConfigError, RunConfig, apply_overrides
 from vit_tui.data.store import write_dataset
-from vit_tui.engine.checkpoint import load_model_state
-from vit_tui.engine.evaluate import evaluate_run, predict_images
-from vit_tui.engine.events import (
+from vit_tui.engine.infer.evaluate import evaluate_run, predict_images
+from vit_tui.engine.runs.checkpoint import load_model_state
+from vit_tui.engine.runs.folder import METRIC_FIELDS, EventFollower, list_runs, read_metrics, read_steps, read_summary
+from vit_tui.engine.telemetry.events import (
     EVENT_TYPES,
     CheckpointSaved,
     EpochEnded,
@@ -31,10 +32,9 @@ from vit_tui.engine.events import (
     from_json,
     to_json,
 )
-from vit_tui.engine.runs import METRIC_FIELDS, EventFollower, list_runs, read_metrics, read_steps, read_summary
-from vit_tui.engine.session import lr_factor
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.session import lr_factor
+from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 from vit_tui.model.vit import build_model
 
@@ -348,7 +348,7 @@ def test_cancel_event_before_the_first_step_interrupts_cleanly(dataset, tmp_path
 def test_out_of_memory_fails_with_a_smaller_batch_suggested(dataset, tmp_path, monkeypatch):
     # A CUDA allocation failure cannot happen on a CPU test machine, so the step raises the real
     # exception type a CUDA step raises when memory runs out.
-    from vit_tui.engine.step import TrainStep
+    from vit_tui.engine.train.step import TrainStep
 
     def out_of_memory(self, batch_indices):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

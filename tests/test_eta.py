@@ -1,10 +1,10 @@
-"""The whole run's and the study's time left (``engine.eta``)."""
+"""The whole run's and the study's time left (``engine.telemetry.eta``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from vit_tui.engine.eta import format_eta, run_eta, study_eta
+from vit_tui.engine.telemetry.eta import format_eta, run_eta, study_eta
 
 
 @pytest.mark.parametrize(

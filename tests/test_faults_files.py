@@ -125,9 +125,9 @@ RAW_WRITERS = {
 # (file, writer): why this file may write without files.py. Appends are flushed line by line and
 # cut back on resume; whole folders are built in a temporary sibling and renamed into place.
 ALLOWED_WRITERS = {
-    ("vit_tui/engine/runs.py", "open for writing"): "steps.csv: an append-only log of the run it belongs to",
-    ("vit_tui/engine/sinks.py", "open for writing"): "events.jsonl: an append-only log of the run it belongs to",
-    ("vit_tui/engine/detach.py", "open for writing"): "the detached trainer's own log in its run folder",
+    ("vit_tui/engine/runs/folder.py", "open for writing"): "steps.csv: an append-only log of the run it belongs to",
+    ("vit_tui/engine/telemetry/sinks.py", "open for writing"): "events.jsonl: an append-only log of the run it belongs to",
+    ("vit_tui/engine/parallel/detach.py", "open for writing"): "the detached trainer's own log in its run folder",
     ("vit_tui/study/runner.py", "open for writing"): "study.log: a study child's output, in its own run folder",
     ("vit_tui/data/imaging.py", "open for writing"): "JPEGs inside a dataset's temporary build folder",
     ("vit_tui/locks.py", "os.open"): "the lock file itself, created once and never replaced",
@@ -255,9 +255,9 @@ DISK_FULL_SITES = [
 
 @pytest.mark.parametrize(("name", "after", "summary_ok"), DISK_FULL_SITES, ids=[s[0] for s in DISK_FULL_SITES])
 def test_disk_full_while_training_fails_cleanly_and_resumes(dataset, tmp_path, monkeypatch, name, after, summary_ok):
-    from vit_tui.engine.runs import read_metrics, read_summary
-    from vit_tui.engine.sinks import ListSink
-    from vit_tui.engine.trainer import train
+    from vit_tui.engine.runs.folder import read_metrics, read_summary
+    from vit_tui.engine.telemetry.sinks import ListSink
+    from vit_tui.engine.train.trainer import train
 
     cfg = tiny(dataset)
     full = DiskFills(monkeypatch, name, after)
@@ -323,7 +323,7 @@ def small_disk(tmp_path):
 
 
 def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, small_disk):
-    from vit_tui.engine.runs import read_summary
+    from vit_tui.engine.runs.folder import read_summary
 
     run = small_disk / "run"
     sets = [arg for item in [*TINY, "model.embed_dim=64", "train.epochs=3"] for arg in ("--set", item)]
@@ -508,8 +508,8 @@ def test_damaged_cache_is_rebuilt(own_dataset, case):
 
 
 def test_training_on_a_zero_byte_cache_rebuilds_it(own_dataset, tmp_path):
-    from vit_tui.engine.sinks import ListSink
-    from vit_tui.engine.trainer import train
+    from vit_tui.engine.telemetry.sinks import ListSink
+    from vit_tui.engine.train.trainer import train
 
     for split in ("train", "val"):
         (own_dataset / "cache" / f"{split}.npy").write_bytes(b"")

@@ -23,9 +23,8 @@ from test_engine_train import TINY, make_dataset, tiny_config
 from test_faults_process import alive, descendants
 
 from vit_tui.cli import main
-from vit_tui.engine.detach import start_detached
-from vit_tui.engine.events import EpochEnded, PhaseChanged, RunStarted
-from vit_tui.engine.launch import (
+from vit_tui.engine.parallel.detach import start_detached
+from vit_tui.engine.parallel.launch import (
     Launch,
     check_launch,
     check_processes_per_node,
@@ -33,9 +32,10 @@ from vit_tui.engine.launch import (
     most_processes,
     usable_cores,
 )
-from vit_tui.engine.runs import read_summary
-from vit_tui.engine.session import Session
-from vit_tui.engine.trainer import train
+from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.telemetry.events import EpochEnded, PhaseChanged, RunStarted
+from vit_tui.engine.train.session import Session
+from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ SIGNAL_THE_LAUNCHER = """
 import os
 if os.environ.get("RANK") == "0":
     import signal, time
-    from vit_tui.engine import session
+    from vit_tui.engine.train import session
 
     evaluate = session.Session.final_evaluation
 

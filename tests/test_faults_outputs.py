@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*deprecated:FutureWa
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     """A home folder with the dataset ``data/tiny`` and one run ``runs/run`` trained one epoch on it."""
-    from vit_tui.engine.trainer import train
+    from vit_tui.engine.train.trainer import train
 
     home = tmp_path_factory.mktemp("home")
     dataset = make_tiny_dataset(home / "data")

@@ -19,9 +19,8 @@ from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 from test_engine_train import TINY, make_dataset, tiny_config
 
 from vit_tui.config import apply_overrides
-from vit_tui.engine.detach import start_detached
-from vit_tui.engine.events import CheckpointSaved, EpochEnded, PhaseChanged, RunStarted, StepsLogged, from_json
-from vit_tui.engine.runs import (
+from vit_tui.engine.parallel.detach import start_detached
+from vit_tui.engine.runs.folder import (
     check_resume_target,
     effective_status,
     read_config,
@@ -29,8 +28,16 @@ from vit_tui.engine.runs import (
     read_summary,
     write_summary,
 )
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.telemetry.events import (
+    CheckpointSaved,
+    EpochEnded,
+    PhaseChanged,
+    RunStarted,
+    StepsLogged,
+    from_json,
+)
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 from vit_tui.locks import RUN_LOCK, FolderLock, holder, run_lock_holder
 

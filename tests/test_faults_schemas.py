@@ -41,7 +41,7 @@ def two_runs(home: Path) -> tuple[Path, Path]:
 def evaluation_with(**changes) -> str:
     from tui_fixtures import fixed_evaluation
 
-    from vit_tui.engine.metrics import save_evaluation
+    from vit_tui.engine.infer.metrics import save_evaluation
 
     folder = Path(changes.pop("_folder"))
     save_evaluation(folder, fixed_evaluation(), {"checkpoint": "best"})
@@ -164,7 +164,7 @@ def test_a_damaged_file_is_named_in_one_line(tmp_path, capsys, case):
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> Path:
     """A home with a dataset, a one-run sweep trained for real, that run exported, and a saved setting."""
-    from vit_tui.engine.deploy import export_model
+    from vit_tui.engine.deploy.export import export_model
     from vit_tui.study.api import sweep
 
     home = tmp_path_factory.mktemp("home")

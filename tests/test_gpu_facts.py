@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vit_tui.engine import gpu_facts
-from vit_tui.engine.gpu_facts import GpuFacts, GpuFactsReader, cuda_index, format_facts, query_facts
+from vit_tui.engine.telemetry import gpu_facts
+from vit_tui.engine.telemetry.gpu_facts import GpuFacts, GpuFactsReader, cuda_index, format_facts, query_facts
 
 GIB = 2**30
 no_cuda = not torch.cuda.is_available()

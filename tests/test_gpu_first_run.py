@@ -20,10 +20,10 @@ from data_fixtures import (
 )
 from test_engine_train import make_dataset, tiny_config
 
-from vit_tui.engine.events import PhaseChanged
-from vit_tui.engine.runs import read_summary
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.telemetry.events import PhaseChanged
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 
 no_cuda = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(no_cuda, reason="needs CUDA")
@@ -47,7 +47,7 @@ needs_cuda = pytest.mark.skipif(no_cuda, reason="needs CUDA")
     ids=["t4", "v100", "a100", "h100", "cpu", "mps", "bf16-asked-on-t4", "fp32-asked"],
 )
 def test_auto_precision_follows_the_cards_capability(requested, device, capability, expected) -> None:
-    from vit_tui.engine.device import choose_precision
+    from vit_tui.engine.device.placement import choose_precision
 
     precision, note = choose_precision(requested, device, capability)
     assert precision == expected
@@ -61,7 +61,7 @@ def test_auto_precision_follows_the_cards_capability(requested, device, capabili
 
 
 def test_resident_bytes_count_the_model_input_size() -> None:
-    from vit_tui.engine.batches import resident_bytes
+    from vit_tui.engine.train.batches import resident_bytes
 
     assert resident_bytes(1000, 224) == 1000 * 224 * 224 * 3
     assert resident_bytes(0, 224) == 0
@@ -120,7 +120,7 @@ def _one_step(optimizer: torch.optim.Optimizer) -> dict:
 @pytest.mark.parametrize(("saved_capturable", "own_capturable"), [(False, True), (True, False)],
                          ids=["eager-checkpoint-into-capture", "captured-checkpoint-into-eager"])  # fmt: skip
 def test_a_resumed_optimizer_keeps_its_own_capturable_setting(saved_capturable, own_capturable) -> None:
-    from vit_tui.engine.session import optimizer_settings_after_resume
+    from vit_tui.engine.train.session import optimizer_settings_after_resume
 
     saved = _one_step(_adamw(saved_capturable))
     optimizer = _adamw(own_capturable)
@@ -137,7 +137,7 @@ def test_a_resumed_optimizer_keeps_its_own_capturable_setting(saved_capturable, 
 
 def test_the_tensor_learning_rate_is_filled_in_place_from_the_schedule() -> None:
     from vit_tui.config import RunConfig, apply_overrides
-    from vit_tui.engine.session import lr_factor, make_scheduler
+    from vit_tui.engine.train.session import lr_factor, make_scheduler
 
     cfg = apply_overrides(RunConfig(), ["train.lr=1e-3", "train.schedule=cosine", "train.warmup_epochs=1", "train.epochs=3"])
     optimizer = _adamw(capturable=True)
@@ -181,7 +181,7 @@ def test_a_checkpoint_from_a_cuda_run_resumes_on_the_cpu_with_a_warning(tmp_path
 
 
 def test_a_generator_state_of_another_device_type_seeds_the_same_way_each_time() -> None:
-    from vit_tui.engine.checkpoint import fit_generator_state
+    from vit_tui.engine.runs.checkpoint import fit_generator_state
 
     first, second = torch.Generator(), torch.Generator()
     assert not fit_generator_state(_cuda_like_state(7), first)
@@ -196,7 +196,7 @@ def test_a_generator_state_of_another_device_type_seeds_the_same_way_each_time()
 @pytest.mark.gpu
 @needs_cuda
 def test_a_cpu_generator_state_seeds_a_cuda_generator() -> None:
-    from vit_tui.engine.checkpoint import fit_generator_state
+    from vit_tui.engine.runs.checkpoint import fit_generator_state
 
     cuda = torch.Generator(device="cuda")
     assert not fit_generator_state(torch.Generator().manual_seed(1).get_state(), cuda)
@@ -208,7 +208,7 @@ def test_a_cpu_generator_state_seeds_a_cuda_generator() -> None:
 
 
 def test_a_capture_makes_the_runs_own_device_current() -> None:
-    from vit_tui.engine.graph_step import CAPTURE_ERROR_MODE, capture_device_index
+    from vit_tui.engine.train.graph_step import CAPTURE_ERROR_MODE, capture_device_index
 
     assert capture_device_index(torch.device("cuda", 1), current=0) == 1
     assert capture_device_index(torch.device("cuda", 0), current=1) == 0
@@ -275,7 +275,7 @@ def test_an_eager_run_resumed_with_cuda_graph_auto_captures(tmp_path) -> None:
 def test_a_second_run_in_the_process_is_refused_naming_the_one_that_trains(tmp_path) -> None:
     import threading
 
-    from vit_tui.engine.trainer_slot import running_trainer
+    from vit_tui.engine.train.trainer_slot import running_trainer
     from vit_tui.errors import UserError
 
     dataset = make_dataset(tmp_path / "data", 48, 16)
@@ -305,7 +305,7 @@ def test_a_second_run_in_the_process_is_refused_naming_the_one_that_trains(tmp_p
 
 
 def test_a_study_holds_the_slot_for_its_runs_and_lets_them_train() -> None:
-    from vit_tui.engine.trainer_slot import TRAINER_SLOT, running_trainer
+    from vit_tui.engine.train.trainer_slot import TRAINER_SLOT, running_trainer
 
     with TRAINER_SLOT.hold("study s"):
         with TRAINER_SLOT.hold("run a"):  # its own runs, on its own thread
@@ -335,7 +335,7 @@ def test_a_study_holds_the_slot_for_its_runs_and_lets_them_train() -> None:
          "past-count"],
 )  # fmt: skip
 def test_the_nvml_device_follows_cuda_device_order(index, visible, order, names, expected) -> None:
-    from vit_tui.engine.gpu_facts import nvml_target
+    from vit_tui.engine.telemetry.gpu_facts import nvml_target
 
     assert nvml_target(index, visible, order, names) == expected
 
@@ -372,7 +372,7 @@ class FakeNvml:
 
 
 def test_nvml_is_tried_again_after_a_failure_and_a_mig_device_shows_its_memory(monkeypatch) -> None:
-    from vit_tui.engine import gpu_facts
+    from vit_tui.engine.telemetry import gpu_facts
 
     fake = FakeNvml()
     monkeypatch.setitem(sys.modules, "pynvml", fake)

@@ -10,10 +10,10 @@ import torch
 from data_fixtures import restore_determinism  # noqa: F401 - an autouse fixture
 
 from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.engine.device import seed_everything
-from vit_tui.engine.graph_step import GraphTrainStep, graph_unavailable_reason, make_train_step, optimizer_options
-from vit_tui.engine.session import make_optimizer, make_scheduler
-from vit_tui.engine.step import TrainData, TrainStep
+from vit_tui.engine.device.placement import seed_everything
+from vit_tui.engine.train.graph_step import GraphTrainStep, graph_unavailable_reason, make_train_step, optimizer_options
+from vit_tui.engine.train.session import make_optimizer, make_scheduler
+from vit_tui.engine.train.step import TrainData, TrainStep
 from vit_tui.model.vit import build_model
 
 SMALL = [
@@ -157,9 +157,9 @@ def test_captured_and_eager_training_agree_over_50_steps(augment: str, extra: li
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_whole_run_stays_on_the_captured_path(tmp_path: Path) -> None:
     from vit_tui.data.demo import make_demo
-    from vit_tui.engine.events import PhaseChanged, RunStarted
-    from vit_tui.engine.runs import read_summary
-    from vit_tui.engine.trainer import train
+    from vit_tui.engine.runs.folder import read_summary
+    from vit_tui.engine.telemetry.events import PhaseChanged, RunStarted
+    from vit_tui.engine.train.trainer import train
 
     dataset = make_demo(tmp_path / "demo", per_class_train=40, per_class_val=10, size=32)
     cfg = _config("train.epochs=3", "train.augment=flip-crop", "train.device=cuda", f"data.dataset={dataset}")

@@ -1,4 +1,4 @@
-"""Telling the user a run has ended: the bytes written to the terminal (``engine.notify``), read back from a
+"""Telling the user a run has ended: the bytes written to the terminal (``engine.telemetry.notify``), read back from a
 pseudo-terminal for ``vit-tui train --notify`` and ``vit-tui attach --notify``."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from test_engine_train import TINY, make_dataset
 
-from vit_tui.engine.events import RunFailed, RunFinished, StepsLogged
-from vit_tui.engine.notify import notice_for, notification_text
+from vit_tui.engine.telemetry.events import RunFailed, RunFinished, StepsLogged
+from vit_tui.engine.telemetry.notify import notice_for, notification_text
 
 PLAIN = {"TERM": "xterm-256color"}
 
@@ -127,7 +127,7 @@ def test_without_notify_or_a_terminal_nothing_is_told(tmp_path):
 
     assert with_notifier(display, False) is display
     with open(tmp_path / "log.txt", "w") as log:  # a log file is no terminal: it gets no escapes
-        from vit_tui.engine.notify import tty_writer
+        from vit_tui.engine.telemetry.notify import tty_writer
 
         assert tty_writer(log) is None
 

@@ -7,8 +7,8 @@ import os
 from tui_fixtures import make_fixed_run
 
 from vit_tui.config import apply_overrides, config_diff
-from vit_tui.engine.run_details import RunListing, run_details
-from vit_tui.engine.runs import read_summary, write_summary
+from vit_tui.engine.runs.details import RunListing, run_details
+from vit_tui.engine.runs.folder import read_summary, write_summary
 from vit_tui.presets import preset
 
 
@@ -68,9 +68,9 @@ def test_listing_reads_again_only_runs_whose_files_changed(tmp_path):
 
 
 def test_follower_reads_only_appended_bytes_and_restarts_on_a_shorter_file(tmp_path):
-    from vit_tui.engine.events import PhaseChanged
-    from vit_tui.engine.runs import EventFollower
-    from vit_tui.engine.sinks import FileSink
+    from vit_tui.engine.runs.folder import EventFollower
+    from vit_tui.engine.telemetry.events import PhaseChanged
+    from vit_tui.engine.telemetry.sinks import FileSink
 
     run = make_fixed_run(tmp_path, "followed")
     events_file = run / "events.jsonl"

@@ -1,4 +1,4 @@
-"""The run list's filter and sort language (``engine.run_query``), shared by ``vit-tui runs`` and the Runs screen."""
+"""The run list's filter and sort language (``engine.runs.query``), shared by ``vit-tui runs`` and the Runs screen."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vit_tui.engine.run_query import column_of, filter_runs, parse_sort, sort_runs
-from vit_tui.engine.runs import RunInfo
+from vit_tui.engine.runs.folder import RunInfo
+from vit_tui.engine.runs.query import column_of, filter_runs, parse_sort, sort_runs
 from vit_tui.errors import UserError
 
 
@@ -144,13 +144,13 @@ def test_runs_with_a_bad_filter_says_so_in_one_line_and_writes_nothing(listed, c
     ],
 )
 def test_fit_name_and_date(room, longest, widths):
-    from vit_tui.engine.run_query import fit_name_and_date
+    from vit_tui.engine.runs.query import fit_name_and_date
 
     assert fit_name_and_date(room, longest, 19, date_header=7) == widths
 
 
 def test_short_date_and_middle_cut():
-    from vit_tui.engine.run_query import middle_cut, short_date
+    from vit_tui.engine.runs.query import middle_cut, short_date
 
     started = "2026-12-08 09:15:02"
     assert [short_date(started, w) for w in (19, 16, 11, 5)] == [started, "2026-12-08 09:15", "12-08 09:15", "12-08"]

@@ -1,4 +1,4 @@
-"""Curve smoothing (``engine.smoothing.ema``): TensorBoard's debiased exponential moving average."""
+"""Curve smoothing (``engine.telemetry.smoothing.ema``): TensorBoard's debiased exponential moving average."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from vit_tui.engine.smoothing import WEIGHTS, ema, next_weight
+from vit_tui.engine.telemetry.smoothing import WEIGHTS, ema, next_weight
 
 
 def _tensorboard(values, weight):

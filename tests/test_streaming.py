@@ -20,12 +20,12 @@ from test_engine_train import CancelAfter, make_dataset, tiny_config
 
 from vit_tui.config import ConfigError, apply_overrides, validate
 from vit_tui.data.store import load_split
-from vit_tui.engine import trainer as trainer_mod
-from vit_tui.engine.batches import StreamedTrainData, TrainData, auto_budget, choose_holding
-from vit_tui.engine.events import PhaseChanged
-from vit_tui.engine.runs import read_steps, read_summary
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.runs.folder import read_steps, read_summary
+from vit_tui.engine.telemetry.events import PhaseChanged
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train import trainer as trainer_mod
+from vit_tui.engine.train.batches import StreamedTrainData, TrainData, auto_budget, choose_holding
+from vit_tui.engine.train.trainer import train
 from vit_tui.sizes import format_size, parse_size
 
 TRAIN_IMAGES, VAL_IMAGES, BATCH = 48, 24, 8

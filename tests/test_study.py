@@ -24,7 +24,7 @@ from PIL import Image
 from scipy import stats
 from tui_fixtures import make_tiny_dataset
 
-from vit_tui.engine.runs import list_runs, read_summary
+from vit_tui.engine.runs.folder import list_runs, read_summary
 from vit_tui.study.results import leaderboard, list_studies
 from vit_tui.study.stats import compare_seeds, mean_std
 
@@ -201,8 +201,8 @@ def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
 def test_sweep_function_reports_its_progress_as_events(home):
     """What the app calls: ``study.api.sweep`` with a sink, the study's events around the engine's."""
     from vit_tui.config import apply_overrides
-    from vit_tui.engine.events import RunFinished, RunStarted
-    from vit_tui.engine.sinks import ListSink
+    from vit_tui.engine.telemetry.events import RunFinished, RunStarted
+    from vit_tui.engine.telemetry.sinks import ListSink
     from vit_tui.presets import preset
     from vit_tui.study.api import sweep
     from vit_tui.study.events import JobEnded, JobStarted, StudyFinished, StudyStarted

@@ -18,10 +18,10 @@ from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import ConfigError, RunConfig, apply_overrides, dumps, loads, validate
 from vit_tui.data.demo import make_demo
-from vit_tui.engine.events import PhaseChanged, RunStarted
-from vit_tui.engine.runs import read_metrics, read_steps, read_summary
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.runs.folder import read_metrics, read_steps, read_summary
+from vit_tui.engine.telemetry.events import PhaseChanged, RunStarted
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 
 EPOCH_TAGS = ("train/loss", "train/acc", "val/loss", "val/acc", "train/lr", "train/images_per_s")
 STEP_TAGS = ("step/loss", "step/acc", "step/lr", "step/images_per_s")

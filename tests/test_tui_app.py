@@ -11,7 +11,7 @@ from tui_fixtures import (
     wait_until,
 )
 
-from vit_tui.engine.events import EpochEnded, PhaseChanged, StepsLogged
+from vit_tui.engine.telemetry.events import EpochEnded, PhaseChanged, StepsLogged
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.bridge import MessageSink
 from vit_tui.tui.messages import TrainEvent, TrainProgress

@@ -9,7 +9,7 @@ async def test_the_palette_doctor_shows_the_table_and_is_refused_while_a_run_tra
     from textual.widgets import Static
     from tui_fixtures import wait_until
 
-    from vit_tui.engine.trainer_slot import TRAINER_SLOT
+    from vit_tui.engine.train.trainer_slot import TRAINER_SLOT
     from vit_tui.tui.actions import MAIN_ACTIONS
     from vit_tui.tui.app import VitApp
     from vit_tui.tui.screens import doctor as doctor_screen

@@ -17,11 +17,11 @@ from tui_fixtures import (
     wait_until,
 )
 
-from vit_tui.engine.attention_maps import rollout_grid
-from vit_tui.engine.evaluate import load_evaluation, open_run
-from vit_tui.engine.predict import predict_paths, read_predictions_csv
-from vit_tui.engine.sinks import ListSink
-from vit_tui.engine.trainer import train
+from vit_tui.engine.infer.attention_maps import rollout_grid
+from vit_tui.engine.infer.evaluate import load_evaluation, open_run
+from vit_tui.engine.infer.predict import predict_paths, read_predictions_csv
+from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.train.trainer import train
 from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.export_model import ExportModelQuestion

@@ -10,8 +10,8 @@ from tui_fixtures import (
     wait_until,
 )
 
-from vit_tui.engine.events import RunStarted
-from vit_tui.engine.gpu_facts import query_facts
+from vit_tui.engine.telemetry.events import RunStarted
+from vit_tui.engine.telemetry.gpu_facts import query_facts
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.widgets.gpu_facts import GpuFactsLine
 

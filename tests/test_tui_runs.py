@@ -149,7 +149,7 @@ async def test_detail_pane_follows_the_highlighted_run(home):
 
 
 async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
-    from vit_tui.engine.runs import read_summary, write_summary
+    from vit_tui.engine.runs.folder import read_summary, write_summary
 
     app = VitApp(home)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -170,7 +170,7 @@ async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
 async def test_a_late_result_of_an_earlier_highlight_is_ignored(home):
     import threading
 
-    from vit_tui.engine.run_details import run_details
+    from vit_tui.engine.runs.details import run_details
 
     app = VitApp(home)
     async with app.run_test(size=(120, 40)) as pilot:

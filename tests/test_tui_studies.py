@@ -23,7 +23,7 @@ from tui_fixtures import (
     wait_until,
 )
 
-from vit_tui.engine.runs import read_summary
+from vit_tui.engine.runs.folder import read_summary
 from vit_tui.study.results import compare_combinations, leaderboard
 from vit_tui.study.stats import pm
 from vit_tui.tui.app import VitApp
@@ -312,7 +312,7 @@ async def test_w_opens_the_sweep_dialog_which_checks_the_whole_plan_before_anyth
 async def test_the_study_progress_line_shows_the_studys_eta(tmp_path):
     from tui_fixtures import _epoch
 
-    from vit_tui.engine.events import RunStarted
+    from vit_tui.engine.telemetry.events import RunStarted
     from vit_tui.study.events import JobStarted, StudyStarted
 
     app = VitApp(tmp_path, offer_demo=False)

@@ -17,9 +17,9 @@ from tui_fixtures import (
 
 from vit_tui import config as config_mod
 from vit_tui.data.demo import DEMO_CLASSES
-from vit_tui.engine import detach as detach_mod
-from vit_tui.engine.events import EpochEnded, RunFinished, RunStarted
-from vit_tui.engine.runs import read_summary
+from vit_tui.engine.parallel import detach as detach_mod
+from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.telemetry.events import EpochEnded, RunFinished, RunStarted
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.bridge import MessageSink
 from vit_tui.tui.messages import TrainEvent, TrainingEnded, TrainProgress
@@ -287,7 +287,7 @@ async def test_quit_just_after_the_run_finished_waits_for_its_files_and_asks_not
 async def test_s_smooths_the_step_sparkline_and_the_charts_and_is_remembered(tmp_path):
     from textual.widgets import Sparkline
 
-    from vit_tui.engine.smoothing import ema
+    from vit_tui.engine.telemetry.smoothing import ema
     from vit_tui.tui.settings import load_settings
     from vit_tui.tui.widgets.plot import ChartView
     from vit_tui.tui.widgets.sparkline import LabelledSparkline
@@ -359,7 +359,7 @@ async def test_a_run_that_ends_in_the_app_is_told_as_the_settings_say(tmp_path, 
 async def test_the_status_line_shows_the_whole_runs_eta(tmp_path):
     from tui_fixtures import _epoch
 
-    from vit_tui.engine.events import StepsLogged
+    from vit_tui.engine.telemetry.events import StepsLogged
 
     app = VitApp(tmp_path, offer_demo=False)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -17,10 +17,10 @@ import pytest
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.data.store import write_dataset
-from vit_tui.engine.evaluate import Evaluation, Mistake, save_evaluation
-from vit_tui.engine.events import EpochEnded, EvalDone, RunFinished, RunStarted, StepsLogged
-from vit_tui.engine.runs import write_metrics, write_summary
-from vit_tui.engine.sinks import FileSink
+from vit_tui.engine.infer.evaluate import Evaluation, Mistake, save_evaluation
+from vit_tui.engine.runs.folder import write_metrics, write_summary
+from vit_tui.engine.telemetry.events import EpochEnded, EvalDone, RunFinished, RunStarted, StepsLogged
+from vit_tui.engine.telemetry.sinks import FileSink
 from vit_tui.presets import preset
 
 CLASSES = ["circle", "square", "triangle"]

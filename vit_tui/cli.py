@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 
 from . import __version__
-from .engine.environment import prepare_process_environment
+from .engine.device.environment import prepare_process_environment
 from .errors import UserError, name_too_long
 
 COMMAND_MODULES = ("data", "model", "train", "evaluate", "runs", "tui", "serve", "export", "study", "doctor")

@@ -60,11 +60,11 @@ def run_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.runs import resolve_run
+    from ..engine.runs.folder import resolve_run
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     _check_device(args.device)
-    from ..engine.evaluate import evaluate_run
+    from ..engine.infer.evaluate import evaluate_run
 
     evaluation = evaluate_run(run_dir, data_dir=args.data, checkpoint=args.checkpoint, device=args.device)
     console = Console(highlight=False)
@@ -100,7 +100,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def _check_device(device: str) -> None:
     """Name ``--device``, the option typed, when the device is unknown or absent (not ``train.device``)."""
     from ..config import ConfigError
-    from ..engine.device import resolve_device
+    from ..engine.device.placement import resolve_device
     from ..errors import UserError
 
     try:
@@ -111,15 +111,15 @@ def _check_device(device: str) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Print the top-k classes of each image; with ``--csv``, write them too."""
-    from ..engine.evaluate import image_files
-    from ..engine.runs import resolve_run
+    from ..engine.infer.evaluate import image_files
+    from ..engine.runs.folder import resolve_run
     from ..outputs import output_file
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     image_files(args.images)  # a bad path is said before the model loads
     _check_device(args.device)
     csv_path = output_file(args.csv, "--csv", example="predictions.csv") if args.csv else None
-    from ..engine.predict import predict_paths, skipped_warning, write_predictions_csv
+    from ..engine.infer.predict import predict_paths, skipped_warning, write_predictions_csv
 
     skipped: list[Path] = []
     # The paths as typed, not the files found: an unreadable file in a named folder is skipped, a named one is not.
@@ -137,13 +137,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_attention(args: argparse.Namespace) -> int:
     """Write one attention figure per image and name each file written."""
-    from ..engine.evaluate import image_files
-    from ..engine.runs import resolve_run
+    from ..engine.infer.evaluate import image_files
+    from ..engine.runs.folder import resolve_run
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")
     files = image_files(args.images)
     _check_device(args.device)
-    from ..engine.attention_maps import export_attention
+    from ..engine.infer.attention_maps import export_attention
 
     for path in export_attention(run_dir, files, args.out, checkpoint=args.checkpoint, device=args.device):
         print(f"wrote {path}")

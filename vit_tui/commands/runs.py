@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..engine.run_query import middle_cut
+from ..engine.runs.query import middle_cut
 
 COMPARE_COLUMNS = (
     "run",
@@ -83,8 +83,8 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..engine.run_query import filter_runs, parse_sort, sort_runs
-    from ..engine.runs import list_runs
+    from ..engine.runs.folder import list_runs
+    from ..engine.runs.query import filter_runs, parse_sort, sort_runs
 
     root = Path(args.dir) if args.dir else Path(args.home) / "runs"
     order = parse_sort(args.sort) if args.sort else None
@@ -162,8 +162,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.export import COMPARE_CSV, class_mismatch, read_compare_inputs, write_comparison
-    from ..engine.runs import resolve_run
+    from ..engine.report.report import COMPARE_CSV, class_mismatch, read_compare_inputs, write_comparison
+    from ..engine.runs.folder import resolve_run
     from ..errors import UserError
 
     home_runs = Path(args.home) / "runs"
@@ -204,8 +204,15 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
-    from ..engine.events import RunFailed, RunFinished, RunStarted
-    from ..engine.runs import RESERVED_MARKER, EventFollower, checked_summary, read_summary, resolve_run, training_pid
+    from ..engine.runs.folder import (
+        RESERVED_MARKER,
+        EventFollower,
+        checked_summary,
+        read_summary,
+        resolve_run,
+        training_pid,
+    )
+    from ..engine.telemetry.events import RunFailed, RunFinished, RunStarted
     from .train import EXIT_CODES, TrainingDisplay, with_notifier
 
     run_dir = resolve_run(args.run, Path(args.home) / "runs")

@@ -179,8 +179,8 @@ def parse_devices(text: str | None) -> list[str] | None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Rewrite a run's or a study's report files."""
-    from ..engine.export import REPORT_MD, export_run
-    from ..engine.runs import CONFIG_FILE, resolve_run
+    from ..engine.report.report import REPORT_MD, export_run
+    from ..engine.runs.folder import CONFIG_FILE, resolve_run
     from ..study.plan import read_plan
 
     target = Path(args.target)
@@ -191,7 +191,7 @@ def run_report(args: argparse.Namespace) -> int:
         run_dir = resolve_run(args.target, Path(args.home) / "runs")
         written = export_run(run_dir)
         if args.format == "html":
-            from ..engine.html import markdown_file_to_html
+            from ..engine.report.html import markdown_file_to_html
 
             written.append(markdown_file_to_html(run_dir / REPORT_MD))
     for path in written:

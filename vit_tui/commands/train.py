@@ -65,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     Under torchrun every rank checks the same input; rank 0 alone says what is wrong.
     """
-    from ..engine.launch import ranks_from_env
+    from ..engine.parallel.launch import ranks_from_env
     from ..errors import UserError
 
     try:
@@ -77,7 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from ..engine.detach import start_detached
+    from ..engine.parallel.detach import start_detached
     from ..errors import UserError
 
     cfg, runs_root, name, resume = train_request(args)
@@ -98,7 +98,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def launch_request(args: argparse.Namespace, cfg: Any) -> Any:
     """The checked torchrun launch the options ask for, or None for one process."""
-    from ..engine.launch import Launch, check_launch
+    from ..engine.parallel.launch import Launch, check_launch
 
     launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint).check()
     if launch.world_size == 1 and not launch.rdzv_endpoint:
@@ -111,13 +111,13 @@ def launch_here(cfg: Any, launch: Any, runs_root: Path, name: str | None, resume
     import tempfile
 
     from .. import config as config_mod
-    from ..engine.launch import run_launcher
+    from ..engine.parallel.launch import run_launcher
 
     with tempfile.TemporaryDirectory(prefix="vit-tui-launch-") as tmp:
         control = Path(tmp)
         if resume is not None:
             if launch.node_rank == 0:
-                from ..engine.trainer import check_resumable
+                from ..engine.train.trainer import check_resumable
 
                 check_resumable(resume, cfg)  # before the run's config.toml takes these settings
                 config_mod.save(cfg, resume / "config.toml")
@@ -139,7 +139,7 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
     which creates it.
     """
     from .. import config as config_mod
-    from ..engine.launch import ranks_from_env
+    from ..engine.parallel.launch import ranks_from_env
     from ..errors import UserError, check_path_length
     from .common import config_from_args
 
@@ -153,7 +153,7 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
             raise UserError("--resume", "continues with the run's own config; change settings with --set only")
         if args.out:
             raise UserError("--resume", "continues in the run's own folder; leave out --out")
-        from ..engine.runs import check_resume_target, read_config, resolve_run
+        from ..engine.runs.folder import check_resume_target, read_config, resolve_run
 
         resume = resolve_run(resume, home / "runs")
         check_resume_target(resume)
@@ -163,7 +163,7 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
     out = Path(args.out) if args.out else None
     if ranks_from_env().is_main:
         if out is not None:
-            from ..engine.runs import check_new_run_dir
+            from ..engine.runs.folder import check_new_run_dir
 
             check_new_run_dir(out.parent, out.name)
         check_output(out, resume, home)
@@ -217,10 +217,10 @@ def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None,
     """Train in this process with the progress display; return the exit code.
 
     Under torchrun rank 0 shows the progress for all ranks; the others stay silent. ``notify``
-    rings the bell and sends a desktop notification when the run ends (``engine.notify``).
+    rings the bell and sends a desktop notification when the run ends (``engine.telemetry.notify``).
     """
-    from ..engine.launch import ranks_from_env, report_exit_code
-    from ..engine.trainer import train
+    from ..engine.parallel.launch import ranks_from_env, report_exit_code
+    from ..engine.train.trainer import train
 
     ranks = ranks_from_env()
     if not ranks.is_main:
@@ -240,7 +240,7 @@ def train_here(cfg: Any, runs_root: Path, name: str | None, resume: Path | None,
 
 def with_notifier(display: Any, notify: bool) -> Any:
     """``display``, or a sink that shows each event and then tells the terminal about an ending (``--notify``)."""
-    from ..engine.notify import TerminalNotifier, tty_writer
+    from ..engine.telemetry.notify import TerminalNotifier, tty_writer
 
     write = tty_writer(sys.stdout) if notify else None
     if write is None:  # not asked, or no terminal to tell
@@ -256,7 +256,7 @@ def with_notifier(display: Any, notify: bool) -> Any:
 
 def _train_quietly(cfg: Any, runs_root: Path, name: str | None, resume: Path | None) -> int:
     """One non-zero rank: train without a display; a signal stops it (the ranks agree on the step)."""
-    from ..engine.trainer import train
+    from ..engine.train.trainer import train
 
     cancel = threading.Event()
     with stop_signals(cancel, lambda text: None):

@@ -58,6 +58,6 @@ def write_samples(
     figure.suptitle(f"{manifest.name}: {split}, up to {per_class} random images per class", fontsize=11)
     figure.tight_layout()
     target = Path(out_path) if out_path is not None else folder / "samples.png"
-    # The same resolution as every other PNG the program writes (engine.export.FIGURE_DPI).
+    # The same resolution as every other PNG the program writes (engine.report.report.FIGURE_DPI).
     write_with(target, lambda handle: figure.savefig(handle, format="png", dpi=200), mkdir=False)
     return target

@@ -189,9 +189,9 @@ def _tiny_losses(device, *extra: str, steps: int = STEPS) -> tuple[list[float], 
     import torch
 
     from ..model.vit import build_model
-    from .batches import TrainData
-    from .graph_step import make_train_step
-    from .session import make_optimizer, make_scheduler
+    from .train.batches import TrainData
+    from .train.graph_step import make_train_step
+    from .train.session import make_optimizer, make_scheduler
 
     cfg = _tiny_config(*extra)
     torch.manual_seed(cfg.train.seed)
@@ -254,8 +254,8 @@ def probe_bf16(device) -> str:
 def probe_streamed(device) -> str:
     import torch
 
-    from .batches import StreamedTrainData, TrainData
-    from .evaluate import fit_images
+    from .infer.evaluate import fit_images
+    from .train.batches import StreamedTrainData, TrainData
 
     gen = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (48, 36, 36, 3), dtype=torch.uint8, generator=gen)
@@ -280,7 +280,7 @@ def probe_streamed(device) -> str:
 def probe_nvml(device) -> str:
     if device.type != "cuda":
         raise Skipped("NVML reads NVIDIA GPUs")
-    from .gpu_facts import format_facts, query_facts
+    from .telemetry.gpu_facts import format_facts, query_facts
 
     facts = query_facts(f"cuda:{device.index or 0}")
     if facts is None:
@@ -329,7 +329,7 @@ PROBES: tuple[tuple[str, Callable[[Any], str]], ...] = (
 
 def diagnose(device_name: str = "auto", limit_s: float = PROBE_LIMIT_S) -> Report:
     """The facts of this machine and every probe on ``device_name`` (a ``ConfigError`` for a bad one)."""
-    from .device import resolve_device
+    from .device.placement import resolve_device
 
     device = resolve_device(device_name)
     report = Report(device=str(device), facts=gather_facts())

@@ -269,7 +269,7 @@ def _check_repeats(plan: StudyPlan) -> None:
 
 def _check_devices(plan: StudyPlan, devices: Sequence[str] | None) -> None:
     """Each device a run would train on must be here (``--devices`` replaces the runs' own)."""
-    from ..engine.device import resolve_device
+    from ..engine.device.placement import resolve_device
 
     if devices:
         for device in devices:

@@ -119,14 +119,14 @@ def write_reproduce_outputs(out_dir: str | os.PathLike, html: bool = False) -> l
         written.append(confusion)
     written.append(_write_comparison(out / COMPARISON_MD, plan, records, variants, written))
     if html:
-        from ..engine.html import markdown_file_to_html
+        from ..engine.report.html import markdown_file_to_html
 
         written.append(markdown_file_to_html(out / COMPARISON_MD))
     return written
 
 
 def _attention(run: RunRecord) -> str:
-    from ..engine.runs import read_config
+    from ..engine.runs.folder import read_config
 
     try:
         return read_config(run.path).model.attention
@@ -155,8 +155,8 @@ def _seed_note(runs: list[RunRecord]) -> str:
 
 def plot_loss(path: Path, variants: list[Combination]) -> Path:
     """The two training-loss curves side by side: running loss of each seed, epoch means on top."""
-    from ..engine.export import epoch_axis, figure, save_figure
-    from ..engine.runs import read_steps
+    from ..engine.report.report import epoch_axis, figure, save_figure
+    from ..engine.runs.folder import read_steps
 
     fig = figure(10, 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
@@ -181,7 +181,7 @@ def plot_loss(path: Path, variants: list[Combination]) -> Path:
 
 def plot_accuracy(path: Path, variants: list[Combination]) -> Path:
     """The two accuracy curves side by side: training and validation accuracy per epoch."""
-    from ..engine.export import epoch_axis, figure, save_figure
+    from ..engine.report.report import epoch_axis, figure, save_figure
 
     fig = figure(10, 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
@@ -203,8 +203,8 @@ def plot_accuracy(path: Path, variants: list[Combination]) -> Path:
 
 def plot_confusions(path: Path, variants: list[Combination]) -> Path | None:
     """The two confusion matrices side by side (summed over seeds), accuracies in the titles."""
-    from ..engine.export import draw_confusion, figure, save_figure
-    from ..engine.metrics import load_evaluation
+    from ..engine.infer.metrics import load_evaluation
+    from ..engine.report.report import draw_confusion, figure, save_figure
 
     panels = []
     for variant in variants:
@@ -229,7 +229,7 @@ def plot_confusions(path: Path, variants: list[Combination]) -> Path | None:
 def _write_comparison(
     path: Path, plan: dict[str, Any], records: list[RunRecord], variants: list[Combination], written: list[Path]
 ) -> Path:
-    from ..engine.export import markdown_table
+    from ..engine.report.report import markdown_table
 
     spec = plan.get("spec", {})
     lines = ["# Reproduction of the course experiment", ""]

@@ -63,7 +63,7 @@ class Combination:
 
 def read_records(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[RunRecord]]:
     """(plan.json, one record per planned run) of a study folder."""
-    from ..engine.runs import effective_status, load_summary, read_metrics
+    from ..engine.runs.folder import effective_status, load_summary, read_metrics
 
     plan = read_plan(out_dir)
     if plan is None:

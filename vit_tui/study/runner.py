@@ -43,7 +43,7 @@ class StudyOutcome:
 
 def job_action(plan: StudyPlan, job: Job) -> str:
     """keep, resume, restart or new, for ``job`` as its folder stands now."""
-    from ..engine.runs import CONFIG_FILE, effective_status, load_summary, training_pid
+    from ..engine.runs.folder import CONFIG_FILE, effective_status, load_summary, training_pid
 
     run_dir = plan.run_dir(job)
     if not run_dir.exists():
@@ -82,7 +82,7 @@ def run_study(
     devices: Sequence[str] | None = None,
 ) -> StudyOutcome:
     """Bring every run of ``plan`` to an end; engine and study events go to ``sink``."""
-    from ..engine.trainer_slot import TRAINER_SLOT
+    from ..engine.train.trainer_slot import TRAINER_SLOT
 
     # The whole study holds the process's training slot: the app's Train screen cannot start between its runs.
     with TRAINER_SLOT.hold(f"study {plan.name}"):
@@ -114,7 +114,7 @@ def _run_study(
 
 
 def _report_kept(plan: StudyPlan, job: Job, index: int, total: int, sink: Sink) -> str:
-    from ..engine.runs import read_summary
+    from ..engine.runs.folder import read_summary
 
     summary = read_summary(plan.run_dir(job))
     status = str(summary.get("status", "finished"))
@@ -125,7 +125,7 @@ def _report_kept(plan: StudyPlan, job: Job, index: int, total: int, sink: Sink) 
 
 def _prepare(plan: StudyPlan, job: Job, action: str, device: str) -> config_mod.RunConfig:
     """Clear a run that cannot continue and reserve a new folder (with its marker); the run's config."""
-    from ..engine.runs import RESERVED_MARKER, new_run_dir
+    from ..engine.runs.folder import RESERVED_MARKER, new_run_dir
 
     cfg = config_mod.with_value(job.cfg, "train.device", device) if device else job.cfg
     run_dir = plan.run_dir(job)
@@ -146,7 +146,7 @@ def _run_here(
     sink: Sink,
     cancel: threading.Event,
 ) -> dict[str, str]:
-    from ..engine.trainer import train
+    from ..engine.train.trainer import train
 
     statuses: dict[str, str] = {}
     for index, job in waiting:
@@ -215,7 +215,7 @@ def _run_parallel(
 def _run_child(
     plan: StudyPlan, job: Job, index: int, action: str, device: str, sink: Sink, cancel: threading.Event
 ) -> str:
-    from ..engine.runs import CONFIG_FILE, EventFollower, read_summary
+    from ..engine.runs.folder import CONFIG_FILE, EventFollower, read_summary
 
     cfg = _prepare(plan, job, action, device)
     run_dir = plan.run_dir(job)
@@ -248,7 +248,7 @@ def _run_child(
     summary = read_summary(run_dir)
     status = str(summary.get("status", "failed")) if child.returncode in (0, 1, 130) else "failed"
     if child.returncode == 2:
-        from ..engine.detach import last_error_line
+        from ..engine.parallel.detach import last_error_line
 
         raise UserError(str(run_dir), last_error_line(run_dir / "study.log") or "the training process refused its input")
     sink(JobEnded(index, len(plan.jobs), str(run_dir), job.label, job.seed, status,

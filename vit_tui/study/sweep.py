@@ -126,7 +126,7 @@ def write_sweep_outputs(out_dir: str | Path, html: bool = False) -> list[Path]:
         written.append(plot_sweep(out / SWEEP_PNG, board))
     written.append(_write_md(out / SWEEP_MD, out, board, keys, written))
     if html:
-        from ..engine.html import markdown_file_to_html
+        from ..engine.report.html import markdown_file_to_html
 
         written.append(markdown_file_to_html(out / SWEEP_MD))
     return written
@@ -182,7 +182,7 @@ def verdict_lines(board: list[Combination]) -> list[str]:
 
 
 def _write_md(path: Path, out: Path, board: list[Combination], keys: list[str], written: list[Path]) -> Path:
-    from ..engine.export import markdown_table
+    from ..engine.report.report import markdown_table
 
     plan, records = read_records(out)
     spec = plan.get("spec", {})
@@ -226,7 +226,7 @@ def _write_md(path: Path, out: Path, board: list[Combination], keys: list[str], 
 
 def plot_sweep(path: Path, board: list[Combination]) -> Path:
     """Mean best validation accuracy per combination with ± std error bars and each seed as a dot."""
-    from ..engine.export import figure, save_figure
+    from ..engine.report.report import figure, save_figure
 
     shown = [c for c in board if c.finished]
     height = max(3.0, 0.45 * len(shown) + 1.6)

@@ -3,7 +3,7 @@
 Three ways, each switchable in ``settings.json``: a Textual notification (``notify_toast``), the
 terminal bell (``notify_bell``) and the terminal's desktop notification (``notify_desktop``, OSC 9
 or OSC 777 as ``notify_dialect`` says: ``auto``, ``osc9`` or ``osc777``). The bytes are decided
-by ``engine.notify.notification_text`` and written through the app's terminal driver, so they
+by ``engine.telemetry.notify.notification_text`` and written through the app's terminal driver, so they
 reach the terminal in order with the app's own output.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.notify import Notice, notification_text
+from ..engine.telemetry.notify import Notice, notification_text
 from .settings import load_settings
 
 DEFAULTS = {"notify_toast": True, "notify_bell": True, "notify_desktop": True, "notify_dialect": "auto"}

@@ -125,7 +125,7 @@ class VitApp(App[None]):
     form_errors: var[dict[str, str]] = var(dict)
     """Problems the model form has (key -> why); training waits until there are none."""
     smoothing: var[float] = var(0.0)
-    """The EMA weight curves and sparklines are drawn with (``engine.smoothing``; remembered in settings)."""
+    """The EMA weight curves and sparklines are drawn with (``engine.telemetry.smoothing``; remembered in settings)."""
 
     def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
         super().__init__()
@@ -154,8 +154,8 @@ class VitApp(App[None]):
     @work(thread=True, group="warm-up", exit_on_error=False)
     def _warm_up(self) -> None:
         """Import the engine (and torch) in the background so the first train or evaluate is quick."""
-        import vit_tui.engine.evaluate  # noqa: F401
-        import vit_tui.engine.trainer  # noqa: F401
+        import vit_tui.engine.infer.evaluate  # noqa: F401
+        import vit_tui.engine.train.trainer  # noqa: F401
         import vit_tui.model.summary  # noqa: F401
 
     def _register_themes(self, themes: list[Theme]) -> None:
@@ -172,7 +172,7 @@ class VitApp(App[None]):
 
     def action_cycle_smoothing(self) -> None:
         """Smooth the curves more: 0, 0.6, 0.9, 0.99, then none again (remembered for next time)."""
-        from ..engine.smoothing import next_weight
+        from ..engine.telemetry.smoothing import next_weight
 
         self.smoothing = next_weight(self.smoothing)
         save_setting("smoothing", self.smoothing)
@@ -197,7 +197,7 @@ class VitApp(App[None]):
 
     def action_doctor(self) -> None:
         """The doctor's table; its probes run in a subprocess, never while a run trains in the app."""
-        from ..engine.trainer_slot import running_trainer
+        from ..engine.train.trainer_slot import running_trainer
         from .screens.doctor import DoctorScreen
 
         training = running_trainer()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 from textual.message import Message
 
-from ..engine.events import Event, StepsLogged
+from ..engine.telemetry.events import Event, StepsLogged
 from ..errors import UserError
 from .messages import TrainEvent, TrainProgress
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.message import Message
 
-from ..engine.events import Event, StepsLogged
+from ..engine.telemetry.events import Event, StepsLogged
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Compare view: the marked runs' curves overlaid (one colour each), metrics side by side, their confusion matrices.
 
-The files come from ``engine.export.compare_runs`` (its ``comparison.csv`` is the metrics
+The files come from ``engine.report.report.compare_runs`` (its ``comparison.csv`` is the metrics
 table shown here); the curves are the runs' own ``metrics.csv``: each run's train loss on one
 chart and its validation accuracy on the other, tagged A, B, C... in the legend.
 """
@@ -71,8 +71,8 @@ class CompareScreen(VitScreen):
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        from ...engine.evaluate import load_evaluation
-        from ...engine.runs import read_metrics
+        from ...engine.infer.evaluate import load_evaluation
+        from ...engine.runs.folder import read_metrics
         from ...errors import UserError
 
         self.query_one("#compare-confusions").styles.grid_size_columns = min(3, len(self.runs))

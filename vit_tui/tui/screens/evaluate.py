@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ...engine.run_query import middle_cut
+from ...engine.runs.query import middle_cut
 from ...errors import UserError
 from ..messages import TaskDone, TaskFailed
 from ..widgets.confusion import ConfusionView
@@ -411,7 +411,7 @@ def _per_class_table(per_class: list[dict]) -> Table:
 
 def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
     """The validation image a mistake refers to (file names are relative to the split folder)."""
-    from ...engine.runs import read_config
+    from ...engine.runs.folder import read_config
 
     if not file_name:
         return None
@@ -431,20 +431,20 @@ def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
 
 
 def _list_runs(runs_root: Path) -> list:
-    from ...engine.runs import list_runs
+    from ...engine.runs.folder import list_runs
 
     return list_runs(runs_root)
 
 
 def _load(run_dir: Path) -> tuple[Path, tuple | None]:
-    from ...engine.evaluate import load_evaluation
+    from ...engine.infer.evaluate import load_evaluation
 
     return run_dir, load_evaluation(run_dir)
 
 
 def _evaluate(run_dir: Path) -> tuple[Path, tuple | None]:
-    from ...engine.evaluate import evaluate_run, load_evaluation, save_evaluation
-    from ...engine.runs import read_config
+    from ...engine.infer.evaluate import evaluate_run, load_evaluation, save_evaluation
+    from ...engine.runs.folder import read_config
 
     keep = read_config(run_dir).train.keep
     save_evaluation(run_dir, evaluate_run(run_dir, checkpoint=keep), {"checkpoint": keep})
@@ -452,6 +452,6 @@ def _evaluate(run_dir: Path) -> tuple[Path, tuple | None]:
 
 
 def _export(run_dir: Path) -> list[Path]:
-    from ...engine.export import export_run
+    from ...engine.report.report import export_run
 
     return [Path(p) for p in export_run(run_dir)]

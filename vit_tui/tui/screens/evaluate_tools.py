@@ -48,7 +48,7 @@ class RunModels:
 
     def get(self, run_dir: Path):
         """The run's kept checkpoint as a ``RunModel`` (loaded again only when the run or its file changed)."""
-        from ...engine.evaluate import open_run
+        from ...engine.infer.evaluate import open_run
 
         checkpoint = kept_checkpoint(run_dir)
         weights = run_dir / "weights" / f"{checkpoint}.pt"
@@ -62,14 +62,14 @@ class RunModels:
 
 def kept_checkpoint(run_dir: Path) -> str:
     """The checkpoint the run keeps (``train.keep``): the one its evaluation scores."""
-    from ...engine.runs import read_config
+    from ...engine.runs.folder import read_config
 
     return read_config(run_dir).train.keep
 
 
 def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> AttentionResult:
     from ...config import has_class_token
-    from ...engine.attention_maps import rollout_caption, rollout_grid
+    from ...engine.infer.attention_maps import rollout_caption, rollout_grid
 
     with models.lock:
         run = models.get(run_dir)
@@ -79,8 +79,8 @@ def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> Attentio
 
 
 def predict(models: RunModels, run_dir: Path, source: Path) -> PredictionsResult:
-    from ...engine.evaluate import image_files
-    from ...engine.predict import predict_paths
+    from ...engine.infer.evaluate import image_files
+    from ...engine.infer.predict import predict_paths
 
     files = image_files([source])  # a bad path is the user's error before any model is loaded
     with models.lock:
@@ -94,7 +94,7 @@ def predictions_csv_path(run_dir: Path, source: Path) -> Path:
 
 
 def save_predictions(run_dir: Path, source: Path, predictions: list) -> Path:
-    from ...engine.predict import write_predictions_csv
+    from ...engine.infer.predict import write_predictions_csv
     from ...outputs import output_file
 
     target = output_file(predictions_csv_path(run_dir, source), "predictions CSV", example="predictions.csv")
@@ -103,7 +103,7 @@ def save_predictions(run_dir: Path, source: Path, predictions: list) -> Path:
 
 def onnx_missing() -> str | None:
     """What to install for ONNX export, or None when it can be written here."""
-    from ...engine.deploy import require_export_packages
+    from ...engine.deploy.export import require_export_packages
 
     try:
         require_export_packages("onnx")
@@ -113,6 +113,6 @@ def onnx_missing() -> str | None:
 
 
 def export_model(run_dir: Path, fmt: str):
-    from ...engine.deploy import export_model as export
+    from ...engine.deploy.export import export_model as export
 
     return export(run_dir, fmt, checkpoint=kept_checkpoint(run_dir))

@@ -5,9 +5,9 @@ loss and validation accuracy per epoch as sparklines, how its config differs fro
 it names, and its files. The folder is scanned every two seconds in a thread worker that reads
 again only the runs whose files changed; details are read in a worker too.
 
-Mark two or more runs (up to six) with space and press c: ``engine.export.compare_runs`` writes
+Mark two or more runs (up to six) with space and press c: ``engine.report.report.compare_runs`` writes
 the comparison files and the compare view shows every run's curves overlaid, the metrics side by
-side and the confusion matrices. / filters the list and s sorts it (``engine.run_query``).
+side and the confusion matrices. / filters the list and s sorts it (``engine.runs.query``).
 
 A study's runs (a sweep or the course experiment) sit under one group row that expands and
 collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
@@ -32,8 +32,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from ...engine.run_query import COLUMNS as QUERY_COLUMNS
-from ...engine.run_query import filter_runs, fit_name_and_date, middle_cut, short_date, sort_runs
+from ...engine.runs.query import COLUMNS as QUERY_COLUMNS
+from ...engine.runs.query import filter_runs, fit_name_and_date, middle_cut, short_date, sort_runs
 from ...errors import UserError
 from ..messages import StudyEvent, TaskDone, TaskFailed
 from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
@@ -95,7 +95,7 @@ class RunsScreen(VitScreen):
         self._timer: Timer | None = None
         self._study_cancel = threading.Event()
         self.filter_text = ""
-        """The filter in force (``engine.run_query``'s language; empty shows every run)."""
+        """The filter in force (``engine.runs.query``'s language; empty shows every run)."""
         self.sort_column = ""
         """The column the list is sorted by (empty: newest first)."""
         self.sort_reverse = False
@@ -114,7 +114,7 @@ class RunsScreen(VitScreen):
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        from ...engine.run_details import RunListing
+        from ...engine.runs.details import RunListing
 
         self._listing = RunListing(self.app.state.runs_root)
         self._studies = StudyListing(self.app.state.runs_root)
@@ -343,7 +343,7 @@ class RunsScreen(VitScreen):
         self.query_one("#run-detail-text", Static).update(leaderboard_table(study, self.app.state.home))
 
     def _read_details(self, run_dir: Path) -> None:
-        from ...engine.run_details import run_details
+        from ...engine.runs.details import run_details
 
         self.run_task("details", run_details, run_dir, run_dir=run_dir)
 
@@ -566,7 +566,7 @@ class RunsScreen(VitScreen):
             self.post_message(StudyEvent(event))
 
     def on_study_event(self, message: StudyEvent) -> None:
-        from ...engine.events import RunStarted
+        from ...engine.telemetry.events import RunStarted
         from ...study.events import JobEnded
 
         self.query_one(StudyProgress).show(message.event)
@@ -597,7 +597,7 @@ class RunsScreen(VitScreen):
     def _study_ended(self, report) -> None:
         self.query_one(StudyProgress).end()
         self.action_refresh()
-        from ...engine.notify import Notice
+        from ...engine.telemetry.notify import Notice
         from ..alerts import announce
 
         if report.status == "finished":
@@ -635,7 +635,7 @@ class RunsScreen(VitScreen):
             self.query_one(StudyProgress).end()
             self.action_refresh()
             self.app.show_failure("The study failed", message.message)
-            from ...engine.notify import Notice
+            from ...engine.telemetry.notify import Notice
             from ..alerts import announce
 
             announce(self.app, Notice("vit-tui: study failed", message.message, bad=True))
@@ -649,7 +649,7 @@ class RunsScreen(VitScreen):
 
 
 def _compare(runs: list[Path], out_dir: Path) -> tuple[list[Path], list[Path]]:
-    from ...engine.export import write_comparison
+    from ...engine.report.report import write_comparison
 
     return runs, write_comparison(runs, out_dir, force=True)
 
@@ -662,7 +662,7 @@ def _scan(listing, studies: StudyListing) -> tuple[list, set[Path], list[StudyRo
 
 def _progress_events() -> tuple[type, ...]:
     """What the progress line shows; step logs are left out (they come many a second)."""
-    from ...engine.events import EpochEnded, RunStarted
+    from ...engine.telemetry.events import EpochEnded, RunStarted
     from ...study.events import JobEnded, JobStarted, StudyFinished, StudyPhase, StudyStarted
 
     return (StudyStarted, StudyPhase, JobStarted, JobEnded, StudyFinished, RunStarted, EpochEnded)

@@ -25,11 +25,11 @@ from textual.widgets import Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ...config import RunConfig, field_errors
-from ...engine.events import (
+from ...engine.telemetry.events import (
     EpochEnded,
     EvalDone,
 )
-from ...engine.trainer_slot import running_trainer
+from ...engine.train.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
 from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
@@ -226,7 +226,7 @@ class TrainScreen(TrainView, VitScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _train_worker(self, cfg: RunConfig, runs_root: Path, token: int) -> TrainingEnded:
-        from ...engine.trainer import train
+        from ...engine.train.trainer import train
 
         sink = MessageSink(self.post_message)
         # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
@@ -316,12 +316,12 @@ class TrainScreen(TrainView, VitScreen):
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an interrupted run in its own process and follow it."""
-        from ...engine.runs import read_config
+        from ...engine.runs.folder import read_config
 
         self._start_detached(read_config(run_dir), resume=run_dir)
 
     def _resume_detached(self, run_dir: Path) -> None:
-        from ...engine.runs import read_config
+        from ...engine.runs.folder import read_config
 
         self._start_detached(read_config(run_dir), resume=run_dir)
 
@@ -331,7 +331,7 @@ class TrainScreen(TrainView, VitScreen):
         ``fresh`` says the process was only just started (or restarted to resume): an end seen
         in the events file before its new start belongs to an earlier process and is not final.
         """
-        from ...engine.runs import EventFollower
+        from ...engine.runs.folder import EventFollower
 
         self.stop_following()
         self._begin_view("following")
@@ -400,7 +400,7 @@ class TrainScreen(TrainView, VitScreen):
 
 def _run_status(run_dir: Path) -> tuple[Path, str]:
     """(run_dir, its status from summary.json and its lock; "" before it has one)."""
-    from ...engine.runs import effective_status, read_summary
+    from ...engine.runs.folder import effective_status, read_summary
 
     summary = read_summary(run_dir)
     return run_dir, effective_status(summary, run_dir) if summary else ""
@@ -408,8 +408,8 @@ def _run_status(run_dir: Path) -> tuple[Path, str]:
 
 def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None, processes: int = 1) -> Path:
     """Start (or resume) a run in its own process (``processes`` > 1: under torchrun); its folder."""
-    from ...engine.detach import start_detached
-    from ...engine.launch import Launch
+    from ...engine.parallel.detach import start_detached
+    from ...engine.parallel.launch import Launch
 
     launch = Launch(nproc_per_node=processes) if processes > 1 else None
     return Path(start_detached(cfg, runs_root=runs_root, resume=resume, launch=launch))

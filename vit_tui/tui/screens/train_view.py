@@ -11,8 +11,8 @@ from pathlib import Path
 
 from textual.widgets import ProgressBar
 
-from ...engine.eta import format_eta, run_eta
-from ...engine.events import (
+from ...engine.telemetry.eta import format_eta, run_eta
+from ...engine.telemetry.events import (
     CheckpointSaved,
     EpochEnded,
     EvalDone,
@@ -152,7 +152,7 @@ class TrainView:
 
     def _announce(self, event: Event) -> None:
         """Tell the user of the run's end, unless it was already over in the events file when following began."""
-        from ...engine.notify import notice_for
+        from ...engine.telemetry.notify import notice_for
         from ..alerts import announce
 
         replayed = self.following and self._follow_polls == 0
@@ -206,7 +206,7 @@ class TrainView:
 
 def _history_from_files(run_dir: Path, up_to_epoch: int) -> list[EpochEnded]:
     """Epoch rows of a resumed run, read back from its metrics file."""
-    from ...engine.runs import read_metrics, read_summary
+    from ...engine.runs.folder import read_metrics, read_summary
 
     summary = read_summary(run_dir)
     rows = [r for r in read_metrics(run_dir) if r["epoch"] <= up_to_epoch]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...engine.events import EpochEnded
+from ...engine.telemetry.events import EpochEnded
 
 COLUMNS = ("epoch", "train loss", "train acc", "val loss", "val acc", "time", "best")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from textual.widgets import Static
 from textual.worker import Worker
 
-from ...engine.gpu_facts import GpuFactsReader, cuda_index, format_facts
+from ...engine.telemetry.gpu_facts import GpuFactsReader, cuda_index, format_facts
 
 REFRESH_S = 1.0
 

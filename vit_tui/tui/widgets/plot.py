@@ -1,7 +1,7 @@
 """Line charts drawn with plotext into a Static, sized to the widget and coloured by the theme.
 
 plotext keeps one global figure, so charts are only ever built on the UI thread. Every chart
-follows the app's ``smoothing`` reactive: its lines are drawn through ``engine.smoothing.ema``.
+follows the app's ``smoothing`` reactive: its lines are drawn through ``engine.telemetry.smoothing.ema``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from ...engine.smoothing import ema
+from ...engine.telemetry.smoothing import ema
 from .palette import Palette, palette_of, rgb
 
 

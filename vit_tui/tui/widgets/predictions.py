@@ -97,7 +97,7 @@ class PredictionsPanel(Vertical):
         super().__init__(**kwargs)
         self.home = home
         self.predictions: list = []
-        """The predictions shown (``vit_tui.engine.predict.Prediction``), for the CSV export."""
+        """The predictions shown (``vit_tui.engine.infer.predict.Prediction``), for the CSV export."""
         self.source: Path | None = None
         """The file or folder they were made for."""
 

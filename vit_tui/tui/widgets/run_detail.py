@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App
 
-from ...engine.run_details import RunDetails
+from ...engine.runs.details import RunDetails
 from .palette import palette_of
 
 BARS = "▁▂▃▄▅▆▇█"

@@ -1,6 +1,6 @@
 """A labelled sparkline: a name, the latest value and the recent history as bars.
 
-The bars follow the app's ``smoothing`` reactive (``engine.smoothing.ema`` over the values kept);
+The bars follow the app's ``smoothing`` reactive (``engine.telemetry.smoothing.ema`` over the values kept);
 the number shown is always the latest raw value.
 """
 
@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Sparkline
 
-from ...engine.smoothing import ema
+from ...engine.telemetry.smoothing import ema
 
 
 class LabelledSparkline(Horizontal):

@@ -1,6 +1,6 @@
 """The Runs screen's progress line for a study started from the app: runs done of all, epoch, phase, time left.
 
-The study's ETA (``engine.eta.study_eta``) comes from the wall time of the runs it has finished
+The study's ETA (``engine.telemetry.eta.study_eta``) comes from the wall time of the runs it has finished
 here and the current run's epochs.
 """
 
@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from ...engine.eta import format_eta, run_eta, study_eta
-from ...engine.events import EpochEnded, RunStarted
+from ...engine.telemetry.eta import format_eta, run_eta, study_eta
+from ...engine.telemetry.events import EpochEnded, RunStarted
 from ...study.events import JobEnded, JobStarted, StudyPhase, StudyStarted
 
 

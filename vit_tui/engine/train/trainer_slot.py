@@ -13,7 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from ..errors import UserError
+from ...errors import UserError
 
 
 class TrainerSlot:

@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from .. import config as config_mod
-from ..config import RunConfig, validate
-from ..errors import UserError
-from ..files import write_text
-from ..locks import RUN_LOCK
+from ... import config as config_mod
+from ...config import RunConfig, validate
+from ...errors import UserError
+from ...files import write_text
+from ...locks import RUN_LOCK
+from ..runs.folder import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 from .launch import Launch, check_launch
-from .runs import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
 
 LOG_FILE = "train.log"
 START_TIMEOUT_S = 120.0
@@ -43,7 +43,7 @@ def start_detached(
     cfg = validate(cfg)
     if launch is not None:
         check_launch(launch, cfg.train.device, cfg.train.batch_size)
-    from ..data.store import read_manifest
+    from ...data.store import read_manifest
 
     read_manifest(cfg.data.dataset)  # a missing dataset is reported here, not in a log file
     if resume is not None:
@@ -89,7 +89,7 @@ def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
     check_resume_target(run_dir)
     if config_mod.load(run_dir / CONFIG_FILE).model != cfg.model:
         raise UserError(str(run_dir), "a resumed run keeps its model; change only training settings")
-    from .trainer import check_resumable
+    from ..train.trainer import check_resumable
 
     # The same checks the child makes, here, before this config replaces the run's config.toml.
     check_resumable(run_dir, cfg)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..config import ConfigError
+from ...config import ConfigError
 from .environment import prepare_process_environment
 
 

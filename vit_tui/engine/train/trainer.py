@@ -27,12 +27,16 @@ from pathlib import Path
 
 import torch
 
-from .. import config as config_mod
-from ..config import RunConfig, validate
-from ..errors import UserError
-from ..files import WriteError
-from ..locks import run_lock
-from .checkpoint import (
+from ... import config as config_mod
+from ...config import RunConfig, validate
+from ...errors import UserError
+from ...files import WriteError
+from ...locks import run_lock
+from ..device.placement import describe_device, is_out_of_memory, resolve_device
+from ..infer.evaluate import EvaluationStopped
+from ..parallel.distributed import Group, join_group, rank_slice
+from ..parallel.launch import LAUNCHER_PID_ENV, check_batch_divisible, ranks_from_env
+from ..runs.checkpoint import (
     RESUME_FORMAT,
     WEIGHTS_FORMAT,
     capture_rng,
@@ -41,23 +45,7 @@ from .checkpoint import (
     save_weights,
     weights_path,
 )
-from .device import describe_device, is_out_of_memory, resolve_device
-from .distributed import Group, join_group, rank_slice
-from .evaluate import EvaluationStopped
-from .events import (
-    CheckpointSaved,
-    EpochEnded,
-    EvalDone,
-    PhaseChanged,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    Sink,
-    StepsLogged,
-    null_sink,
-)
-from .launch import LAUNCHER_PID_ENV, check_batch_divisible, ranks_from_env
-from .runs import (
+from ..runs.folder import (
     CONFIG_FILE,
     append_step,
     check_new_run_dir,
@@ -70,9 +58,21 @@ from .runs import (
     write_metrics,
     write_summary,
 )
+from ..telemetry.events import (
+    CheckpointSaved,
+    EpochEnded,
+    EvalDone,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Sink,
+    StepsLogged,
+    null_sink,
+)
+from ..telemetry.sinks import EVENTS_FILE, FileSink, TeeSink
+from ..telemetry.trackers import open_trackers
 from .session import Session, build_session, save_resume_state
-from .sinks import EVENTS_FILE, FileSink, TeeSink
-from .trackers import open_trackers
 from .trainer_slot import TRAINER_SLOT
 
 LOG_INTERVAL_S = 0.1
@@ -579,7 +579,7 @@ class _Runner:
         self._save_resume(len(self.state.history))
         self._write_summary("interrupted")
         if self.state.history and self.main:
-            from .export import export_run
+            from ..report.report import export_run
 
             export_run(self.run_dir, evaluate=False)
         self._run_finished("interrupted")
@@ -593,7 +593,7 @@ class _Runner:
         """
         self._write_summary("interrupted")
         if export:
-            from .export import export_run
+            from ..report.report import export_run
 
             export_run(self.run_dir, evaluate=False)
         self._run_finished("interrupted")
@@ -618,8 +618,8 @@ class _Runner:
         return WriteError(exc.subject, why, exc.errno)
 
     def _finish(self) -> RunResult:
-        from .evaluate import save_evaluation
-        from .export import export_run
+        from ..infer.evaluate import save_evaluation
+        from ..report.report import export_run
 
         s, st = self.s, self.state
         keep = s.cfg.train.keep

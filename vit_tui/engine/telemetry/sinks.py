@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from ..files import write_error
+from ...files import write_error
 from .events import Event, Sink, to_json
 
 EVENTS_FILE = "events.jsonl"

@@ -18,11 +18,13 @@ from typing import Any
 
 import torch
 
-from .. import config as config_mod
-from ..config import ConfigError, RunConfig
-from ..errors import UserError
-from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
-from .checkpoint import (
+from ... import config as config_mod
+from ...config import ConfigError, RunConfig
+from ...errors import UserError
+from ..device.placement import choose_precision, cuda_capability, resolve_device, seed_everything
+from ..infer.evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
+from ..parallel.distributed import Group, Ranks, shard
+from ..runs.checkpoint import (
     FORMAT_VERSION,
     RESUME_FORMAT,
     WEIGHTS_FORMAT,
@@ -32,10 +34,8 @@ from .checkpoint import (
     model_state,
     restore_rng,
 )
-from .device import choose_precision, cuda_capability, resolve_device, seed_everything
-from .distributed import Group, Ranks, shard
-from .evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
-from .events import PhaseChanged, Sink
+from ..telemetry.events import PhaseChanged, Sink
+from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
 from .graph_step import make_train_step, optimizer_options
 from .step import TrainData, TrainStep, compile_forward
 
@@ -147,8 +147,8 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
     data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
     """
-    from ..data.store import load_split
-    from ..model.vit import build_model, count_parameters
+    from ...data.store import load_split
+    from ...model.vit import build_model, count_parameters
 
     t = cfg.train
     group = group or Group(Ranks(), resolve_device(t.device))
@@ -228,7 +228,7 @@ def _step_config(cfg: RunConfig, group: Group) -> tuple[RunConfig, str]:
 
 def _warn_empty_classes(sink: Sink, classes: list[str], train_split, val_split) -> None:
     """Say which classes lack train or val images (a dataset built with --allow-empty-classes)."""
-    from ..data.checks import class_gaps, gaps_warning
+    from ...data.checks import class_gaps, gaps_warning
 
     counts = {
         name: torch.bincount(split.labels.cpu(), minlength=len(classes)).tolist()
@@ -241,7 +241,7 @@ def _warn_empty_classes(sink: Sink, classes: list[str], train_split, val_split) 
 
 def _warn_skipped(sink: Sink, train_split, val_split) -> None:
     """Say which files loading left out, so images never go missing from a run unannounced."""
-    from ..data.checks import skipped_warning
+    from ...data.checks import skipped_warning
 
     for name, split in (("train", train_split), ("val", val_split)):
         if split.skipped:

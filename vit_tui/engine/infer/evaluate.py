@@ -3,7 +3,7 @@
 ``run_inference`` is the batched no-grad pass the trainer uses every epoch (one host sync);
 ``evaluate_run`` loads a run's checkpoint and scores it on a dataset's validation split;
 ``open_run`` loads a run's checkpoint for inference (``RunModel``), which ``predict_images``
-(and ``engine.predict``, ``engine.attention_maps``) classify and inspect image files with.
+(and ``engine.infer.predict``, ``engine.infer.attention_maps``) classify and inspect image files with.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..errors import UserError
-from .checkpoint import (
+from ...config import RunConfig
+from ...errors import UserError
+from ..device.placement import autocast, eval_mode, resolve_device, resolve_precision
+from ..runs.checkpoint import (
     RESUME_FORMAT,
     WEIGHTS_FORMAT,
     checkpoint_config,
@@ -28,7 +29,6 @@ from .checkpoint import (
     load_model_state,
     weights_path,
 )
-from .device import autocast, eval_mode, resolve_device, resolve_precision
 from .metrics import Evaluation, Mistake, load_evaluation, save_evaluation, summarize_predictions
 
 __all__ = [
@@ -93,7 +93,7 @@ def run_inference(
 
     ``stop`` is asked before every batch; when it says yes the pass ends with ``EvaluationStopped``.
     """
-    from ..data.augment import to_model_input
+    from ...data.augment import to_model_input
 
     device = images.device
     loss_sum = torch.zeros((), dtype=torch.float32, device=device)
@@ -129,7 +129,7 @@ def load_run_model(
     run_dir: str | os.PathLike, checkpoint: str = "best", device: torch.device | None = None
 ) -> tuple[torch.nn.Module, RunConfig, list[str], dict[str, Any]]:
     """The model of a run's checkpoint (eval mode), its config, classes and checkpoint metadata."""
-    from ..model.vit import build_model
+    from ...model.vit import build_model
 
     if checkpoint not in ("best", "last"):
         raise UserError("--checkpoint", f"unknown checkpoint {checkpoint!r}; use best or last")
@@ -159,7 +159,7 @@ def load_val_split(
 
     A dataset with other classes than the run's is a ``UserError``.
     """
-    from ..data.store import load_split
+    from ...data.store import load_split
 
     dataset = Path(data_dir) if data_dir is not None else Path(cfg.data.dataset)
     split = _user_error_on_data(lambda: load_split(dataset, "val", device), dataset)
@@ -196,7 +196,7 @@ def image_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     A missing path or a folder holding no image is a ``UserError``; a file that is not an image
     is found out when it is read.
     """
-    from ..data.imaging import IMAGE_SUFFIXES, is_image_name
+    from ...data.imaging import IMAGE_SUFFIXES, is_image_name
 
     files: list[Path] = []
     for path in map(Path, paths):
@@ -239,7 +239,7 @@ class RunModel:
     ) -> tuple[torch.Tensor, list[Path], list[tuple[Path, str]]]:
         """The images of ``paths`` that can be read (as ``read_images``), their paths, and the
         unreadable ones with the reason."""
-        from ..data.imaging import ImageReadError, read_image
+        from ...data.imaging import ImageReadError, read_image
 
         size = self.cfg.model.image_size
         arrays, read, unreadable = [], [], []
@@ -278,7 +278,7 @@ def predict_images(
 def resize_mode(cfg: RunConfig) -> str:
     """How the run's dataset resized its pictures (stretch unless its manifest says otherwise)."""
     try:
-        from ..data.store import read_manifest
+        from ...data.store import read_manifest
 
         manifest = read_manifest(Path(cfg.data.dataset))
     except Exception:  # noqa: BLE001 - the dataset may be gone; stretching is the builders' default
@@ -290,7 +290,7 @@ def resize_mode(cfg: RunConfig) -> str:
 
 def _user_error_on_data(load, dataset: Path):
     """Run a dataset load, turning the data package's errors into a ``UserError``."""
-    from ..data.store import DatasetError
+    from ...data.store import DatasetError
 
     try:
         return load()

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..data.augment import augment_batch, to_model_input
+from ...config import RunConfig
+from ...data.augment import augment_batch, to_model_input
+from ..device.placement import autocast, is_out_of_memory
 from .batches import StreamedTrainData, TrainData
-from .device import autocast, is_out_of_memory
 
 __all__ = ["TrainData", "TrainStep", "compile_forward"]
 

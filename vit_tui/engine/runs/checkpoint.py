@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import config as config_mod
-from .. import files
-from ..config import RunConfig
-from ..errors import UserError
+from ... import config as config_mod
+from ... import files
+from ...config import RunConfig
+from ...errors import UserError
 
 WEIGHTS_FORMAT = "vit-tui/weights"
 RESUME_FORMAT = "vit-tui/resume"

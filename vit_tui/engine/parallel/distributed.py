@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError
+from ...config import ConfigError
 from .launch import STOP_FILE_ENV, Ranks
 
 # --- devices ---------------------------------------------------------------------------------

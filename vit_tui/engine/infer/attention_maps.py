@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import has_class_token
-from ..files import write_with
-from ..model.attention import record_attention
-from ..outputs import claim_folder, output_folder
+from ...config import has_class_token
+from ...files import write_with
+from ...model.attention import record_attention
+from ...outputs import claim_folder, output_folder
+from ..report.report import FIGURE_DPI
 from .evaluate import RunModel, image_files, open_run
-from .export import FIGURE_DPI
 
 WEIGHTS_NOTES = {
     "mha": "mha: softmax over keys, so each row of a head's attention sums to 1.",
@@ -112,7 +112,7 @@ def image_attention(
     run: RunModel, images: torch.Tensor, paths: Sequence[Path | None] = (), top_k: int = 3
 ) -> list[ImageAttention]:
     """``ImageAttention`` for each uint8 (N, S, S, 3) image, with its top-k classes."""
-    from ..data.augment import to_model_input
+    from ...data.augment import to_model_input
 
     logits, weights = attention_weights(run.model, to_model_input(images))
     class_token = has_class_token(run.cfg.model)

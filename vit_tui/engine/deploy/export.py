@@ -30,11 +30,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__, files
-from ..config import RunConfig
-from ..errors import UserError
-from ..outputs import output_file
-from .evaluate import load_run_model, load_val_split, resize_mode
+from ... import __version__, files
+from ...config import RunConfig
+from ...errors import UserError
+from ...outputs import output_file
+from ..infer.evaluate import load_run_model, load_val_split, resize_mode
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -77,7 +77,7 @@ class PreprocessedClassifier(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        from ..data.augment import to_model_input
+        from ...data.augment import to_model_input
 
         return self.model(to_model_input(images))
 
@@ -342,7 +342,7 @@ def _sidecar(
     run_dir: Path, fmt: str, model_path: Path, cfg: RunConfig, classes: list[str], checkpoint: str, meta: dict
 ) -> dict[str, Any]:
     """What a program needs to feed the exported model and read its answer, stated exactly."""
-    from ..data.augment import MEAN, STD
+    from ...data.augment import MEAN, STD
 
     size = cfg.model.image_size
     return {

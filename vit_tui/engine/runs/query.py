@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import UserError
+from ...errors import UserError
 
 COLUMNS = ("run", "status", "preset", "epochs", "acc", "started", "dataset")
 """The columns a filter or sort names, in the order of the list."""
@@ -44,7 +44,7 @@ _SPACED = re.compile(r"\s*(>=|<=|!=|=|>|<|~)\s*")
 
 
 class Listed(Protocol):
-    """What a listed run offers (``engine.runs.RunInfo``)."""
+    """What a listed run offers (``engine.runs.folder.RunInfo``)."""
 
     name: str
     status: str

@@ -21,14 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import config as config_mod
-from .. import schemas
-from ..config import RunConfig
-from ..errors import UserError
-from ..files import write_error, write_text
-from ..locks import BusyError, has_run_lock, pid_alive, run_lock_holder
-from .events import CheckpointSaved, EpochEnded, Event, StepsLogged, from_json
-from .sinks import EVENTS_FILE
+from ... import config as config_mod
+from ... import schemas
+from ...config import RunConfig
+from ...errors import UserError
+from ...files import write_error, write_text
+from ...locks import BusyError, has_run_lock, pid_alive, run_lock_holder
+from ..telemetry.events import CheckpointSaved, EpochEnded, Event, StepsLogged, from_json
+from ..telemetry.sinks import EVENTS_FILE
 
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.toml"

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, config_diff
-from ..errors import UserError
-from ..presets import PRESETS, preset
-from .runs import METRICS_FILE, SUMMARY_FILE, RunInfo, read_config, read_metrics, run_info
-from .sinks import EVENTS_FILE
+from ...config import ConfigError, config_diff
+from ...errors import UserError
+from ...presets import PRESETS, preset
+from ..telemetry.sinks import EVENTS_FILE
+from .folder import METRICS_FILE, SUMMARY_FILE, RunInfo, read_config, read_metrics, run_info
 
 WATCHED_FILES = (SUMMARY_FILE, EVENTS_FILE, METRICS_FILE)
 """The files whose change means a run's row or details must be read again."""

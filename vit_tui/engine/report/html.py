@@ -12,8 +12,8 @@ import html
 import re
 from pathlib import Path
 
-from ..errors import UserError
-from ..files import write_text
+from ...errors import UserError
+from ...files import write_text
 
 IMAGE_LINE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ConfigError
-from ..errors import UserError
-from ..files import write_text
+from ...config import ConfigError
+from ...errors import UserError
+from ...files import write_text
 
 STOP_FILE_ENV = "VIT_TUI_STOP_FILE"
 EXIT_FILE_ENV = "VIT_TUI_EXIT_FILE"
@@ -96,7 +96,7 @@ def device_type_and_gpus(device: str) -> tuple[str, int]:
     """
     if device == "cpu":
         return "cpu", 0
-    from .device import resolve_device
+    from ..device.placement import resolve_device
     from .distributed import visible_devices
 
     return resolve_device(device).type, visible_devices()

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import config as config_mod
-from ..errors import UserError
-from ..files import staged_folder, write_text, write_with
-from ..outputs import claim_folder, marker_kind, output_folder
+from ... import config as config_mod
+from ...errors import UserError
+from ...files import staged_folder, write_text, write_with
+from ...outputs import claim_folder, marker_kind, output_folder
+from ..infer.metrics import Evaluation, load_evaluation, save_evaluation
+from ..runs.folder import checked_summary, read_config, read_metrics, read_steps, resolve_run
 from .html import markdown_file_to_html
-from .metrics import Evaluation, load_evaluation, save_evaluation
-from .runs import checked_summary, read_config, read_metrics, read_steps, resolve_run
 
 CONFUSION_CSV = "confusion_matrix.csv"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -164,7 +164,7 @@ def export_run(
     history = read_metrics(run_dir)
     loaded = load_evaluation(run_dir)
     if loaded is None and history and evaluate:
-        from .evaluate import evaluate_run
+        from ..infer.evaluate import evaluate_run
 
         keep = read_config(run_dir).train.keep
         evaluation = evaluate_run(run_dir, checkpoint=keep)

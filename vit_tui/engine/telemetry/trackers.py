@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import config as config_mod
-from ..config import RunConfig
+from ... import config as config_mod
+from ...config import RunConfig
 from .events import EpochEnded, EvalDone, Event, PhaseChanged, RunFailed, RunFinished, RunStarted, Sink, StepsLogged
 
 TB_DIR = "tb"
@@ -208,7 +208,7 @@ class TrackerSink:
 
     def _log_samples(self) -> None:
         """A grid of training images per class, drawn by the dataset preview."""
-        from ..data.preview import write_samples
+        from ...data.preview import write_samples
 
         with tempfile.TemporaryDirectory(dir=self.run_dir, prefix=".samples-") as folder:
             png = Path(folder) / "samples.png"
@@ -220,7 +220,7 @@ class TrackerSink:
             self._each(lambda t: t.image("data/samples", png, 0))
 
     def _log_finished(self, event: RunFinished) -> None:
-        from .export import CONFUSION_PNG, CURVES_PNG
+        from ..report.report import CONFUSION_PNG, CURVES_PNG
 
         for tag, name in (("eval/confusion_matrix", CONFUSION_PNG), ("eval/curves", CURVES_PNG)):
             png = self.run_dir / name

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ..config import RunConfig
+from ...config import RunConfig
 from .batches import StreamedTrainData, TrainData
 from .step import TrainStep
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import schemas
-from ..files import write_text
+from ... import schemas
+from ...files import write_text
 
 EVALUATION_FILE = "evaluation.json"
 MAX_MISTAKES = 100

@@ -1,0 +1,1 @@
+"""Exporting a trained model for use elsewhere (TorchScript, ONNX: ``vit-tui export``)."""

@@ -1,0 +1,1 @@
+"""The floor under training and inference: device choice, precision, the process environment."""

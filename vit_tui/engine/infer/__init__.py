@@ -1,0 +1,1 @@
+"""Using a trained run: loading its model, evaluating, predicting, attention maps, metrics."""

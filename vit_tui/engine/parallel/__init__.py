@@ -1,0 +1,1 @@
+"""Running over several processes: process groups, the launcher, detached runs."""

@@ -1,0 +1,1 @@
+"""What a finished run leaves for people: figures, the report, comparisons, HTML pages."""

@@ -1,0 +1,1 @@
+"""The run folder: its layout and files, checkpoints, listing, querying and describing runs."""

@@ -1,0 +1,1 @@
+"""Training a run: the trainer, its session, steps, batches, optimizer and schedule."""
