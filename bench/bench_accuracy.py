@@ -41,10 +41,11 @@ from plain_loop import LoopEpoch, plain_train  # noqa: E402
 
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.folder import import_folder  # noqa: E402
+from vit_tui.data.imaging import fit_images  # noqa: E402
 from vit_tui.data.store import load_split  # noqa: E402
-from vit_tui.engine.device.placement import describe_device, resolve_device, resolve_precision  # noqa: E402
-from vit_tui.engine.infer.evaluate import fit_images  # noqa: E402
-from vit_tui.engine.runs.folder import read_summary  # noqa: E402
+from vit_tui.engine.device.placement import describe_device, resolve_device  # noqa: E402
+from vit_tui.engine.device.precision import resolve_precision  # noqa: E402
+from vit_tui.engine.runs.folder import RunFolder  # noqa: E402
 from vit_tui.engine.telemetry.events import EpochEnded  # noqa: E402
 from vit_tui.engine.train.trainer import train  # noqa: E402
 from vit_tui.errors import UserError  # noqa: E402
@@ -136,7 +137,7 @@ def run_engine(cfg: RunConfig, label: dict, out: Path | None) -> dict:
         result = train(cfg, sink, runs_root=runs)
         if result.status != "finished":
             raise SystemExit(f"engine run {result.status}: {result.message}")
-        path = read_summary(result.run_dir).get("step_path", "?")
+        path = RunFolder(result.run_dir).read_summary().get("step_path", "?")
     summary = {**label, "summary": True, **summarize(curve), "step_path": path}
     emit(summary, out)
     return summary

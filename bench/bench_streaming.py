@@ -33,7 +33,7 @@ from bench_train import time_engine  # noqa: E402
 
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.demo import make_demo  # noqa: E402
-from vit_tui.engine.runs.folder import read_metrics, read_summary  # noqa: E402
+from vit_tui.engine.runs.folder import RunFolder  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 
 BUDGETS = {"resident": "1TiB", "streamed": "0"}
@@ -53,7 +53,7 @@ def time_run(cfg: RunConfig, runs: Path) -> tuple[list[float], float, str]:
     """
     seconds, _ = time_engine(cfg, runs)
     run_dir = next(runs.iterdir())
-    return seconds, read_metrics(run_dir)[-1]["train_loss"], read_summary(run_dir)["train_data"]["holder"]
+    return seconds, RunFolder(run_dir).read_metrics()[-1]["train_loss"], RunFolder(run_dir).read_summary()["train_data"]["holder"]
 
 
 def main(argv: list[str] | None = None) -> int:

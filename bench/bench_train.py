@@ -38,7 +38,7 @@ from reference_loop import make_loader, train_epoch  # noqa: E402
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
 from vit_tui.data.demo import make_demo  # noqa: E402
 from vit_tui.data.store import load_split, read_manifest  # noqa: E402
-from vit_tui.engine.runs.folder import read_summary  # noqa: E402
+from vit_tui.engine.runs.folder import RunFolder  # noqa: E402
 from vit_tui.engine.telemetry.events import EpochEnded  # noqa: E402
 from vit_tui.engine.train.trainer import train  # noqa: E402
 from vit_tui.model.vit import build_model  # noqa: E402
@@ -87,7 +87,7 @@ def time_engine(cfg: RunConfig, runs: Path) -> tuple[list[float], str]:
     result = train(cfg, sink, runs_root=runs)
     if result.status != "finished":
         raise SystemExit(f"engine run {result.status}: {result.message}")
-    return seconds, str(read_summary(result.run_dir).get("step_path", "?"))
+    return seconds, str(RunFolder(result.run_dir).read_summary().get("step_path", "?"))
 
 
 def report(name: str, model: str, batch: int, seconds: list[float], images: int, base_ips: float | None, **extra) -> float:

@@ -48,6 +48,7 @@ from tui_terminal import LatencyProbe, Terminal, key_latency, latency_summary  #
 
 from vit_tui import config as config_mod  # noqa: E402
 from vit_tui.config import RunConfig, apply_overrides  # noqa: E402
+from vit_tui.engine.runs.folder import RunFolder  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 from vit_tui.tui.app import APP_THREAD_CHOICES  # noqa: E402  (imports neither torch nor the engine)
 
@@ -94,11 +95,10 @@ def app_env(args: argparse.Namespace, choice: str) -> dict[str, str]:
 
 def epoch_seconds(run_dir: Path, expected: RunConfig) -> list[float]:
     """The run's engine-measured epoch seconds, once its saved config shows it trained ``expected``."""
-    from vit_tui.engine.runs.folder import read_config, read_metrics
 
-    if _without_dataset(read_config(run_dir)) != _without_dataset(expected):
+    if _without_dataset(RunFolder(run_dir).read_config()) != _without_dataset(expected):
         raise SystemExit(f"{run_dir} trained another config than the bench's; compare its config.toml")
-    return [row["seconds"] for row in read_metrics(run_dir)]
+    return [row["seconds"] for row in RunFolder(run_dir).read_metrics()]
 
 
 def _without_dataset(cfg: RunConfig) -> RunConfig:

@@ -22,9 +22,9 @@ from vit_tui.engine.infer.attention_maps import (
     rollout_matrix,
     rollout_patches,
 )
-from vit_tui.engine.infer.evaluate import open_run
+from vit_tui.engine.infer.model import open_run
 from vit_tui.engine.infer.predict import predict_paths, read_predictions_csv, write_predictions_csv
-from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.telemetry.events import null_sink
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 from vit_tui.model.attention import ATTENTION_LAYERS
@@ -56,8 +56,8 @@ def home(tmp_path_factory) -> Path:
     """A tiny dataset and a one-epoch run of the standard ViT (``tiny``) and of the reference (``ref``)."""
     root = tmp_path_factory.mktemp("home")
     data = make_tiny_dataset(root / "data")
-    train(tiny_config(str(data)), ListSink(), runs_root=root / "runs", name="tiny")
-    train(tiny_config(str(data), VARIANTS["dlstudio"]), ListSink(), runs_root=root / "runs", name="ref")
+    train(tiny_config(str(data)), null_sink, runs_root=root / "runs", name="tiny")
+    train(tiny_config(str(data), VARIANTS["dlstudio"]), null_sink, runs_root=root / "runs", name="ref")
     return root
 
 

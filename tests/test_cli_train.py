@@ -22,9 +22,8 @@ from test_engine_train import CLASSES, TINY, make_dataset, tiny_config
 
 from vit_tui.commands.train import stop_signals
 from vit_tui.config import apply_overrides
-from vit_tui.engine.runs.folder import EventFollower, read_metrics, read_summary
-from vit_tui.engine.telemetry.events import CheckpointSaved, StepsLogged
-from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.runs.folder import RunFolder
+from vit_tui.engine.telemetry.events import CheckpointSaved, StepsLogged, null_sink
 from vit_tui.engine.train.trainer import train
 from vit_tui.presets import preset
 
@@ -45,7 +44,7 @@ def start(home: Path, *args: str) -> subprocess.Popen:
 
 
 def wait_for_event(run_dir: Path, wanted, process: subprocess.Popen, timeout: float = 90) -> None:
-    follower = EventFollower(run_dir)
+    follower = RunFolder(run_dir).follow()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(wanted(e) for e in follower.poll()):
@@ -56,7 +55,7 @@ def wait_for_event(run_dir: Path, wanted, process: subprocess.Popen, timeout: fl
 
 
 def metric_values(run_dir: Path) -> list[tuple]:
-    return [tuple(row[k] for k in METRIC_KEYS) for row in read_metrics(run_dir)]
+    return [tuple(row[k] for k in METRIC_KEYS) for row in RunFolder(run_dir).read_metrics()]
 
 
 
@@ -81,7 +80,7 @@ def test_train_prints_one_plain_line_per_epoch(first_run):
     assert len(epoch_lines) == 2 and "val loss" in epoch_lines[0] and "img/s" in epoch_lines[0]
     assert lines[-1].startswith("finished") and str(run_dir) in lines[-1]
     assert "\x1b[" not in out.stdout  # no terminal codes in a log
-    assert read_summary(run_dir)["status"] == "finished"
+    assert RunFolder(run_dir).read_summary()["status"] == "finished"
 
 
 @pytest.mark.parametrize(
@@ -105,15 +104,15 @@ def test_bad_input_exits_2_with_one_line(home, first_run, args, needle):
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_matches_uninterrupted(home, tmp_path):
     epochs = ["--set", "train.epochs=3"]
-    baseline = train(tiny_config(home / "data/tiny", "train.epochs=3"), ListSink(), runs_root=tmp_path)
+    baseline = train(tiny_config(home / "data/tiny", "train.epochs=3"), null_sink, runs_root=tmp_path)
 
     run_dir = home / "runs/killed"
     process = start(home, "train", "--data", home / "data/tiny", *SETS, *epochs, "--out", run_dir)
     wait_for_event(run_dir, lambda e: isinstance(e, CheckpointSaved) and e.kind == "resume", process)
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    assert read_summary(run_dir)["status"] == "running"  # it never got to say anything
-    assert len(read_metrics(run_dir)) < 3
+    assert RunFolder(run_dir).read_summary()["status"] == "running"  # it never got to say anything
+    assert len(RunFolder(run_dir).read_metrics()) < 3
 
     out = vit(home, "train", "--resume", run_dir)
     assert out.returncode == 0, out.stderr
@@ -145,7 +144,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(home):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stdout and f"vit-tui train --resume {run_dir}" in stdout
-    assert read_summary(run_dir)["status"] == "interrupted"
+    assert RunFolder(run_dir).read_summary()["status"] == "interrupted"
     state = torch.load(run_dir / "weights/resume.pt", weights_only=True)
     assert state["global_step"] >= 1
 
@@ -153,7 +152,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(home):
 def test_eval_predict_runs_and_compare(home, first_run, tmp_path):
     run_dir, _ = first_run
     einsum = tiny_config(home / "data/tiny", "model.attention=einsum")
-    second = train(einsum, ListSink(), runs_root=home / "runs", name="second")
+    second = train(einsum, null_sink, runs_root=home / "runs", name="second")
 
     out = vit(home, "eval", "first", "--checkpoint", "last")
     assert out.returncode == 0, out.stderr
@@ -189,14 +188,14 @@ def test_detach_then_attach_follows_to_the_end(home):
     out = vit(home, "train", "--detach", "--data", home / "data/tiny", *SETS, *epochs, "--out", run_dir)
     assert out.returncode == 0, out.stderr
     assert str(run_dir) in out.stdout and "attach" in out.stdout
-    pid = read_summary(run_dir)["pid"]
+    pid = RunFolder(run_dir).read_summary()["pid"]
     assert pid != os.getpid()
 
     attached = vit(home, "attach", run_dir, timeout=180)
     assert attached.returncode == 0, attached.stderr
     assert sum(line.startswith("epoch ") for line in attached.stdout.splitlines()) == 3
     assert attached.stdout.splitlines()[-1].startswith("finished in")
-    assert read_summary(run_dir)["status"] == "finished"
+    assert RunFolder(run_dir).read_summary()["status"] == "finished"
     log = (run_dir / "train.log").read_text()
     assert log.count("\nepoch ") + log.startswith("epoch ") == 3
 
@@ -206,9 +205,9 @@ def test_reference_preset_trains_at_the_reference_shape(tmp_path):
     five = ["airplane", "bus", "cat", "dog", "pizza"]
     data = make_dataset(tmp_path / "ref", 40, 20, size=64, classes=five)
     cfg = apply_overrides(preset("reference"), [f"data.dataset={data}", "train.epochs=2"])
-    result = train(cfg, ListSink(), runs_root=tmp_path / "runs")
+    result = train(cfg, null_sink, runs_root=tmp_path / "runs")
     assert result.status == "finished"
-    summary = read_summary(result.run_dir)
+    summary = RunFolder(result.run_dir).read_summary()
     assert summary["params"] == 39_993_005 and summary["classes"] == five
     assert summary["step_path"].startswith("eager") and summary["precision"] == "fp32"
-    assert len(read_metrics(result.run_dir)) == 2
+    assert len(RunFolder(result.run_dir).read_metrics()) == 2

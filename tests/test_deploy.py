@@ -28,7 +28,8 @@ from vit_tui.data.augment import to_model_input
 from vit_tui.data.demo import make_demo
 from vit_tui.data.imaging import read_image
 from vit_tui.engine.deploy.export import ONNX_PACKAGES, TOLERANCE, export_model
-from vit_tui.engine.infer.evaluate import load_run_model, load_val_split
+from vit_tui.engine.infer.evaluate import load_val_split
+from vit_tui.engine.infer.model import load_run_model
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 

@@ -25,8 +25,7 @@ from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.engine.parallel.distributed import rank_slice, shard
 from vit_tui.engine.parallel.launch import Launch
-from vit_tui.engine.runs.checkpoint import weights_path
-from vit_tui.engine.runs.folder import EventFollower, read_metrics, read_steps, read_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import StepsLogged
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
@@ -54,7 +53,7 @@ def free_port() -> int:
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(weights_path(run_dir, "last"), weights_only=True)["model"]
+    return torch.load(RunFolder(run_dir).weights("last"), weights_only=True)["model"]
 
 
 def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float) -> None:
@@ -65,7 +64,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], 
 
 def assert_written_once(run_dir: Path, world_size: int) -> None:
     """One rank wrote it: no line twice, the summary counts every process."""
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     assert summary["status"] == "finished" and summary["world_size"] == world_size
     for name in ("metrics.csv", "steps.csv"):
         lines = (run_dir / name).read_text(encoding="utf-8").splitlines()
@@ -75,12 +74,12 @@ def assert_written_once(run_dir: Path, world_size: int) -> None:
     assert kinds.count("EvalDone") == 1 and [e["epoch"] for e in events if e["type"] == "EpochEnded"] == [1, 2, 3, 4]
     logged = [event["global_step"] for event in events if event["type"] == "StepsLogged"]
     assert logged == sorted(set(logged))
-    assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2, 3, 4]
-    steps = [row["global_step"] for row in read_steps(run_dir)]
+    assert [row["epoch"] for row in RunFolder(run_dir).read_metrics()] == [1, 2, 3, 4]
+    steps = [row["global_step"] for row in RunFolder(run_dir).read_steps()]
     assert steps == sorted(set(steps)) and steps[-1] == 4 * 192 // 8
     for name in ("confusion_matrix.csv", "evaluation.json", "report.md", "weights/best.pt", "weights/last.pt"):
         assert (run_dir / name).is_file(), name
-    assert not weights_path(run_dir, "resume").exists()
+    assert not RunFolder(run_dir).weights("resume").exists()
     # The confusion matrix covers the whole validation split, not one rank's part.
     confusion = json.loads((run_dir / "evaluation.json").read_text())["confusion"]
     assert sum(map(sum, confusion)) == 48
@@ -151,7 +150,7 @@ def test_two_processes_train_the_one_process_weights(one_process, two_machines) 
     # Two processes each take half of every batch; DDP averages the gradients.
     assert_same_weights(final_weights(one_process), final_weights(two_machines), atol=2e-4)
     assert_written_once(two_machines, world_size=2)
-    one, two = read_metrics(one_process), read_metrics(two_machines)
+    one, two = RunFolder(one_process).read_metrics(), RunFolder(two_machines).read_metrics()
     for a, b in zip(one, two):  # running sums and validation are summed over both ranks
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
             assert b[key] == pytest.approx(a[key], abs=1e-4), key
@@ -161,7 +160,7 @@ def test_sigint_on_the_launcher_stops_every_rank_and_resume_matches(home, two_ma
     run_dir = home / "runs/stopped"
     command = vit_command(home, "train", "--nproc-per-node", 2, "--data", home / "data/tiny", *SETS, "--out", run_dir)
     launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    follower, deadline = EventFollower(run_dir), time.monotonic() + TIMEOUT_S
+    follower, deadline = RunFolder(run_dir).follow(), time.monotonic() + TIMEOUT_S
     # After the first epoch's checkpoint, at the first progress of the second: most likely mid-epoch.
     while not any(isinstance(e, StepsLogged) and e.epoch >= 2 for e in follower.poll()):
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
@@ -169,9 +168,9 @@ def test_sigint_on_the_launcher_stops_every_rank_and_resume_matches(home, two_ma
     launcher.send_signal(signal.SIGINT)
     stdout, stderr = launcher.communicate(timeout=TIMEOUT_S)
     assert launcher.returncode == 130, stderr
-    assert read_summary(run_dir)["status"] == "interrupted"
+    assert RunFolder(run_dir).read_summary()["status"] == "interrupted"
     assert stdout.count("interrupted after") == 1
-    assert weights_path(run_dir, "resume").is_file()
+    assert RunFolder(run_dir).weights("resume").is_file()
 
     resumed = vit(home, "train", "--nproc-per-node", 2, "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr

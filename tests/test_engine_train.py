@@ -17,9 +17,12 @@ from PIL import Image
 from vit_tui import config as config_mod
 from vit_tui.config import ConfigError, RunConfig, apply_overrides
 from vit_tui.data.store import write_dataset
-from vit_tui.engine.infer.evaluate import evaluate_run, predict_images
+from vit_tui.engine.infer.evaluate import evaluate_run
+from vit_tui.engine.infer.predict import predict_paths
 from vit_tui.engine.runs.checkpoint import load_model_state
-from vit_tui.engine.runs.folder import METRIC_FIELDS, EventFollower, list_runs, read_metrics, read_steps, read_summary
+from vit_tui.engine.runs.folder import RunFolder
+from vit_tui.engine.runs.listing import list_runs
+from vit_tui.engine.runs.tables import METRIC_FIELDS
 from vit_tui.engine.telemetry.events import (
     EVENT_TYPES,
     CheckpointSaved,
@@ -30,9 +33,9 @@ from vit_tui.engine.telemetry.events import (
     RunStarted,
     StepsLogged,
     from_json,
+    null_sink,
     to_json,
 )
-from vit_tui.engine.telemetry.sinks import ListSink
 from vit_tui.engine.train.session import lr_factor
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
@@ -118,9 +121,9 @@ def tiny_config(dataset: Path, *extra: str) -> RunConfig:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, dataset):
     root = tmp_path_factory.mktemp("runs")
-    sink = ListSink()
+    sink: list = []
     cfg = tiny_config(dataset)
-    result = train(cfg, sink, runs_root=root, name="base")
+    result = train(cfg, sink.append, runs_root=root, name="base")
     return cfg, result, sink
 
 
@@ -138,7 +141,7 @@ class CancelAfter:
 
 def metric_values(run_dir: Path) -> list[tuple]:
     keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
-    return [tuple(row[k] for k in keys) for row in read_metrics(run_dir)]
+    return [tuple(row[k] for k in keys) for row in RunFolder(run_dir).read_metrics()]
 
 
 def test_run_folder_is_complete_and_reloadable(baseline, dataset):
@@ -150,15 +153,15 @@ def test_run_folder_is_complete_and_reloadable(baseline, dataset):
     assert not (run / "weights" / "resume.pt").exists()  # a finished run keeps only best and last
     assert config_mod.load(run / "config.toml") == cfg
 
-    metrics = read_metrics(run)
+    metrics = RunFolder(run).read_metrics()
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert tuple(metrics[0]) == METRIC_FIELDS
     assert all(0.0 <= m["val_acc"] <= 1.0 and m["seconds"] > 0 for m in metrics)
-    steps = read_steps(run)
+    steps = RunFolder(run).read_steps()
     assert steps and steps[-1]["global_step"] == 2 * STEPS_PER_EPOCH
     assert [s["global_step"] for s in steps] == sorted({s["global_step"] for s in steps})
 
-    summary = read_summary(run)
+    summary = RunFolder(run).read_summary()
     assert summary["status"] == "finished" and summary["classes"] == CLASSES
     assert summary["epochs_done"] == 2 and summary["params"] > 0 and summary["pid"] > 0
     assert summary["best_val_acc"] == max(m["val_acc"] for m in metrics)
@@ -166,8 +169,8 @@ def test_run_folder_is_complete_and_reloadable(baseline, dataset):
 
     lines = (run / "events.jsonl").read_text().splitlines()
     events = [from_json(line) for line in lines]
-    started = next(i for i, e in enumerate(sink.events) if isinstance(e, RunStarted))
-    assert events == sink.events[started:]  # the file has everything from the start on
+    started = next(i for i, e in enumerate(sink) if isinstance(e, RunStarted))
+    assert events == sink[started:]  # the file has everything from the start on
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
     assert sum(isinstance(e, EpochEnded) for e in events) == 2
 
@@ -194,7 +197,7 @@ def test_run_folder_is_complete_and_reloadable(baseline, dataset):
 
 def test_same_config_gives_identical_metrics(baseline, tmp_path):
     cfg, first, _ = baseline
-    second = train(cfg, ListSink(), runs_root=tmp_path)
+    second = train(cfg, null_sink, runs_root=tmp_path)
     assert metric_values(second.run_dir) == metric_values(first.run_dir)
     a = torch.load(first.run_dir / "weights/last.pt", weights_only=True)["model"]
     b = torch.load(second.run_dir / "weights/last.pt", weights_only=True)["model"]
@@ -203,68 +206,68 @@ def test_same_config_gives_identical_metrics(baseline, tmp_path):
 
 def test_interrupted_and_resumed_twice_matches_uninterrupted(baseline, tmp_path):
     cfg, base, _ = baseline
-    sink = ListSink()
-    stopped = train(cfg, sink, CancelAfter(5), runs_root=tmp_path, name="r")  # mid epoch 1
+    sink: list = []
+    stopped = train(cfg, sink.append, CancelAfter(5), runs_root=tmp_path, name="r")  # mid epoch 1
     run = stopped.run_dir
     assert stopped.status == "interrupted"
-    assert read_summary(run)["status"] == "interrupted"
-    assert sink.of_type(RunFinished)[-1].status == "interrupted"
-    assert sink.of_type(CheckpointSaved)[-1].kind == "resume"
+    assert RunFolder(run).read_summary()["status"] == "interrupted"
+    assert [e for e in sink if isinstance(e, RunFinished)][-1].status == "interrupted"
+    assert [e for e in sink if isinstance(e, CheckpointSaved)][-1].kind == "resume"
     resume_state = torch.load(run / "weights/resume.pt", weights_only=True)
     assert (resume_state["epoch"], resume_state["step"]) == (1, 5)
     # An unfinished run's "last" weights are those of its resumable checkpoint.
     assert evaluate_run(run, checkpoint="last", device="cpu").confusion.sum() == VAL_IMAGES
 
-    again = train(cfg, ListSink(), CancelAfter(STEPS_PER_EPOCH + 2), resume=run)  # into epoch 2
-    assert again.status == "interrupted" and len(read_metrics(run)) == 1
-    done_sink = ListSink()
-    done = train(cfg, done_sink, resume=run)
+    again = train(cfg, null_sink, CancelAfter(STEPS_PER_EPOCH + 2), resume=run)  # into epoch 2
+    assert again.status == "interrupted" and len(RunFolder(run).read_metrics()) == 1
+    done_sink: list = []
+    done = train(cfg, done_sink.append, resume=run)
     assert done.status == "finished"
-    assert done_sink.of_type(RunStarted)[0].start_epoch == 2
+    assert [e for e in done_sink if isinstance(e, RunStarted)][0].start_epoch == 2
     assert metric_values(run) == metric_values(base.run_dir)
     a = torch.load(base.run_dir / "weights/last.pt", weights_only=True)["model"]
     b = torch.load(run / "weights/last.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    steps = [s["global_step"] for s in read_steps(run)]
+    steps = [s["global_step"] for s in RunFolder(run).read_steps()]
     assert steps == sorted(set(steps))  # no log point repeated across the resumes
 
 
 def test_nan_loss_fails_keeps_last_good_checkpoint_and_can_resume(dataset, tmp_path):
     cfg = tiny_config(dataset)
-    first = train(cfg, ListSink(), CancelAfter(STEPS_PER_EPOCH), runs_root=tmp_path, name="nan")
+    first = train(cfg, null_sink, CancelAfter(STEPS_PER_EPOCH), runs_root=tmp_path, name="nan")
     run = first.run_dir
-    assert first.status == "interrupted" and len(read_metrics(run)) == 1
+    assert first.status == "interrupted" and len(RunFolder(run).read_metrics()) == 1
     good = torch.load(run / "weights/resume.pt", weights_only=True)
 
-    sink = ListSink()
-    failed = train(apply_overrides(cfg, ["train.lr=1e30"]), sink, resume=run)
+    sink: list = []
+    failed = train(apply_overrides(cfg, ["train.lr=1e30"]), sink.append, resume=run)
     assert failed.status == "failed"
     assert "lower train.lr" in failed.hint and "nan" in failed.message.lower() + "inf"
-    assert sink.of_type(RunFailed) and read_summary(run)["status"] == "failed"
+    assert [e for e in sink if isinstance(e, RunFailed)] and RunFolder(run).read_summary()["status"] == "failed"
     kept = torch.load(run / "weights/resume.pt", weights_only=True)
     assert all(torch.equal(good["model"][k], kept["model"][k]) for k in good["model"])
     best = torch.load(run / "weights/best.pt", weights_only=True)["model"]
     assert all(torch.isfinite(v).all() for v in best.values())
 
-    recovered = train(cfg, ListSink(), resume=run)
-    assert recovered.status == "finished" and len(read_metrics(run)) == 2
+    recovered = train(cfg, null_sink, resume=run)
+    assert recovered.status == "finished" and len(RunFolder(run).read_metrics()) == 2
 
 
 def test_bad_input_is_a_user_error_before_any_folder(dataset, tmp_path):
     root = tmp_path / "runs"
     with pytest.raises(UserError, match="no such dataset"):
-        train(tiny_config(tmp_path / "missing"), ListSink(), runs_root=root)
+        train(tiny_config(tmp_path / "missing"), null_sink, runs_root=root)
     with pytest.raises(ConfigError, match="train.batch_size"):
-        train(tiny_config(dataset, "train.batch_size=500"), ListSink(), runs_root=root)
+        train(tiny_config(dataset, "train.batch_size=500"), null_sink, runs_root=root)
     with pytest.raises(ConfigError, match="model.embed_dim"):
         train(replace(tiny_config(dataset), model=replace(tiny_config(dataset).model, heads=3)), runs_root=root)
     assert not root.exists() or not any(root.iterdir())
 
-    stopped = train(tiny_config(dataset), ListSink(), CancelAfter(2), runs_root=root, name="s")
+    stopped = train(tiny_config(dataset), null_sink, CancelAfter(2), runs_root=root, name="s")
     with pytest.raises(UserError, match="model.embed_dim"):
-        train(tiny_config(dataset, "model.embed_dim=64"), ListSink(), resume=stopped.run_dir)
+        train(tiny_config(dataset, "model.embed_dim=64"), null_sink, resume=stopped.run_dir)
     with pytest.raises(UserError, match="already exists"):
-        train(tiny_config(dataset), ListSink(), runs_root=root, name="s")
+        train(tiny_config(dataset), null_sink, runs_root=root, name="s")
 
 
 def test_checkpoint_of_another_shape_is_one_clear_error():
@@ -277,7 +280,7 @@ def test_checkpoint_of_another_shape_is_one_clear_error():
 def test_evaluation_and_prediction_of_a_run(baseline, dataset):
     cfg, result, sink = baseline
     evaluation = evaluate_run(result.run_dir, device="cpu")
-    eval_done = sink.of_type(EvalDone)[0]
+    eval_done = [e for e in sink if isinstance(e, EvalDone)][0]
     assert evaluation.accuracy == pytest.approx(eval_done.accuracy)
     assert evaluation.confusion.tolist() == [list(row) for row in eval_done.confusion]
     assert [r["class"] for r in evaluation.per_class] == CLASSES
@@ -289,12 +292,12 @@ def test_evaluation_and_prediction_of_a_run(baseline, dataset):
     assert stored["accuracy"] == pytest.approx(evaluation.accuracy)
 
     files = sorted((dataset / "val").glob("*.jpg"))[:2]
-    ranked = predict_images(result.run_dir, files, top_k=2)
+    ranked = [list(p.top) for p in predict_paths(result.run_dir, files, top_k=2)]
     assert len(ranked) == 2 and all(len(r) == 2 for r in ranked)
     for row in ranked:
         assert {name for name, _ in row} <= set(CLASSES) and row[0][1] >= row[1][1]
     with pytest.raises(UserError, match="not found"):
-        predict_images(result.run_dir, [dataset / "nope.jpg"])
+        predict_paths(result.run_dir, [dataset / "nope.jpg"])
 
 
 def test_runs_listing_and_follower(baseline, tmp_path):
@@ -304,16 +307,16 @@ def test_runs_listing_and_follower(baseline, tmp_path):
     assert (info.status, info.epochs_done, info.epochs, info.preset) == ("finished", 2, 2, "test")
     assert info.best_val_acc == result.best_val_acc and info.classes == CLASSES
 
-    summary = read_summary(result.run_dir)
+    summary = RunFolder(result.run_dir).read_summary()
     dead = tmp_path / "dead"
     dead.mkdir()
     (dead / "config.toml").write_text((result.run_dir / "config.toml").read_text())
     (dead / "summary.json").write_text(json.dumps({**summary, "status": "running", "pid": 2**22 + 12345}))
     assert next(i for i in list_runs(tmp_path) if i.name == "dead").status == "interrupted"
 
-    follower = EventFollower(dead)
+    follower = RunFolder(dead).follow()
     assert follower.poll() == []
-    event = sink.of_type(StepsLogged)[0]
+    event = [e for e in sink if isinstance(e, StepsLogged)][0]
     with open(dead / "events.jsonl", "w") as handle:
         handle.write(to_json(event) + "\n" + to_json(event)[:20])
     assert follower.poll() == [event]
@@ -324,7 +327,7 @@ def test_runs_listing_and_follower(baseline, tmp_path):
 
 def test_every_event_round_trips_through_json(baseline):
     _, _, sink = baseline
-    events = [*sink.events, RunFailed(run_dir="runs/x", message="loss became nan", hint="lower train.lr")]
+    events = [*sink, RunFailed(run_dir="runs/x", message="loss became nan", hint="lower train.lr")]
     assert {type(e).__name__ for e in events} == set(EVENT_TYPES)
     for event in events:
         assert from_json(to_json(event)) == event
@@ -340,8 +343,8 @@ def test_warmup_cosine_schedule():
 def test_cancel_event_before_the_first_step_interrupts_cleanly(dataset, tmp_path):
     cancel = threading.Event()
     cancel.set()
-    result = train(tiny_config(dataset), ListSink(), cancel, runs_root=tmp_path)
-    assert result.status == "interrupted" and read_summary(result.run_dir)["status"] == "interrupted"
+    result = train(tiny_config(dataset), null_sink, cancel, runs_root=tmp_path)
+    assert result.status == "interrupted" and RunFolder(result.run_dir).read_summary()["status"] == "interrupted"
     assert (result.run_dir / "weights/resume.pt").is_file()
 
 
@@ -354,9 +357,9 @@ def test_out_of_memory_fails_with_a_smaller_batch_suggested(dataset, tmp_path, m
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(TrainStep, "_update", out_of_memory)
-    sink = ListSink()
-    result = train(tiny_config(dataset), sink, runs_root=tmp_path)
+    sink: list = []
+    result = train(tiny_config(dataset), sink.append, runs_root=tmp_path)
     assert result.status == "failed" and "out of memory at batch size 8" in result.message
     assert "train.batch_size=4" in result.hint
-    assert sink.of_type(RunFailed)[0].hint == result.hint
-    assert read_summary(result.run_dir)["status"] == "failed"
+    assert [e for e in sink if isinstance(e, RunFailed)][0].hint == result.hint
+    assert RunFolder(result.run_dir).read_summary()["status"] == "failed"

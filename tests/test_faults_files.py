@@ -21,6 +21,7 @@ import pytest
 from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 
 from vit_tui import files
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.files import WriteError, write_bytes, write_text, write_with
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ RAW_WRITERS = {
 # (file, writer): why this file may write without files.py. Appends are flushed line by line and
 # cut back on resume; whole folders are built in a temporary sibling and renamed into place.
 ALLOWED_WRITERS = {
-    ("vit_tui/engine/runs/folder.py", "open for writing"): "steps.csv: an append-only log of the run it belongs to",
+    ("vit_tui/engine/runs/tables.py", "open for writing"): "steps.csv: an append-only log of the run it belongs to",
     ("vit_tui/engine/telemetry/sinks.py", "open for writing"): "events.jsonl: an append-only log of the run it belongs to",
     ("vit_tui/engine/parallel/detach.py", "open for writing"): "the detached trainer's own log in its run folder",
     ("vit_tui/study/runner.py", "open for writing"): "study.log: a study child's output, in its own run folder",
@@ -255,32 +256,31 @@ DISK_FULL_SITES = [
 
 @pytest.mark.parametrize(("name", "after", "summary_ok"), DISK_FULL_SITES, ids=[s[0] for s in DISK_FULL_SITES])
 def test_disk_full_while_training_fails_cleanly_and_resumes(dataset, tmp_path, monkeypatch, name, after, summary_ok):
-    from vit_tui.engine.runs.folder import read_metrics, read_summary
-    from vit_tui.engine.telemetry.sinks import ListSink
+    from vit_tui.engine.telemetry.events import null_sink
     from vit_tui.engine.train.trainer import train
 
     cfg = tiny(dataset)
     full = DiskFills(monkeypatch, name, after)
     with pytest.raises(WriteError) as caught:
-        train(cfg, ListSink(), runs_root=tmp_path, name="run")
+        train(cfg, null_sink, runs_root=tmp_path, name="run")
     run = tmp_path / "run"
     message = str(caught.value)
     assert name in message and "disk is full" in message and "\n" not in message
     assert f"vit-tui train --resume {run}" in message
     assert temp_files(run) == []
-    status = read_summary(run)["status"]
+    status = RunFolder(run).read_summary()["status"]
     assert status == "failed" if summary_ok else status in ("running", "failed")
     assert not (run / "report.md").exists() or name not in ("report.md",)
 
     monkeypatch.setattr(os, "fsync", full.real)  # space freed
-    result = train(cfg, ListSink(), resume=run)
-    assert result.status == "finished" and read_summary(run)["status"] == "finished"
-    assert [row["epoch"] for row in read_metrics(run)] == [1, 2]
+    result = train(cfg, null_sink, resume=run)
+    assert result.status == "finished" and RunFolder(run).read_summary()["status"] == "finished"
+    assert [row["epoch"] for row in RunFolder(run).read_metrics()] == [1, 2]
     for done in ("report.md", "curves.png", "confusion_matrix.png", "weights/best.pt", "weights/last.pt"):
         assert (run / done).is_file(), done
     assert not (run / "weights/resume.pt").exists() and temp_files(run) == []
     best = torch_load(run / "weights/best.pt")
-    assert best["epoch"] == read_summary(run)["best_epoch"]  # best.pt matches the run it belongs to
+    assert best["epoch"] == RunFolder(run).read_summary()["best_epoch"]  # best.pt matches the run it belongs to
 
 
 def torch_load(path: Path) -> dict:
@@ -323,7 +323,6 @@ def small_disk(tmp_path):
 
 
 def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, small_disk):
-    from vit_tui.engine.runs.folder import read_summary
 
     run = small_disk / "run"
     sets = [arg for item in [*TINY, "model.embed_dim=64", "train.epochs=3"] for arg in ("--set", item)]
@@ -331,12 +330,12 @@ def test_really_full_disk_is_one_line_and_resumes_once_space_is_freed(dataset, s
     line = one_line_error(done)
     assert "disk is full" in line and str(run) in line and f"vit-tui train --resume {run}" in line
     assert temp_files(run) == [] and (run / "weights/resume.pt").is_file()
-    assert read_summary(run).get("status") in ("failed", "running")
+    assert RunFolder(run).read_summary().get("status") in ("failed", "running")
 
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
     resumed = vit("train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert read_summary(run)["status"] == "finished" and (run / "report.md").is_file()
+    assert RunFolder(run).read_summary()["status"] == "finished" and (run / "report.md").is_file()
     assert temp_files(run) == []
 
 
@@ -508,12 +507,12 @@ def test_damaged_cache_is_rebuilt(own_dataset, case):
 
 
 def test_training_on_a_zero_byte_cache_rebuilds_it(own_dataset, tmp_path):
-    from vit_tui.engine.telemetry.sinks import ListSink
+    from vit_tui.engine.telemetry.events import null_sink
     from vit_tui.engine.train.trainer import train
 
     for split in ("train", "val"):
         (own_dataset / "cache" / f"{split}.npy").write_bytes(b"")
-    result = train(tiny(own_dataset, "train.epochs=1"), ListSink(), runs_root=tmp_path / "runs", name="run")
+    result = train(tiny(own_dataset, "train.epochs=1"), null_sink, runs_root=tmp_path / "runs", name="run")
     assert result.status == "finished"
     assert all((own_dataset / "cache" / f"{split}.npy").stat().st_size > 0 for split in ("train", "val"))
 

@@ -32,7 +32,7 @@ from vit_tui.engine.parallel.launch import (
     most_processes,
     usable_cores,
 )
-from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import EpochEnded, PhaseChanged, RunStarted
 from vit_tui.engine.train.session import Session
 from vit_tui.engine.train.trainer import train
@@ -229,12 +229,12 @@ def test_a_theme_nested_too_deep_is_skipped(tmp_path, nesting):
 
 
 def assert_resumable_then_finished(home: Path, capsys, run_dir: Path) -> None:
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     assert summary["status"] == "interrupted" and summary["epochs_done"] == summary["epochs"]
     assert (run_dir / "weights/resume.pt").is_file() and not (run_dir / "evaluation.json").exists()
     code, out, err = run_cli(capsys, "--home", home, "train", "--resume", run_dir)
     assert code == 0, err
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     assert summary["status"] == "finished" and (run_dir / "evaluation.json").is_file()
     assert not (run_dir / "weights/resume.pt").exists()
 
@@ -294,7 +294,7 @@ def test_sigint_during_the_final_evaluation_of_two_processes_stops_them_resumabl
     assert process.returncode == 130, err
     assert "Traceback" not in err and f"continue with: vit-tui train --resume {run_dir}" in out
     assert not any(alive(pid) for pid in descendants(process.pid))
-    assert read_summary(run_dir)["world_size"] == 2
+    assert RunFolder(run_dir).read_summary()["world_size"] == 2
     assert_resumable_then_finished(home, capsys, run_dir)
 
 

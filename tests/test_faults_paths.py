@@ -280,7 +280,7 @@ def test_a_staged_folder_replaces_the_old_one_whole_only_when_filled(tmp_path):
 
 
 def test_a_comparison_failing_midway_leaves_no_out_folder(tmp_path, monkeypatch):
-    from vit_tui.engine.report import report as export
+    from vit_tui.engine.report import compare as export
 
     def fail(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

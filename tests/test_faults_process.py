@@ -21,12 +21,7 @@ from test_engine_train import TINY, make_dataset, tiny_config
 from vit_tui.config import apply_overrides
 from vit_tui.engine.parallel.detach import start_detached
 from vit_tui.engine.runs.folder import (
-    check_resume_target,
-    effective_status,
-    read_config,
-    read_steps,
-    read_summary,
-    write_summary,
+    RunFolder,
 )
 from vit_tui.engine.telemetry.events import (
     CheckpointSaved,
@@ -35,11 +30,12 @@ from vit_tui.engine.telemetry.events import (
     RunStarted,
     StepsLogged,
     from_json,
+    null_sink,
 )
-from vit_tui.engine.telemetry.sinks import ListSink
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
-from vit_tui.locks import RUN_LOCK, FolderLock, holder, run_lock_holder
+from vit_tui.locks import FolderLock, holder
+from vit_tui.run_layout import LOCK_FILE
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 SETS = [arg for item in TINY for arg in ("--set", item)]
@@ -128,7 +124,7 @@ def hold_lock(expr: str) -> subprocess.Popen:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes (the lock file aside)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != RUN_LOCK
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_FILE
     }
 
 
@@ -181,7 +177,7 @@ def test_two_resumes_started_together_train_once(home):
         wait_until(lambda: any(r.poll() is not None for r in racers), timeout=60)
         loser = next(r for r in racers if r.poll() is not None)
         winner = next(r for r in racers if r is not loser)
-        wait_until(lambda: read_summary(run_dir).get("pid") == winner.pid, winner)
+        wait_until(lambda: RunFolder(run_dir).read_summary().get("pid") == winner.pid, winner)
         winner.send_signal(signal.SIGSTOP)  # hold its files still while another one tries
         before = snapshot(run_dir)
         late = vit(home, "train", "--resume", run_dir, "--detach")
@@ -197,17 +193,17 @@ def test_two_resumes_started_together_train_once(home):
     one_line_error(late, f"{run_dir}: is running (pid {winner.pid})")
     assert loser.returncode == 2 and f"{run_dir}: is running (pid {winner.pid})" in outs[loser.pid][1]
     assert winner.returncode == 130, outs[winner.pid]
-    assert read_summary(run_dir)["status"] == "interrupted" and (run_dir / "weights/resume.pt").is_file()
+    assert RunFolder(run_dir).read_summary()["status"] == "interrupted" and (run_dir / "weights/resume.pt").is_file()
     assert [e.pid for e in events(run_dir) if isinstance(e, RunStarted)][1:] == [winner.pid]
-    global_steps = [r["global_step"] for r in read_steps(run_dir)]
+    global_steps = [r["global_step"] for r in RunFolder(run_dir).read_steps()]
     assert global_steps == sorted(set(global_steps))
 
 
 def test_detaching_the_same_run_twice_starts_one_trainer(home):
     run_dir = stopped_run(home, "detached", after_epoch(1))
-    cfg = apply_overrides(read_config(run_dir), ["train.epochs=500"])
+    cfg = apply_overrides(RunFolder(run_dir).read_config(), ["train.epochs=500"])
     start_detached(cfg, resume=run_dir)
-    pid = read_summary(run_dir)["pid"]
+    pid = RunFolder(run_dir).read_summary()["pid"]
     try:
         before = (run_dir / "config.toml").read_bytes()
         with pytest.raises(UserError, match=f"is running \\(pid {pid}\\)"):
@@ -215,21 +211,21 @@ def test_detaching_the_same_run_twice_starts_one_trainer(home):
         assert (run_dir / "config.toml").read_bytes() == before
     finally:
         os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: run_lock_holder(run_dir) is None)
+    wait_until(lambda: RunFolder(run_dir).lock_holder() is None)
     assert [e.pid for e in events(run_dir) if isinstance(e, RunStarted)][1:] == [pid]
-    wait_until(lambda: read_summary(run_dir)["status"] == "interrupted")
+    wait_until(lambda: RunFolder(run_dir).read_summary()["status"] == "interrupted")
 
 
 def test_a_running_summary_without_a_lock_holder_is_interrupted_even_if_its_pid_lives(home):
     run_dir = stopped_run(home, "stale", after_epoch(1))
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     # The pid recorded by a dead trainer now belongs to another live process (here: this one).
-    write_summary(run_dir, {**summary, "status": "running", "pid": os.getpid()})
-    assert effective_status(read_summary(run_dir), run_dir) == "interrupted"
+    RunFolder(run_dir).write_summary({**summary, "status": "running", "pid": os.getpid()})
+    assert RunFolder(run_dir).effective_status(RunFolder(run_dir).read_summary()) == "interrupted"
     listed = vit(home, "runs")
     row = next(line for line in listed.stdout.splitlines() if "stale" in line)
     assert "interrupted" in row
-    check_resume_target(run_dir)  # and it may be resumed
+    RunFolder(run_dir).check_resume_target()  # and it may be resumed
 
 
 def _folder_source(root: Path) -> Path:
@@ -304,7 +300,7 @@ def test_a_signal_while_training_saves_a_resumable_checkpoint_even_when_a_second
             process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     assert summary["status"] == "interrupted" and (run_dir / "weights/resume.pt").is_file()
     assert f"continue with: vit-tui train --resume {run_dir}" in out
     assert not any(alive(pid) for pid in descendants(process.pid))
@@ -327,15 +323,15 @@ def evaluating(e) -> bool:
 )
 def test_a_run_stopped_in_its_final_evaluation_resumes_to_finished(home, case, wanted, raise_instead):
     run_dir = stopped_run(home, case.replace(" ", "-"), wanted, raise_instead=raise_instead)
-    assert read_summary(run_dir)["status"] == "interrupted"
-    steps_before = read_steps(run_dir)
+    assert RunFolder(run_dir).read_summary()["status"] == "interrupted"
+    steps_before = RunFolder(run_dir).read_steps()
     out = vit(home, "train", "--resume", run_dir)
     assert out.returncode == 0, out.stderr
-    summary = read_summary(run_dir)
+    summary = RunFolder(run_dir).read_summary()
     assert summary["status"] == "finished" and summary["epochs_done"] == summary["epochs"] == 2
     assert (run_dir / "report.md").is_file() and (run_dir / "evaluation.json").is_file()
     assert not (run_dir / "weights/resume.pt").exists()
-    assert read_steps(run_dir) == steps_before  # nothing trained again
+    assert RunFolder(run_dir).read_steps() == steps_before  # nothing trained again
 
 
 # --- resuming with other settings, and what a resume replays ----------------------------------
@@ -357,9 +353,9 @@ def two_of_three(home) -> Path:
 )
 def test_a_resume_that_cannot_continue_the_schedule_is_refused(two_of_three, setting, message):
     before = snapshot(two_of_three)
-    cfg = apply_overrides(read_config(two_of_three), [setting])
+    cfg = apply_overrides(RunFolder(two_of_three).read_config(), [setting])
     with pytest.raises(UserError) as caught:
-        train(cfg, ListSink(), resume=two_of_three)
+        train(cfg, null_sink, resume=two_of_three)
     assert str(caught.value).startswith(message)
     assert snapshot(two_of_three) == before
 
@@ -380,7 +376,7 @@ def test_a_resume_drops_the_events_logged_after_its_checkpoint(home):
     logged = [e.global_step for e in events(run_dir) if isinstance(e, StepsLogged)]
     assert logged == sorted(set(logged)) and logged[-1] == 2 * STEPS_PER_EPOCH
     assert [e.epoch for e in events(run_dir) if isinstance(e, EpochEnded)] == [1, 2]
-    assert [r["global_step"] for r in read_steps(run_dir)] == logged
+    assert [r["global_step"] for r in RunFolder(run_dir).read_steps()] == logged
 
 
 def test_a_lock_names_no_stale_pid(tmp_path):

@@ -20,9 +20,8 @@ from data_fixtures import (
 )
 from test_engine_train import make_dataset, tiny_config
 
-from vit_tui.engine.runs.folder import read_summary
-from vit_tui.engine.telemetry.events import PhaseChanged
-from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.runs.folder import RunFolder
+from vit_tui.engine.telemetry.events import PhaseChanged, null_sink
 from vit_tui.engine.train.trainer import train
 
 no_cuda = not torch.cuda.is_available()
@@ -47,7 +46,7 @@ needs_cuda = pytest.mark.skipif(no_cuda, reason="needs CUDA")
     ids=["t4", "v100", "a100", "h100", "cpu", "mps", "bf16-asked-on-t4", "fp32-asked"],
 )
 def test_auto_precision_follows_the_cards_capability(requested, device, capability, expected) -> None:
-    from vit_tui.engine.device.placement import choose_precision
+    from vit_tui.engine.device.precision import choose_precision
 
     precision, note = choose_precision(requested, device, capability)
     assert precision == expected
@@ -71,8 +70,8 @@ def test_a_small_stored_set_trained_at_a_larger_size_streams_when_its_resized_co
     # Stored at 16 px (48 x 768 B = 36 KiB), trained at 32 px (144 KiB resident): a 64 KiB budget must stream.
     dataset = make_dataset(tmp_path / "small", 48, 16, size=16)
     cfg = tiny_config(dataset, "train.epochs=1", "train.data_memory_budget=64KiB")
-    result = train(cfg, ListSink(), runs_root=tmp_path / "runs", name="resized")
-    held = read_summary(result.run_dir)["train_data"]
+    result = train(cfg, null_sink, runs_root=tmp_path / "runs", name="resized")
+    held = RunFolder(result.run_dir).read_summary()["train_data"]
     assert result.status == "finished"
     assert held["holder"] == "streamed" and held["split_bytes"] == 48 * 32 * 32 * 3
 
@@ -166,17 +165,17 @@ def test_a_checkpoint_from_a_cuda_run_resumes_on_the_cpu_with_a_warning(tmp_path
 
     dataset = make_dataset(tmp_path / "data", 48, 16)
     cfg = tiny_config(dataset, "train.augment=flip-crop", "train.device=cpu")
-    stopped = train(cfg, ListSink(), CancelAfter(8), runs_root=tmp_path / "runs", name="moved")
+    stopped = train(cfg, null_sink, CancelAfter(8), runs_root=tmp_path / "runs", name="moved")
     assert stopped.status == "interrupted"
     path = stopped.run_dir / "weights" / "resume.pt"
     data = torch.load(path, weights_only=True)
     for rng in [data["rng"], *data["rank_rng"]]:
         rng["generators"]["augment"] = _cuda_like_state(7)  # as a run on cuda:0 saved it
     torch.save(data, path)
-    sink = ListSink()
-    resumed = train(cfg, sink, resume=stopped.run_dir)
+    sink: list = []
+    resumed = train(cfg, sink.append, resume=stopped.run_dir)
     assert resumed.status == "finished"
-    warnings = [e.detail for e in sink.of_type(PhaseChanged) if e.phase == "warning"]
+    warnings = [e.detail for e in sink if isinstance(e, PhaseChanged) and e.phase == "warning"]
     assert any("augment random stream was saved on another device type than cpu" in w for w in warnings), warnings
 
 
@@ -262,11 +261,11 @@ def test_an_eager_run_resumed_with_cuda_graph_auto_captures(tmp_path) -> None:
 
     dataset = make_dataset(tmp_path / "data", 64, 16)
     eager = tiny_config(dataset, "train.device=cuda", "train.cuda_graph=off", "train.optimizer=adamw")
-    stopped = train(eager, ListSink(), CancelAfter(5), runs_root=tmp_path / "runs", name="r")
+    stopped = train(eager, null_sink, CancelAfter(5), runs_root=tmp_path / "runs", name="r")
     assert stopped.status == "interrupted"
-    resumed = train(tiny_config(dataset, "train.device=cuda", "train.cuda_graph=auto"), ListSink(), resume=stopped.run_dir)
+    resumed = train(tiny_config(dataset, "train.device=cuda", "train.cuda_graph=auto"), null_sink, resume=stopped.run_dir)
     assert resumed.status == "finished"
-    assert read_summary(resumed.run_dir)["step_path"] == "cuda-graph"
+    assert RunFolder(resumed.run_dir).read_summary()["step_path"] == "cuda-graph"
 
 
 # --- 10: one trainer at a time per process -------------------------------------------------------
@@ -294,14 +293,14 @@ def test_a_second_run_in_the_process_is_refused_naming_the_one_that_trains(tmp_p
         assert training.wait(60)
         assert running_trainer() == "run first"
         with pytest.raises(UserError) as refused:
-            train(cfg, ListSink(), runs_root=tmp_path / "runs", name="second")
+            train(cfg, null_sink, runs_root=tmp_path / "runs", name="second")
     finally:
         release.set()
         thread.join(60)
     assert str(refused.value).startswith("train: run first is training in this process; one trainer at a time")
     assert not (tmp_path / "runs" / "second").exists()
     assert first[0].status == "finished" and running_trainer() is None
-    assert train(cfg, ListSink(), runs_root=tmp_path / "runs", name="second").status == "finished"  # free again
+    assert train(cfg, null_sink, runs_root=tmp_path / "runs", name="second").status == "finished"  # free again
 
 
 def test_a_study_holds_the_slot_for_its_runs_and_lets_them_train() -> None:

@@ -10,7 +10,8 @@ import torch
 from data_fixtures import restore_determinism  # noqa: F401 - an autouse fixture
 
 from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.engine.device.placement import seed_everything
+from vit_tui.engine.device.determinism import seed_everything
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.train.graph_step import GraphTrainStep, graph_unavailable_reason, make_train_step, optimizer_options
 from vit_tui.engine.train.session import make_optimizer, make_scheduler
 from vit_tui.engine.train.step import TrainData, TrainStep
@@ -157,7 +158,6 @@ def test_captured_and_eager_training_agree_over_50_steps(augment: str, extra: li
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_whole_run_stays_on_the_captured_path(tmp_path: Path) -> None:
     from vit_tui.data.demo import make_demo
-    from vit_tui.engine.runs.folder import read_summary
     from vit_tui.engine.telemetry.events import PhaseChanged, RunStarted
     from vit_tui.engine.train.trainer import train
 
@@ -169,4 +169,4 @@ def test_a_whole_run_stays_on_the_captured_path(tmp_path: Path) -> None:
     paths = [e.detail for e in events if isinstance(e, PhaseChanged) and e.phase == "training"]
     started = [e.step_path for e in events if isinstance(e, RunStarted)]
     assert started == ["cuda-graph"] and paths and set(paths) == {"cuda-graph"}
-    assert read_summary(Path(result.run_dir))["step_path"] == "cuda-graph"
+    assert RunFolder(Path(result.run_dir)).read_summary()["step_path"] == "cuda-graph"

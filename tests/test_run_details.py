@@ -8,7 +8,7 @@ from tui_fixtures import make_fixed_run
 
 from vit_tui.config import apply_overrides, config_diff
 from vit_tui.engine.runs.details import RunListing, run_details
-from vit_tui.engine.runs.folder import read_summary, write_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.presets import preset
 
 
@@ -54,8 +54,8 @@ def test_listing_reads_again_only_runs_whose_files_changed(tmp_path):
     runs, changed = listing.refresh()
     assert changed == set() and listing.reads == 3 and len(runs) == 3
     # A summary rewritten (size or time changed) is read again, and only it.
-    summary = read_summary(tmp_path / "b")
-    write_summary(tmp_path / "b", {**summary, "epochs_done": 2})
+    summary = RunFolder(tmp_path / "b").read_summary()
+    RunFolder(tmp_path / "b").write_summary({**summary, "epochs_done": 2})
     stat = (tmp_path / "b" / "summary.json").stat()
     os.utime(tmp_path / "b" / "summary.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     runs, changed = listing.refresh()
@@ -68,13 +68,12 @@ def test_listing_reads_again_only_runs_whose_files_changed(tmp_path):
 
 
 def test_follower_reads_only_appended_bytes_and_restarts_on_a_shorter_file(tmp_path):
-    from vit_tui.engine.runs.folder import EventFollower
     from vit_tui.engine.telemetry.events import PhaseChanged
     from vit_tui.engine.telemetry.sinks import FileSink
 
     run = make_fixed_run(tmp_path, "followed")
     events_file = run / "events.jsonl"
-    follower = EventFollower(run)
+    follower = RunFolder(run).follow()
     first = follower.poll()
     assert first and follower._offset == events_file.stat().st_size
     assert follower.poll() == []

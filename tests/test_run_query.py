@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vit_tui.engine.runs.folder import RunInfo
+from vit_tui.engine.runs.listing import RunInfo
 from vit_tui.engine.runs.query import column_of, filter_runs, parse_sort, sort_runs
 from vit_tui.errors import UserError
 

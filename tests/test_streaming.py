@@ -20,9 +20,8 @@ from test_engine_train import CancelAfter, make_dataset, tiny_config
 
 from vit_tui.config import ConfigError, apply_overrides, validate
 from vit_tui.data.store import load_split
-from vit_tui.engine.runs.folder import read_steps, read_summary
-from vit_tui.engine.telemetry.events import PhaseChanged
-from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.runs.folder import RunFolder
+from vit_tui.engine.telemetry.events import PhaseChanged, null_sink
 from vit_tui.engine.train import trainer as trainer_mod
 from vit_tui.engine.train.batches import StreamedTrainData, TrainData, auto_budget, choose_holding
 from vit_tui.engine.train.trainer import train
@@ -44,7 +43,7 @@ def every_step_logged(monkeypatch):
 
 
 def step_losses(run_dir: Path) -> list[tuple[int, float, float]]:
-    return [(row["global_step"], row["loss"], row["acc"]) for row in read_steps(run_dir)]
+    return [(row["global_step"], row["loss"], row["acc"]) for row in RunFolder(run_dir).read_steps()]
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -58,17 +57,17 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 @pytest.fixture(scope="module")
 def resident_run(tmp_path_factory, dataset):
-    sink = ListSink()
+    sink: list = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_mod, "LOG_INTERVAL_S", 0.0)  # one steps.csv row per step
-        result = train(tiny_config(dataset), sink, runs_root=tmp_path_factory.mktemp("runs"), name="resident")
+        result = train(tiny_config(dataset), sink.append, runs_root=tmp_path_factory.mktemp("runs"), name="resident")
     return result, sink
 
 
 def test_streamed_run_equals_resident_run(resident_run, dataset, tmp_path, every_step_logged):
     resident, resident_sink = resident_run
-    sink = ListSink()
-    streamed = train(tiny_config(dataset, STREAM), sink, runs_root=tmp_path, name="streamed")
+    sink: list = []
+    streamed = train(tiny_config(dataset, STREAM), sink.append, runs_root=tmp_path, name="streamed")
     assert resident.status == streamed.status == "finished"
 
     losses = step_losses(streamed.run_dir)
@@ -76,27 +75,27 @@ def test_streamed_run_equals_resident_run(resident_run, dataset, tmp_path, every
     assert losses == step_losses(resident.run_dir)
     assert_same_weights(final_weights(streamed.run_dir), final_weights(resident.run_dir))
 
-    held = read_summary(streamed.run_dir)["train_data"]
+    held = RunFolder(streamed.run_dir).read_summary()["train_data"]
     assert held["holder"] == "streamed" and held["budget_bytes"] == 1024
     assert held["split_bytes"] == TRAIN_IMAGES * 32 * 32 * 3  # resized to the model's 32 px, as the device holds it
-    assert read_summary(resident.run_dir)["train_data"]["holder"] == "resident"
-    notes = [e.detail for e in sink.of_type(PhaseChanged) if e.phase == "note"]
+    assert RunFolder(resident.run_dir).read_summary()["train_data"]["holder"] == "resident"
+    notes = [e.detail for e in sink if isinstance(e, PhaseChanged) and e.phase == "note"]
     assert notes == [f"streaming the train split: {format_size(held['split_bytes'])} > budget 1.0 KiB "
                      "(train.data_memory_budget=1KiB)"]  # fmt: skip
-    resident_notes = [e.detail for e in resident_sink.of_type(PhaseChanged) if e.phase == "note"]
+    resident_notes = [e.detail for e in resident_sink if isinstance(e, PhaseChanged) and e.phase == "note"]
     assert len(resident_notes) == 1 and resident_notes[0].startswith("train split resident on the device")
     # The events file carries the note too, so attach and the app show it.
     logged = [json.loads(line) for line in (streamed.run_dir / "events.jsonl").read_text().splitlines()]
-    assert "step_path" in logged[0] and read_summary(streamed.run_dir)["step_path"] == "eager"
+    assert "step_path" in logged[0] and RunFolder(streamed.run_dir).read_summary()["step_path"] == "eager"
 
 
 def test_streamed_run_interrupted_and_resumed_equals_resident_run(resident_run, dataset, tmp_path):
     resident, _ = resident_run
     cfg = tiny_config(dataset, STREAM)
-    stopped = train(cfg, ListSink(), CancelAfter(TRAIN_IMAGES // BATCH + 2), runs_root=tmp_path, name="r")
+    stopped = train(cfg, null_sink, CancelAfter(TRAIN_IMAGES // BATCH + 2), runs_root=tmp_path, name="r")
     assert stopped.status == "interrupted"
     assert torch.load(stopped.run_dir / "weights/resume.pt", weights_only=True)["step"] == 2  # mid epoch 2
-    done = train(cfg, ListSink(), resume=stopped.run_dir)
+    done = train(cfg, null_sink, resume=stopped.run_dir)
     assert done.status == "finished"
     assert_same_weights(final_weights(done.run_dir), final_weights(resident.run_dir))
 

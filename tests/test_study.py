@@ -24,7 +24,8 @@ from PIL import Image
 from scipy import stats
 from tui_fixtures import make_tiny_dataset
 
-from vit_tui.engine.runs.folder import list_runs, read_summary
+from vit_tui.engine.runs.folder import RunFolder
+from vit_tui.engine.runs.listing import list_runs
 from vit_tui.study.results import leaderboard, list_studies
 from vit_tui.study.stats import compare_seeds, mean_std
 
@@ -134,7 +135,7 @@ def test_sweep_html_and_compare_html_are_self_contained(home, swept):
 def test_sweep_rerun_keeps_finished_runs_and_trains_only_the_missing_one(home, swept):
     removed = home / "runs" / "sw-heads4-lr3e-4-seed2"
     kept = sorted(p for p in (home / "runs").glob("sw-*") if p != removed)
-    before = {p.name: read_summary(p)["started_ts"] for p in kept}
+    before = {p.name: RunFolder(p).read_summary()["started_ts"] for p in kept}
     import shutil
 
     shutil.rmtree(removed)
@@ -142,8 +143,8 @@ def test_sweep_rerun_keeps_finished_runs_and_trains_only_the_missing_one(home, s
     assert done.returncode == 0, done.stderr
     assert "8 runs, 7 finished before (kept)" in done.stdout
     assert done.stdout.count("starting ") == 1 and "starting sw-heads4-lr3e-4-seed2" in done.stdout
-    assert read_summary(removed)["status"] == "finished"
-    assert {p.name: read_summary(p)["started_ts"] for p in kept} == before
+    assert RunFolder(removed).read_summary()["status"] == "finished"
+    assert {p.name: RunFolder(p).read_summary()["started_ts"] for p in kept} == before
 
 
 def test_sweep_refuses_another_sweep_in_the_same_folder(home, swept):
@@ -189,33 +190,32 @@ def test_sweep_interrupted_by_a_signal_resumes_the_interrupted_run(home):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "run the same command again to continue" in err
-    first_started = read_summary(home / "runs" / "sig-heads2-seed1")["started_ts"]
-    assert read_summary(second)["status"] == "interrupted"
+    first_started = RunFolder(home / "runs" / "sig-heads2-seed1").read_summary()["started_ts"]
+    assert RunFolder(second).read_summary()["status"] == "interrupted"
     done = vit(home, *longer)
     assert done.returncode == 0, done.stderr
     assert "2 runs, 1 finished before (kept)" in done.stdout and "resuming sig-heads2-seed2" in done.stdout
-    assert read_summary(second)["status"] == "finished" and read_summary(second)["epochs_done"] == SIGNAL_EPOCHS
-    assert read_summary(home / "runs" / "sig-heads2-seed1")["started_ts"] == first_started
+    assert RunFolder(second).read_summary()["status"] == "finished" and RunFolder(second).read_summary()["epochs_done"] == SIGNAL_EPOCHS
+    assert RunFolder(home / "runs" / "sig-heads2-seed1").read_summary()["started_ts"] == first_started
 
 
 def test_sweep_function_reports_its_progress_as_events(home):
     """What the app calls: ``study.api.sweep`` with a sink, the study's events around the engine's."""
     from vit_tui.config import apply_overrides
     from vit_tui.engine.telemetry.events import RunFinished, RunStarted
-    from vit_tui.engine.telemetry.sinks import ListSink
     from vit_tui.presets import preset
     from vit_tui.study.api import sweep
     from vit_tui.study.events import JobEnded, JobStarted, StudyFinished, StudyStarted
 
     base = apply_overrides(preset("fast"), [*SWEEP_SETS, f"data.dataset={home / 'data' / 'tiny'}"])
-    sink = ListSink()
-    report = sweep(home, base, [("model.heads", ["2"])], [3], out=home / "api", sink=sink)
+    sink: list = []
+    report = sweep(home, base, [("model.heads", ["2"])], [3], out=home / "api", sink=sink.append)
     assert report.status == "finished" and report.statuses == {"api-heads2-seed3": "finished"}
-    kinds = [type(e) for e in sink.events if type(e) in (StudyStarted, JobStarted, RunStarted, RunFinished,
+    kinds = [type(e) for e in sink if type(e) in (StudyStarted, JobStarted, RunStarted, RunFinished,
                                                           JobEnded, StudyFinished)]
     assert kinds == [StudyStarted, JobStarted, RunStarted, RunFinished, JobEnded, StudyFinished]
-    assert sink.of_type(StudyFinished)[0].files == tuple(str(p) for p in report.files)
-    assert {Path(p).name for p in sink.of_type(StudyFinished)[0].files} == {"sweep.csv", "sweep.png", "sweep.md"}
+    assert [e for e in sink if isinstance(e, StudyFinished)][0].files == tuple(str(p) for p in report.files)
+    assert {Path(p).name for p in [e for e in sink if isinstance(e, StudyFinished)][0].files} == {"sweep.csv", "sweep.png", "sweep.md"}
 
 
 # --- reproduce ----------------------------------------------------------------------------------

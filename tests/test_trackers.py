@@ -18,9 +18,8 @@ from tui_fixtures import TINY_SETTINGS
 
 from vit_tui.config import ConfigError, RunConfig, apply_overrides, dumps, loads, validate
 from vit_tui.data.demo import make_demo
-from vit_tui.engine.runs.folder import read_metrics, read_steps, read_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import PhaseChanged, RunStarted
-from vit_tui.engine.telemetry.sinks import ListSink
 from vit_tui.engine.train.trainer import train
 
 EPOCH_TAGS = ("train/loss", "train/acc", "val/loss", "val/acc", "train/lr", "train/images_per_s")
@@ -51,20 +50,20 @@ def test_tensorboard_files_read_back_with_the_runs_curves(dataset, tmp_path):
     reader.Reload()
     tags = reader.Tags()
 
-    metrics = read_metrics(result.run_dir)
+    metrics = RunFolder(result.run_dir).read_metrics()
     columns = {"train/lr": "lr", "train/images_per_s": "images_per_s"}
     for tag in EPOCH_TAGS:
         column = columns.get(tag, tag.replace("/", "_"))
         points = reader.Scalars(tag)
         assert [p.step for p in points] == [row["epoch"] for row in metrics] == [1, 2]
         assert [p.value for p in points] == pytest.approx([row[column] for row in metrics], rel=1e-5)
-    steps = read_steps(result.run_dir)
+    steps = RunFolder(result.run_dir).read_steps()
     for tag in STEP_TAGS:
         points = reader.Scalars(tag)
         assert [p.step for p in points] == [row["global_step"] for row in steps]
     assert [p.value for p in reader.Scalars("step/loss")] == pytest.approx([row["loss"] for row in steps], rel=1e-5)
 
-    summary = read_summary(result.run_dir)
+    summary = RunFolder(result.run_dir).read_summary()
     assert reader.Scalars("hparam/best_val_acc")[0].value == pytest.approx(summary["best_val_acc"])
     assert set(tags["images"]) == {"data/samples", "eval/confusion_matrix", "eval/curves"}
     assert reader.Images("eval/confusion_matrix")[0].width > 100
@@ -94,15 +93,15 @@ def test_a_tracker_that_cannot_start_warns_once_and_training_goes_on(dataset, tm
         if isinstance(event, RunStarted):
             (Path(event.run_dir) / "tb").write_text("in the way")
 
-    events = ListSink()
+    events: list = []
     result = train(
         tracked_config(dataset, "tensorboard"),
-        lambda e: (block_the_tb_folder(e), events(e)),
+        lambda e: (block_the_tb_folder(e), events.append(e)),
         runs_root=tmp_path,
         name="blocked",
     )
     assert result.status == "finished"
-    warnings = [e.detail for e in events.of_type(PhaseChanged) if e.phase == "warning"]
+    warnings = [e.detail for e in events if isinstance(e, PhaseChanged) and e.phase == "warning"]
     assert len(warnings) == 1
     assert warnings[0].startswith("tensorboard logging could not start (") and "training goes on" in warnings[0]
     assert warnings[0] in (result.run_dir / "events.jsonl").read_text()

@@ -18,9 +18,10 @@ from tui_fixtures import (
 )
 
 from vit_tui.engine.infer.attention_maps import rollout_grid
-from vit_tui.engine.infer.evaluate import load_evaluation, open_run
+from vit_tui.engine.infer.metrics import load_evaluation
+from vit_tui.engine.infer.model import open_run
 from vit_tui.engine.infer.predict import predict_paths, read_predictions_csv
-from vit_tui.engine.telemetry.sinks import ListSink
+from vit_tui.engine.telemetry.events import null_sink
 from vit_tui.engine.train.trainer import train
 from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
@@ -35,7 +36,7 @@ def home(tmp_path_factory) -> Path:
     """A tiny dataset, a one-epoch run of it (``tiny``), a fixed run to switch to, and a folder of photos."""
     root = tmp_path_factory.mktemp("home")
     data = make_tiny_dataset(root / "data")
-    train(tiny_config(str(data)), ListSink(), runs_root=root / "runs", name="tiny")
+    train(tiny_config(str(data)), null_sink, runs_root=root / "runs", name="tiny")
     make_fixed_run(root / "runs", "other", dataset=str(data))
     photos = root / "photos" / "nested"
     photos.mkdir(parents=True)

@@ -12,6 +12,7 @@ from tui_fixtures import (
     wait_until,
 )
 
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.compare import CompareScreen
 from vit_tui.tui.widgets.confusion import ConfusionView
@@ -149,7 +150,6 @@ async def test_detail_pane_follows_the_highlighted_run(home):
 
 
 async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
-    from vit_tui.engine.runs.folder import read_summary, write_summary
 
     app = VitApp(home)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -160,7 +160,7 @@ async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
         await wait_until(pilot, lambda: not screen.task_busy("scan"), 10)
         assert listing.reads == reads, "an unchanged folder is not read again"
         run = home / "runs" / "cut-short"
-        write_summary(run, {**read_summary(run), "epochs_done": 3, "status": "interrupted", "started": "changed"})
+        RunFolder(run).write_summary({**RunFolder(run).read_summary(), "epochs_done": 3, "status": "interrupted", "started": "changed"})
         screen.action_refresh()
         table = screen.query_one("#runs-table", DataTable)
         await wait_until(pilot, lambda: table.get_row(str(run))[4] == "3/5", 10)

@@ -23,7 +23,7 @@ from tui_fixtures import (
     wait_until,
 )
 
-from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.study.results import compare_combinations, leaderboard
 from vit_tui.study.stats import pm
 from vit_tui.tui.app import VitApp
@@ -203,7 +203,7 @@ async def test_a_study_stops_when_asked_and_quitting_asks_first(tmp_path):
         await pilot.press("s")
         await wait_until(pilot, lambda: not app.is_running, 60)
     run_dir = tmp_path / "runs" / "sw-heads2-seed1"
-    assert read_summary(run_dir)["status"] == "interrupted"
+    assert RunFolder(run_dir).read_summary()["status"] == "interrupted"
     assert (run_dir / "weights" / "resume.pt").is_file()
 
 
@@ -231,7 +231,7 @@ async def test_processes_field_shows_only_with_several_devices(tmp_path, monkeyp
         await wait_until(pilot, lambda: app.screen is train and train.following, 60)
         await wait_until(pilot, lambda: train.status in ("finished", "failed", "interrupted"), 120)
         assert train.status == "finished", train.last_error
-        assert read_summary(train.run_dir)["world_size"] == 2
+        assert RunFolder(train.run_dir).read_summary()["world_size"] == 2
 
 
 async def test_the_data_screen_lists_in_a_worker_so_keys_work_meanwhile(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from tui_fixtures import (
 from vit_tui import config as config_mod
 from vit_tui.data.demo import DEMO_CLASSES
 from vit_tui.engine.parallel import detach as detach_mod
-from vit_tui.engine.runs.folder import read_summary
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import EpochEnded, RunFinished, RunStarted
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.bridge import MessageSink
@@ -94,7 +94,7 @@ async def test_x_stops_with_a_resumable_checkpoint(tmp_path):
         await pilot.press("x")
         await wait_until(pilot, lambda: train.status == "interrupted", 60)
         assert not train.training_in_app
-        assert read_summary(train.run_dir)["status"] == "interrupted"
+        assert RunFolder(train.run_dir).read_summary()["status"] == "interrupted"
         assert (train.run_dir / "weights").is_dir() and any((train.run_dir / "weights").iterdir())
 
 
@@ -113,7 +113,7 @@ async def test_quit_while_training_asks_and_stop_saves(tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, QuitWhileTraining), 5)
         await pilot.press("s")
         await wait_until(pilot, lambda: not app.is_running, 60)
-    assert read_summary(train.run_dir)["status"] == "interrupted"
+    assert RunFolder(train.run_dir).read_summary()["status"] == "interrupted"
 
 
 async def test_failure_shows_a_modal_with_the_message_and_the_app_stays_up(tmp_path):
@@ -157,7 +157,7 @@ async def test_d_trains_detached_and_the_view_follows_it(tmp_path):
         await wait_until(pilot, lambda: train.following, 90)
         await wait_until(pilot, lambda: train.status == "finished", 120)
         assert [row.epoch for row in train.history] == [1, 2]
-        summary = read_summary(train.run_dir)
+        summary = RunFolder(train.run_dir).read_summary()
         assert summary["status"] == "finished" and summary["pid"] != 0
 
 
@@ -184,7 +184,7 @@ async def test_quit_and_detach_starts_one_detached_trainer(tmp_path, monkeypatch
             await pilot.press("d")
             await wait_until(pilot, lambda: not app.is_running, 120)
         assert starts == [train.run_dir], "the stopped run is resumed detached exactly once"
-        summary = read_summary(train.run_dir)
+        summary = RunFolder(train.run_dir).read_summary()
         assert summary["status"] == "running" and summary["pid"] not in (0, os.getpid())
     finally:
         _end_detached(starts)
@@ -193,7 +193,7 @@ async def test_quit_and_detach_starts_one_detached_trainer(tmp_path, monkeypatch
 def _end_detached(run_dirs) -> None:
     """Stop the detached trainers a test started (they would train on after it)."""
     for run_dir in {d for d in run_dirs if d is not None}:
-        pid = int(read_summary(run_dir).get("pid", 0))
+        pid = int(RunFolder(run_dir).read_summary().get("pid", 0))
         if pid and pid != os.getpid():
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -230,7 +230,7 @@ async def test_a_late_end_of_an_earlier_run_leaves_the_next_run_alone(tmp_path):
         assert train.training_in_app and train.status == "training", "the late end did not orphan the new run"
         await pilot.press("x")
         await wait_until(pilot, lambda: train.status == "interrupted" and not train.training_in_app, 60)
-        assert train.run_dir != first_run and read_summary(train.run_dir)["status"] == "interrupted"
+        assert train.run_dir != first_run and RunFolder(train.run_dir).read_summary()["status"] == "interrupted"
 
 
 @pytest.mark.slow
@@ -280,7 +280,7 @@ async def test_quit_just_after_the_run_finished_waits_for_its_files_and_asks_not
             await wait_until(pilot, lambda: not app.is_running, 30)
     finally:
         release.set()
-    assert read_summary(train.run_dir)["status"] == "finished"
+    assert RunFolder(train.run_dir).read_summary()["status"] == "finished"
     assert (train.run_dir / "report.md").is_file()
 
 

@@ -17,8 +17,8 @@ import pytest
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.data.store import write_dataset
-from vit_tui.engine.infer.evaluate import Evaluation, Mistake, save_evaluation
-from vit_tui.engine.runs.folder import write_metrics, write_summary
+from vit_tui.engine.infer.metrics import Evaluation, Mistake, save_evaluation
+from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import EpochEnded, EvalDone, RunFinished, RunStarted, StepsLogged
 from vit_tui.engine.telemetry.sinks import FileSink
 from vit_tui.presets import preset
@@ -99,19 +99,16 @@ def make_fixed_run(
     history = [replace(h, is_best=best is not None and h.epoch == best.epoch,
                        best_epoch=best.epoch if best else 0, best_val_acc=best.val_acc if best else 0.0)
                for h in history]  # fmt: skip
-    write_metrics(run_dir, [_metric_row(h) for h in history])
+    RunFolder(run_dir).write_metrics([_metric_row(h) for h in history])
     _write_events(run_dir, name, cfg, history, status, skill, evaluated)
-    write_summary(
-        run_dir,
-        {
+    RunFolder(run_dir).write_summary({
             "status": status, "name": name, "preset": cfg.preset, "pid": 0, "started": started,
             "started_ts": 1714564800.0 + len(name), "dataset": dataset, "classes": CLASSES,
             "train_images": 36, "val_images": 12, "params": 1_234_567, "device": "cpu",
             "precision": "fp32", "step_path": "eager", "epochs": epochs, "epochs_done": epochs_done,
             "best_epoch": best.epoch if best else 0, "best_val_acc": best.val_acc if best else 0.0,
             "final_val_acc": history[-1].val_acc if history else 0.0, "wall_s": 12.5 * epochs_done,
-        },
-    )  # fmt: skip
+        })  # fmt: skip
     if evaluated:
         save_evaluation(run_dir, fixed_evaluation(skill), {"checkpoint": "best"})
     return run_dir

@@ -1,6 +1,6 @@
 """One writer per folder: an ``fcntl.flock`` lock file holding the writer's pid.
 
-A training run holds ``runs/<name>/.lock`` for its whole life and a dataset build holds
+A training run holds ``runs/<name>/.lock`` for its whole life (``RunFolder.lock``) and a dataset build holds
 ``data/.<name>.lock`` next to the folder it builds. The kernel drops the lock when the holder
 dies however it dies, so "is someone writing here?" is answered by the lock, never by guessing
 from a pid that may have been reused. Headless: no textual, no rich.
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .errors import UserError
 
-RUN_LOCK = ".lock"
 PID_WAIT_TRIES = 50
 
 
@@ -105,21 +104,6 @@ def holder(path: str | os.PathLike) -> int | None:
         return None
     finally:
         os.close(fd)  # also drops the shared lock taken to look
-
-
-def run_lock(run_dir: str | os.PathLike) -> FolderLock:
-    """The lock of a run folder."""
-    return FolderLock(Path(run_dir) / RUN_LOCK, str(run_dir), "running")
-
-
-def run_lock_holder(run_dir: str | os.PathLike) -> int | None:
-    """The pid training in ``run_dir``; None when no process is; absent lock file: None too."""
-    return holder(Path(run_dir) / RUN_LOCK)
-
-
-def has_run_lock(run_dir: str | os.PathLike) -> bool:
-    """True when the run folder has a lock file (runs made before locks have none)."""
-    return (Path(run_dir) / RUN_LOCK).is_file()
 
 
 def build_lock(target: str | os.PathLike) -> FolderLock:

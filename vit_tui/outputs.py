@@ -23,32 +23,11 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import WriteError, probe, write_error, write_text
+from .run_layout import OWN_FILES, SIGNS, WEIGHTS_DIR
 
 MARKER = ".vit-tui"
 """The file that marks an output folder as made by vit-tui; its one line names the folder's kind."""
 
-RUN_FILES = frozenset(
-    {
-        "config.toml",
-        "summary.json",
-        "metrics.csv",
-        "steps.csv",
-        "events.jsonl",
-        "evaluation.json",
-        "confusion_matrix.csv",
-        "confusion_matrix.png",
-        "curves.png",
-        "report.md",
-        "report.html",
-        "train.log",
-        "study.log",
-        "study.json",
-        ".lock",
-        ".reserved",
-    }
-)
-"""A run folder's own files (its ``weights/`` folder is its own too)."""
-RUN_SIGNS = ("config.toml", "summary.json", ".reserved")
 DATASET_SIGN = "manifest.json"
 
 
@@ -72,7 +51,7 @@ def _kind_of(mode: int) -> str:
 
 def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` is a run folder (it holds a run's config, summary or reservation)."""
-    return any((folder / name).is_file() for name in RUN_SIGNS)
+    return any((folder / name).is_file() for name in SIGNS)
 
 
 def is_dataset_folder(folder: Path) -> bool:
@@ -84,9 +63,9 @@ def owner_of(path: Path) -> str | None:
     """What ``path`` belongs to when it is a run's or a dataset's own file, as words; else None."""
     path = Path(os.path.abspath(path))
     parent = path.parent
-    if path.name in RUN_FILES and is_run_folder(parent):
+    if path.name in OWN_FILES and is_run_folder(parent):
         return f"run {parent.name} (its {path.name})"
-    if parent.name == "weights" and is_run_folder(parent.parent):
+    if parent.name == WEIGHTS_DIR and is_run_folder(parent.parent):
         return f"run {parent.parent.name} (its weights)"
     if path.name == DATASET_SIGN and is_dataset_folder(parent):
         return f"dataset {parent.name} (its {path.name})"

@@ -60,9 +60,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.runs.folder import resolve_run
+    from ..engine.runs.folder import RunFolder
 
-    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+
+    run_dir = RunFolder.resolve(args.run, Path(args.home) / "runs").path
     _check_device(args.device)
     from ..engine.infer.evaluate import evaluate_run
 
@@ -111,11 +112,11 @@ def _check_device(device: str) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Print the top-k classes of each image; with ``--csv``, write them too."""
-    from ..engine.infer.evaluate import image_files
-    from ..engine.runs.folder import resolve_run
+    from ..data.imaging import image_files
+    from ..engine.runs.folder import RunFolder
     from ..outputs import output_file
 
-    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    run_dir = RunFolder.resolve(args.run, Path(args.home) / "runs").path
     image_files(args.images)  # a bad path is said before the model loads
     _check_device(args.device)
     csv_path = output_file(args.csv, "--csv", example="predictions.csv") if args.csv else None
@@ -137,10 +138,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_attention(args: argparse.Namespace) -> int:
     """Write one attention figure per image and name each file written."""
-    from ..engine.infer.evaluate import image_files
-    from ..engine.runs.folder import resolve_run
+    from ..data.imaging import image_files
+    from ..engine.runs.folder import RunFolder
 
-    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    run_dir = RunFolder.resolve(args.run, Path(args.home) / "runs").path
     files = image_files(args.images)
     _check_device(args.device)
     from ..engine.infer.attention_maps import export_attention

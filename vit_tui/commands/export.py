@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """Export, then print where the files went and how closely the export matched."""
     from ..engine.deploy.export import require_export_packages
-    from ..engine.runs.folder import resolve_run
+    from ..engine.runs.folder import RunFolder
 
     require_export_packages(args.fmt)  # before the slow part, so a missing package is said at once
-    run_dir = resolve_run(args.run, Path(args.home) / "runs")
+    run_dir = RunFolder.resolve(args.run, Path(args.home) / "runs").path
     from ..engine.deploy.export import export_model
 
     result = export_model(run_dir, args.fmt, args.out, checkpoint=args.checkpoint, data_dir=args.data)

@@ -83,7 +83,7 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..engine.runs.folder import list_runs
+    from ..engine.runs.listing import list_runs
     from ..engine.runs.query import filter_runs, parse_sort, sort_runs
 
     root = Path(args.dir) if args.dir else Path(args.home) / "runs"
@@ -162,12 +162,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.report.report import COMPARE_CSV, class_mismatch, read_compare_inputs, write_comparison
-    from ..engine.runs.folder import resolve_run
+    from ..engine.report.compare import COMPARE_CSV, class_mismatch, read_compare_inputs, write_comparison
+    from ..engine.runs.folder import RunFolder
     from ..errors import UserError
 
     home_runs = Path(args.home) / "runs"
-    runs = [resolve_run(r, home_runs) for r in args.runs]
+    runs = [RunFolder.resolve(r, home_runs).path for r in args.runs]
     if len(runs) < 2:
         raise UserError("compare", "give at least two runs")
     inputs = read_compare_inputs(runs)  # a damaged file is refused before --out is made
@@ -204,20 +204,14 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_attach(args: argparse.Namespace) -> int:
     """Follow a run's events with the training display until it ends."""
-    from ..engine.runs.folder import (
-        RESERVED_MARKER,
-        EventFollower,
-        checked_summary,
-        read_summary,
-        resolve_run,
-        training_pid,
-    )
+    from ..engine.runs.folder import RunFolder
     from ..engine.telemetry.events import RunFailed, RunFinished, RunStarted
     from .train import EXIT_CODES, TrainingDisplay, with_notifier
 
-    run_dir = resolve_run(args.run, Path(args.home) / "runs")
-    checked_summary(run_dir)
-    follower = EventFollower(run_dir)
+    folder = RunFolder.resolve(args.run, Path(args.home) / "runs")
+    run_dir = folder.path
+    folder.checked_summary()
+    follower = folder.follow()
     outcome: str | None = None
     started_pid = 0
     since = time.monotonic()
@@ -228,7 +222,7 @@ def run_attach(args: argparse.Namespace) -> int:
             while True:
                 # The run's lock, not the status, says whether more events can come (the process
                 # writes "finished" before its last exports and holds the lock until it exits).
-                alive = training_pid(run_dir) is not None
+                alive = folder.training_pid() is not None
                 for event in follower.poll():
                     show(event)
                     if isinstance(event, RunStarted):
@@ -236,12 +230,12 @@ def run_attach(args: argparse.Namespace) -> int:
                     elif isinstance(event, (RunFinished, RunFailed)):
                         outcome = event.status if isinstance(event, RunFinished) else "failed"
                 show = telling
-                summary = read_summary(run_dir)
+                summary = folder.read_summary()
                 # An ending counts once it belongs to the process now named in the summary.
                 if outcome is not None and (not alive or started_pid == summary.get("pid")):
                     return EXIT_CODES.get(outcome, 1)
                 if not alive:
-                    starting = (run_dir / RESERVED_MARKER).exists() or not summary
+                    starting = folder.is_reserved() or not summary
                     if not (starting and time.monotonic() - since < START_WAIT_S):
                         display.note(_gone_message(run_dir, summary))
                         return EXIT_CODES.get(summary.get("status", "failed"), 1)

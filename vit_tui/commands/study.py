@@ -179,21 +179,22 @@ def parse_devices(text: str | None) -> list[str] | None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Rewrite a run's or a study's report files."""
-    from ..engine.report.report import REPORT_MD, export_run
-    from ..engine.runs.folder import CONFIG_FILE, resolve_run
+    from ..engine.report.report import export_run
+    from ..engine.runs.folder import RunFolder
+    from ..run_layout import REPORT_MD
     from ..study.plan import read_plan
 
     target = Path(args.target)
-    plan = read_plan(target) if target.is_dir() and not (target / CONFIG_FILE).is_file() else None
+    plan = read_plan(target) if target.is_dir() and not RunFolder(target).is_run() else None
     if plan is not None:
         written = _write_study(target, plan.get("kind", ""), args.format == "html")
     else:
-        run_dir = resolve_run(args.target, Path(args.home) / "runs")
-        written = export_run(run_dir)
+        folder = RunFolder.resolve(args.target, Path(args.home) / "runs")
+        written = export_run(folder.path)
         if args.format == "html":
             from ..engine.report.html import markdown_file_to_html
 
-            written.append(markdown_file_to_html(run_dir / REPORT_MD))
+            written.append(markdown_file_to_html(folder.file(REPORT_MD)))
     for path in written:
         print(f"wrote {path}")
     return 0

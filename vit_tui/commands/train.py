@@ -112,15 +112,15 @@ def launch_here(cfg: Any, launch: Any, runs_root: Path, name: str | None, resume
 
     from .. import config as config_mod
     from ..engine.parallel.launch import run_launcher
+    from ..engine.runs.folder import RunFolder
 
     with tempfile.TemporaryDirectory(prefix="vit-tui-launch-") as tmp:
         control = Path(tmp)
         if resume is not None:
             if launch.node_rank == 0:
-                from ..engine.train.trainer import check_resumable
-
-                check_resumable(resume, cfg)  # before the run's config.toml takes these settings
-                config_mod.save(cfg, resume / "config.toml")
+                folder = RunFolder(resume)
+                folder.check_resumable(cfg)  # before the run's config.toml takes these settings
+                folder.save_config(cfg)
             vit_args = ["train", "--resume", str(resume)]
         else:
             config_mod.save(cfg, control / "config.toml")
@@ -140,6 +140,7 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
     """
     from .. import config as config_mod
     from ..engine.parallel.launch import ranks_from_env
+    from ..engine.runs.folder import RunFolder
     from ..errors import UserError, check_path_length
     from .common import config_from_args
 
@@ -153,19 +154,16 @@ def train_request(args: argparse.Namespace) -> tuple[Any, Path, str | None, Path
             raise UserError("--resume", "continues with the run's own config; change settings with --set only")
         if args.out:
             raise UserError("--resume", "continues in the run's own folder; leave out --out")
-        from ..engine.runs.folder import check_resume_target, read_config, resolve_run
-
-        resume = resolve_run(resume, home / "runs")
-        check_resume_target(resume)
-        cfg = config_mod.validate(config_mod.apply_overrides(read_config(resume), args.overrides))
+        folder = RunFolder.resolve(resume, home / "runs")
+        folder.check_resume_target()
+        resume = folder.path
+        cfg = config_mod.validate(config_mod.apply_overrides(folder.read_config(), args.overrides))
     else:
         cfg = config_from_args(args)
     out = Path(args.out) if args.out else None
     if ranks_from_env().is_main:
         if out is not None:
-            from ..engine.runs.folder import check_new_run_dir
-
-            check_new_run_dir(out.parent, out.name)
+            RunFolder.check_new(out.parent, out.name)
         check_output(out, resume, home)
     dataset = dataset_path(args, cfg, home, resumed=resume is not None)
     cfg = config_mod.with_value(cfg, "data.dataset", str(dataset))

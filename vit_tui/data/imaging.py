@@ -21,10 +21,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
+
+from ..errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 RESIZE_MODES = ("stretch", "center-crop")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -232,3 +237,45 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "fork" in methods and sys.platform.startswith("linux") and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+# --- finding image files and fitting image tensors ---------------------------------------------
+
+
+def image_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The image files ``paths`` name: files as given, folders searched recursively, in order, each once.
+
+    A missing path or a folder holding no image is a ``UserError``; a file that is not an image
+    is found out when it is read.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if is_image_name(p.name) and p.is_file())
+            if not found:
+                kinds = ", ".join(IMAGE_SUFFIXES[:4])
+                raise UserError(str(path), f"holds no image files ({kinds}, ...); pick a folder of images")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(str(path), "image file not found; check the path")
+    return list(dict.fromkeys(files))  # a file named and also inside a named folder counts once
+
+
+def fit_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 NHWC images resized to ``size`` (antialiased bilinear) when they differ; else as is.
+
+    torch is imported here, not with the module: building a dataset needs none.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = []
+    for chunk in images.split(1024):
+        x = chunk.permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous())
+    return torch.cat(out) if out else images[:, :size, :size]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures import FIGURE_DPI
 from ..files import write_with
 from .store import DatasetError, load_split_arrays, read_manifest
 
@@ -58,6 +59,5 @@ def write_samples(
     figure.suptitle(f"{manifest.name}: {split}, up to {per_class} random images per class", fontsize=11)
     figure.tight_layout()
     target = Path(out_path) if out_path is not None else folder / "samples.png"
-    # The same resolution as every other PNG the program writes (engine.report.report.FIGURE_DPI).
-    write_with(target, lambda handle: figure.savefig(handle, format="png", dpi=200), mkdir=False)
+    write_with(target, lambda handle: figure.savefig(handle, format="png", dpi=FIGURE_DPI), mkdir=False)
     return target

@@ -254,7 +254,7 @@ def probe_bf16(device) -> str:
 def probe_streamed(device) -> str:
     import torch
 
-    from .infer.evaluate import fit_images
+    from ..data.imaging import fit_images
     from .train.batches import StreamedTrainData, TrainData
 
     gen = torch.Generator().manual_seed(1)

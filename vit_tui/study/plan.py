@@ -26,9 +26,9 @@ from .. import schemas
 from ..config import MAX_SEED, ConfigError, RunConfig
 from ..errors import UserError
 from ..files import write_text
+from ..run_layout import STUDY_MARKER
 
 PLAN_FILE = "plan.json"
-MARKER_FILE = "study.json"
 LOCK_FILE = ".lock"
 MAX_SEEDS = 100
 MAX_NAME_BYTES = 255
@@ -140,8 +140,10 @@ def _taken(run_dir: Path, ours: tuple[str, str]) -> bool:
 
 def _being_set_up(run_dir: Path) -> bool:
     """A run folder a study has just made and not yet marked: empty, or holding only its reservation."""
+    from ..engine.runs.folder import RunFolder
+
     try:
-        return {p.name for p in run_dir.iterdir()} <= {".reserved"}
+        return RunFolder(run_dir).only_reserved()
     except OSError:
         return False
 
@@ -342,7 +344,9 @@ def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 
     A damaged marker makes the run an ordinary one: listings go on, and a study will not claim it.
     """
-    path = Path(run_dir) / MARKER_FILE
+    from ..engine.runs.folder import RunFolder
+
+    path = RunFolder(run_dir).file(STUDY_MARKER)
     if not path.exists():
         return None
     try:

@@ -126,10 +126,10 @@ def write_reproduce_outputs(out_dir: str | os.PathLike, html: bool = False) -> l
 
 
 def _attention(run: RunRecord) -> str:
-    from ..engine.runs.folder import read_config
+    from ..engine.runs.folder import RunFolder
 
     try:
-        return read_config(run.path).model.attention
+        return RunFolder(run.path).read_config().model.attention
     except UserError:
         return "?"
 
@@ -155,8 +155,8 @@ def _seed_note(runs: list[RunRecord]) -> str:
 
 def plot_loss(path: Path, variants: list[Combination]) -> Path:
     """The two training-loss curves side by side: running loss of each seed, epoch means on top."""
-    from ..engine.report.report import epoch_axis, figure, save_figure
-    from ..engine.runs.folder import read_steps
+    from ..engine.runs.folder import RunFolder
+    from ..figures import epoch_axis, figure, save_figure
 
     fig = figure(10, 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
@@ -164,7 +164,7 @@ def plot_loss(path: Path, variants: list[Combination]) -> Path:
         runs = variant.finished
         colour = VARIANT_COLOURS.get(variant.label, "#444444")
         for number, run in enumerate(runs):
-            steps = read_steps(run.path)
+            steps = RunFolder(run.path).read_steps()
             per_epoch = max((s["step"] for s in steps), default=1)
             ax.plot([s["epoch"] - 1 + s["step"] / per_epoch for s in steps], [s["loss"] for s in steps],
                     color=colour, alpha=0.35, linewidth=1, label="running" if number == 0 else None)
@@ -181,7 +181,7 @@ def plot_loss(path: Path, variants: list[Combination]) -> Path:
 
 def plot_accuracy(path: Path, variants: list[Combination]) -> Path:
     """The two accuracy curves side by side: training and validation accuracy per epoch."""
-    from ..engine.report.report import epoch_axis, figure, save_figure
+    from ..figures import epoch_axis, figure, save_figure
 
     fig = figure(10, 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
@@ -204,7 +204,8 @@ def plot_accuracy(path: Path, variants: list[Combination]) -> Path:
 def plot_confusions(path: Path, variants: list[Combination]) -> Path | None:
     """The two confusion matrices side by side (summed over seeds), accuracies in the titles."""
     from ..engine.infer.metrics import load_evaluation
-    from ..engine.report.report import draw_confusion, figure, save_figure
+    from ..engine.report.figures import draw_confusion
+    from ..figures import figure, save_figure
 
     panels = []
     for variant in variants:

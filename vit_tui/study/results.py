@@ -63,7 +63,7 @@ class Combination:
 
 def read_records(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[RunRecord]]:
     """(plan.json, one record per planned run) of a study folder."""
-    from ..engine.runs.folder import effective_status, load_summary, read_metrics
+    from ..engine.runs.folder import RunFolder
 
     plan = read_plan(out_dir)
     if plan is None:
@@ -72,8 +72,8 @@ def read_records(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[RunRe
     records = []
     for entry in plan.get("runs", []):
         path = root / entry["name"]
-        summary, problem = load_summary(path)
-        status = effective_status(summary, path) if summary and not problem else ("damaged" if problem else "missing")
+        summary, problem = RunFolder(path).load_summary()
+        status = RunFolder(path).effective_status(summary) if summary and not problem else ("damaged" if problem else "missing")
         records.append(
             RunRecord(
                 name=entry["name"],
@@ -86,7 +86,7 @@ def read_records(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[RunRe
                 epochs_done=int(summary.get("epochs_done", 0)),
                 wall_s=float(summary.get("wall_s", 0.0)),
                 params=int(summary.get("params", 0)),
-                history=read_metrics(path),
+                history=RunFolder(path).read_metrics(),
             )
         )
     return plan, records

@@ -24,8 +24,9 @@ from .. import config as config_mod
 from ..errors import UserError
 from ..files import write_text
 from ..locks import BusyError
+from ..run_layout import STUDY_LOG, STUDY_MARKER
 from .events import JobEnded, JobStarted, StudyStarted
-from .plan import MARKER_FILE, Job, StudyPlan, belongs_to, claim_out_dir, marker_record, read_marker
+from .plan import Job, StudyPlan, belongs_to, claim_out_dir, marker_record, read_marker
 
 Sink = Callable[[object], None]
 POLL_S = 0.2
@@ -43,7 +44,7 @@ class StudyOutcome:
 
 def job_action(plan: StudyPlan, job: Job) -> str:
     """keep, resume, restart or new, for ``job`` as its folder stands now."""
-    from ..engine.runs.folder import CONFIG_FILE, effective_status, load_summary, training_pid
+    from ..engine.runs.folder import RunFolder
 
     run_dir = plan.run_dir(job)
     if not run_dir.exists():
@@ -53,14 +54,15 @@ def job_action(plan: StudyPlan, job: Job) -> str:
             str(run_dir),
             f"exists and is no run of this {plan.kind}; move it away or choose another --out",
         )
-    pid = training_pid(run_dir)
+    folder = RunFolder(run_dir)
+    pid = folder.training_pid()
     if pid is not None and pid != os.getpid():
         raise BusyError(str(run_dir), pid, "training it")
-    summary, problem = load_summary(run_dir)
-    status = effective_status(summary, run_dir) if summary and not problem else ""
+    summary, problem = folder.load_summary()
+    status = folder.effective_status(summary) if summary and not problem else ""
     if status in KEPT_STATUSES:
         return "keep"
-    if (run_dir / CONFIG_FILE).is_file() and (run_dir / "weights" / "resume.pt").is_file() and not problem:
+    if folder.is_run() and folder.weights("resume").is_file() and not problem:
         return "resume"
     return "restart"
 
@@ -114,9 +116,9 @@ def _run_study(
 
 
 def _report_kept(plan: StudyPlan, job: Job, index: int, total: int, sink: Sink) -> str:
-    from ..engine.runs.folder import read_summary
+    from ..engine.runs.folder import RunFolder
 
-    summary = read_summary(plan.run_dir(job))
+    summary = RunFolder(plan.run_dir(job)).read_summary()
     status = str(summary.get("status", "finished"))
     best = float(summary.get("best_val_acc", 0.0))
     sink(JobEnded(index, total, str(plan.run_dir(job)), job.label, job.seed, status, best, "keep"))
@@ -125,16 +127,15 @@ def _report_kept(plan: StudyPlan, job: Job, index: int, total: int, sink: Sink) 
 
 def _prepare(plan: StudyPlan, job: Job, action: str, device: str) -> config_mod.RunConfig:
     """Clear a run that cannot continue and reserve a new folder (with its marker); the run's config."""
-    from ..engine.runs.folder import RESERVED_MARKER, new_run_dir
+    from ..engine.runs.folder import RunFolder
 
     cfg = config_mod.with_value(job.cfg, "train.device", device) if device else job.cfg
     run_dir = plan.run_dir(job)
     if action == "restart":
         shutil.rmtree(run_dir)  # job_action checked the folder is this study's own run
     if action in ("new", "restart"):
-        new_run_dir(plan.runs_root, job.name, cfg)
-        write_text(run_dir / RESERVED_MARKER, f"{os.getpid()}\n", mkdir=False)
-        write_text(run_dir / MARKER_FILE, json.dumps(marker_record(plan, job), indent=2) + "\n", mkdir=False)
+        folder = RunFolder.reserve(plan.runs_root, job.name, cfg)
+        write_text(folder.file(STUDY_MARKER), json.dumps(marker_record(plan, job), indent=2) + "\n", mkdir=False)
     return cfg
 
 
@@ -215,19 +216,21 @@ def _run_parallel(
 def _run_child(
     plan: StudyPlan, job: Job, index: int, action: str, device: str, sink: Sink, cancel: threading.Event
 ) -> str:
-    from ..engine.runs.folder import CONFIG_FILE, EventFollower, read_summary
+    from ..engine.runs.folder import RunFolder
 
     cfg = _prepare(plan, job, action, device)
     run_dir = plan.run_dir(job)
+    folder = RunFolder(run_dir)
     if action == "resume":
         command = ["train", "--resume", str(run_dir), "--set", f"train.device={device}"]
     else:
-        config_mod.save(cfg, run_dir / CONFIG_FILE)
-        command = ["train", "--config", str(run_dir / CONFIG_FILE), "--out", str(run_dir)]
+        folder.save_config(cfg)
+        command = ["train", "--config", str(folder.config_path), "--out", str(run_dir)]
     command += ["--data", cfg.data.dataset]
     sink(JobStarted(index, len(plan.jobs), str(run_dir), job.label, job.seed, action, device))
-    follower = EventFollower(run_dir)
-    with open(run_dir / "study.log", "a", encoding="utf-8") as log:
+    follower = folder.follow()
+    log_path = folder.file(STUDY_LOG)
+    with open(log_path, "a", encoding="utf-8") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "vit_tui", *command],
             stdin=subprocess.DEVNULL,
@@ -245,12 +248,12 @@ def _run_child(
         time.sleep(POLL_S)
     for event in follower.poll():
         sink(event)
-    summary = read_summary(run_dir)
+    summary = folder.read_summary()
     status = str(summary.get("status", "failed")) if child.returncode in (0, 1, 130) else "failed"
     if child.returncode == 2:
         from ..engine.parallel.detach import last_error_line
 
-        raise UserError(str(run_dir), last_error_line(run_dir / "study.log") or "the training process refused its input")
+        raise UserError(str(run_dir), last_error_line(folder.file(STUDY_LOG)) or "the training process refused its input")
     sink(JobEnded(index, len(plan.jobs), str(run_dir), job.label, job.seed, status,
                   float(summary.get("best_val_acc", 0.0)), action))
     return status

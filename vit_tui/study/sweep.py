@@ -226,7 +226,7 @@ def _write_md(path: Path, out: Path, board: list[Combination], keys: list[str], 
 
 def plot_sweep(path: Path, board: list[Combination]) -> Path:
     """Mean best validation accuracy per combination with ± std error bars and each seed as a dot."""
-    from ..engine.report.report import figure, save_figure
+    from ..figures import figure, save_figure
 
     shown = [c for c in board if c.finished]
     height = max(3.0, 0.45 * len(shown) + 1.6)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.runs.folder import RunInfo
+from ..engine.runs.listing import RunInfo
 from ..errors import UserError
 from ..study.results import Combination, leaderboard, list_studies
 from ..study.stats import pm

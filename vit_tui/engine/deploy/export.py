@@ -34,7 +34,8 @@ from ... import __version__, files
 from ...config import RunConfig
 from ...errors import UserError
 from ...outputs import output_file
-from ..infer.evaluate import load_run_model, load_val_split, resize_mode
+from ..infer.evaluate import load_val_split
+from ..infer.model import load_run_model, resize_mode
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}

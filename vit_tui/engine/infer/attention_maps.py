@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from ...config import has_class_token
+from ...data.imaging import image_files
+from ...figures import FIGURE_DPI
 from ...files import write_with
 from ...model.attention import record_attention
 from ...outputs import claim_folder, output_folder
-from ..report.report import FIGURE_DPI
-from .evaluate import RunModel, image_files, open_run
+from .model import RunModel, open_run
 
 WEIGHTS_NOTES = {
     "mha": "mha: softmax over keys, so each row of a head's attention sums to 1.",
@@ -137,7 +138,7 @@ def rollout_grid(run: RunModel, image: np.ndarray | str | os.PathLike) -> np.nda
 
     An array of another size is resized to the model's input as validation images are.
     """
-    from .evaluate import fit_images
+    from ...data.imaging import fit_images
 
     if isinstance(image, np.ndarray):
         batch = fit_images(torch.from_numpy(image[None]), run.cfg.model.image_size).to(run.device)

@@ -17,8 +17,9 @@ import numpy as np
 
 from ... import schemas
 from ...files import write_text
+from ...run_layout import EVALUATION_FILE
+from ..runs.folder import RunFolder
 
-EVALUATION_FILE = "evaluation.json"
 MAX_MISTAKES = 100
 MISTAKE_FIELDS = ("index", "file", "true", "predicted", "probability")
 
@@ -88,7 +89,7 @@ def save_evaluation(run_dir: Path, evaluation: Evaluation, extra: dict[str, Any]
         "mistakes": [asdict(m) for m in evaluation.mistakes],
         **(extra or {}),
     }
-    path = Path(run_dir) / EVALUATION_FILE
+    path = RunFolder(run_dir).file(EVALUATION_FILE)
     write_text(path, json.dumps(data, indent=1) + "\n")
     return path
 
@@ -98,7 +99,7 @@ def load_evaluation(run_dir: Path) -> tuple[Evaluation, dict[str, Any]] | None:
 
     A damaged file is a ``SchemaError`` naming the file and the field.
     """
-    path = Path(run_dir) / EVALUATION_FILE
+    path = RunFolder(run_dir).file(EVALUATION_FILE)
     if not path.exists():
         return None
     hint = f"remove it and run vit-tui report {run_dir} to evaluate the run again"

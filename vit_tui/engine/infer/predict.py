@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from ...data.imaging import image_files
 from ...errors import UserError
 from ...files import write_text
-from .evaluate import RunModel, image_files, open_run
+from .model import RunModel, open_run
 
 # Bounds memory on a large folder; a batch of 64 small images costs little on any device.
 PREDICT_BATCH = 64
@@ -96,7 +97,7 @@ def _names(paths: Sequence[Path], limit: int = 5) -> str:
 def class_probabilities(run: RunModel, images: torch.Tensor) -> torch.Tensor:
     """Softmax probabilities (N, C) on the CPU for uint8 (N, S, S, 3) images, in fp32."""
     from ...data.augment import to_model_input
-    from ..device.placement import eval_mode
+    from ..device.precision import eval_mode
 
     with eval_mode(run.model):
         return run.model(to_model_input(images)).float().softmax(dim=1).cpu()

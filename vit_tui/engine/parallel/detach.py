@@ -9,7 +9,6 @@ With a ``Launch`` of several processes the child is the torchrun launcher
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -19,12 +18,10 @@ from pathlib import Path
 from ... import config as config_mod
 from ...config import RunConfig, validate
 from ...errors import UserError
-from ...files import write_text
-from ...locks import RUN_LOCK
-from ..runs.folder import CONFIG_FILE, RESERVED_MARKER, check_resume_target, new_run_dir, read_summary
+from ...run_layout import TRAIN_LOG
+from ..runs.folder import RunFolder
 from .launch import Launch, check_launch
 
-LOG_FILE = "train.log"
 START_TIMEOUT_S = 120.0
 
 
@@ -47,22 +44,21 @@ def start_detached(
 
     read_manifest(cfg.data.dataset)  # a missing dataset is reported here, not in a log file
     if resume is not None:
-        run_dir = Path(resume)
-        _check_resume_target(run_dir, cfg)
+        folder = RunFolder(resume)
+        _check_resume_target(folder, cfg)
         # The child resumes with the run's config.toml, so this config (e.g. more epochs) goes there.
-        config_mod.save(cfg, run_dir / CONFIG_FILE)
-        command = ["train", "--resume", str(run_dir), "--data", cfg.data.dataset]
+        folder.save_config(cfg)
+        command = ["train", "--resume", str(folder.path), "--data", cfg.data.dataset]
         reserved = False
     else:
-        run_dir = new_run_dir(runs_root, name, cfg)
-        write_text(run_dir / RESERVED_MARKER, f"{os.getpid()}\n", mkdir=False)
-        config_mod.save(cfg, run_dir / CONFIG_FILE)
-        command = ["train", "--config", str(run_dir / CONFIG_FILE), "--out", str(run_dir), "--data", cfg.data.dataset]
+        folder = RunFolder.reserve(runs_root, name, cfg)
+        folder.save_config(cfg)
+        command = ["train", "--config", str(folder.config_path), "--out", str(folder.path), "--data", cfg.data.dataset]
         reserved = True
     if launch is not None:
         command += _launch_options(launch)
-    previous_pid = int(read_summary(run_dir).get("pid", 0))
-    log_path = run_dir / LOG_FILE
+    previous_pid = int(folder.read_summary().get("pid", 0))
+    log_path = folder.file(TRAIN_LOG)
     with open(log_path, "a", encoding="utf-8") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "vit_tui", *command],
@@ -72,8 +68,8 @@ def start_detached(
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    _wait_until_started(child, run_dir, previous_pid, reserved)
-    return run_dir
+    _wait_until_started(child, folder, previous_pid, reserved)
+    return folder.path
 
 
 def _launch_options(launch: Launch) -> list[str]:
@@ -85,29 +81,27 @@ def _launch_options(launch: Launch) -> list[str]:
     return options
 
 
-def _check_resume_target(run_dir: Path, cfg: RunConfig) -> None:
-    check_resume_target(run_dir)
-    if config_mod.load(run_dir / CONFIG_FILE).model != cfg.model:
-        raise UserError(str(run_dir), "a resumed run keeps its model; change only training settings")
-    from ..train.trainer import check_resumable
-
+def _check_resume_target(folder: RunFolder, cfg: RunConfig) -> None:
+    folder.check_resume_target()
+    if config_mod.load(folder.config_path).model != cfg.model:
+        raise UserError(str(folder.path), "a resumed run keeps its model; change only training settings")
     # The same checks the child makes, here, before this config replaces the run's config.toml.
-    check_resumable(run_dir, cfg)
+    folder.check_resumable(cfg)
 
 
-def _wait_until_started(child: subprocess.Popen, run_dir: Path, previous_pid: int, reserved: bool) -> None:
+def _wait_until_started(child: subprocess.Popen, folder: RunFolder, previous_pid: int, reserved: bool) -> None:
     """Return when the child wrote a running summary; raise its error line if it exits first."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if _started_by(read_summary(run_dir), child.pid, previous_pid):
+        if _started_by(folder.read_summary(), child.pid, previous_pid):
             return
         code = child.poll()
         if code is not None:
-            if _started_by(read_summary(run_dir), child.pid, 0):
+            if _started_by(folder.read_summary(), child.pid, 0):
                 return  # it started and already ended (a very short run)
-            message = last_error_line(run_dir / LOG_FILE)
+            message = last_error_line(folder.file(TRAIN_LOG))
             if reserved:
-                _release(run_dir)
+                folder.release()
             raise UserError("detached run", message or f"the training process exited with code {code}")
         time.sleep(0.05)
 
@@ -128,11 +122,3 @@ def last_error_line(log_path: Path) -> str:
         return ""
     last = lines[-1]
     return last.removeprefix("vit-tui: ")
-
-
-def _release(run_dir: Path) -> None:
-    """Remove a reserved folder whose run never started (only the files made for it)."""
-    for name in (LOG_FILE, CONFIG_FILE, RESERVED_MARKER, RUN_LOCK):
-        (run_dir / name).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # something else was put there; leave it
-        run_dir.rmdir()

@@ -24,14 +24,6 @@ import torch
 from ...config import ConfigError
 from .launch import STOP_FILE_ENV, Ranks
 
-# --- devices ---------------------------------------------------------------------------------
-
-
-def visible_devices() -> int:
-    """How many CUDA devices this process sees (what a process-count choice can offer)."""
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
 # --- each rank's share ------------------------------------------------------------------------
 
 

@@ -96,8 +96,7 @@ def device_type_and_gpus(device: str) -> tuple[str, int]:
     """
     if device == "cpu":
         return "cpu", 0
-    from ..device.placement import resolve_device
-    from .distributed import visible_devices
+    from ..device.placement import resolve_device, visible_devices
 
     return resolve_device(device).type, visible_devices()
 

@@ -28,11 +28,6 @@ RESUME_FORMAT = "vit-tui/resume"
 FORMAT_VERSION = 1
 
 
-def weights_path(run_dir: Path, kind: str) -> Path:
-    """``run_dir/weights/<kind>.pt`` for kind best, last or resume."""
-    return Path(run_dir) / "weights" / f"{kind}.pt"
-
-
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` all or nothing (see ``vit_tui.files``)."""
     files.write_with(path, lambda handle: torch.save(obj, handle))

@@ -17,8 +17,9 @@ from typing import Any
 from ...config import ConfigError, config_diff
 from ...errors import UserError
 from ...presets import PRESETS, preset
-from ..telemetry.sinks import EVENTS_FILE
-from .folder import METRICS_FILE, SUMMARY_FILE, RunInfo, read_config, read_metrics, run_info
+from ...run_layout import EVENTS_FILE, METRICS_FILE, SUMMARY_FILE
+from .folder import RunFolder
+from .listing import RunInfo, run_info
 
 WATCHED_FILES = (SUMMARY_FILE, EVENTS_FILE, METRICS_FILE)
 """The files whose change means a run's row or details must be read again."""
@@ -48,7 +49,7 @@ def run_details(run_dir: str | os.PathLike) -> RunDetails:
     path = Path(run_dir)
     problems: list[str] = []
     try:
-        rows = read_metrics(path)
+        rows = RunFolder(path).read_metrics()
     except (UserError, OSError, ValueError, KeyError) as exc:
         rows = []
         problems.append(f"{METRICS_FILE}: {exc}")
@@ -67,7 +68,7 @@ def run_details(run_dir: str | os.PathLike) -> RunDetails:
 
 def _differences(path: Path, problems: list[str]) -> tuple[str, list[tuple[str, Any, Any]]]:
     try:
-        cfg = read_config(path)
+        cfg = RunFolder(path).read_config()
     except (UserError, ConfigError) as exc:
         problems.append(str(exc))
         return "", []
@@ -98,9 +99,10 @@ def run_files(run_dir: Path) -> list[tuple[str, int]]:
 def fingerprint(run_dir: Path) -> Fingerprint:
     """Size and modification time of the files a run's row and details come from."""
     marks = []
+    folder = RunFolder(run_dir)
     for name in WATCHED_FILES:
         try:
-            stat = (run_dir / name).stat()
+            stat = folder.file(name).stat()
             marks.append((stat.st_size, stat.st_mtime_ns))
         except OSError:
             marks.append((-1, 0))
@@ -128,11 +130,12 @@ class RunListing:
                 rows[path] = known
                 continue
             self.reads += 1
-            item = run_info(path)
-            if item is None:
+            folder = RunFolder(path)
+            if not folder.is_listed():
                 if known is not None:
                     changed.add(path)  # no longer a run folder (its summary or config went away)
                 continue
+            item = run_info(folder)
             rows[path] = (mark, item[0], item[1])
             if known is None or known[0] != mark or known[2] != item[1]:
                 changed.add(path)

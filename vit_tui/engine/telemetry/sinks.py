@@ -1,4 +1,4 @@
-"""Event sinks: the file sink behind ``events.jsonl``, a tee, and a list collector.
+"""Event sinks: the file sink behind ``events.jsonl`` and a tee.
 
 Every run writes its events to ``runs/<name>/events.jsonl`` through ``FileSink`` whatever
 the caller's sink is; that file is how ``vit-tui attach`` and the app follow a detached run.
@@ -13,8 +13,6 @@ from typing import TextIO
 
 from ...files import write_error
 from .events import Event, Sink, to_json
-
-EVENTS_FILE = "events.jsonl"
 
 
 class FileSink:
@@ -57,17 +55,3 @@ class TeeSink:
     def __call__(self, event: Event) -> None:
         for sink in self.sinks:
             sink(event)
-
-
-class ListSink:
-    """Keeps every event in ``events`` (handy for scripts and tests)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of_type(self, cls: type) -> list:
-        """The collected events of one type."""
-        return [e for e in self.events if isinstance(e, cls)]

@@ -1,6 +1,6 @@
 """TensorBoard and Weights & Biases, fed from the engine's event stream (``train.log_to``).
 
-``open_trackers(run_dir, cfg, warn)`` returns a sink for the trainer to tee its events into. It
+``open_trackers(run_dir, cfg, warn, figures)`` returns a sink for the trainer to tee its events into. It
 reads only the numbers the events already carry, so logging adds no host sync to training:
 
 - every log point (``StepsLogged``, x axis ``global_step``): ``step/loss``, ``step/acc``,
@@ -23,7 +23,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +147,9 @@ TRACKER_TYPES: dict[str, Callable[[Path, RunConfig], Any]] = {
 class TrackerSink:
     """Turns events into tracker calls; a tracker that raises is closed and dropped, with one warning."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig, warn: Sink) -> None:
+    def __init__(self, run_dir: Path, cfg: RunConfig, warn: Sink, figures: Mapping[str, Path]) -> None:
         self.run_dir, self.cfg, self.warn = Path(run_dir), cfg, warn
+        self.figures = dict(figures)
         self.trackers: list[Any] = []
         self.eval_accuracy: float | None = None
 
@@ -220,10 +221,8 @@ class TrackerSink:
             self._each(lambda t: t.image("data/samples", png, 0))
 
     def _log_finished(self, event: RunFinished) -> None:
-        from ..report.report import CONFUSION_PNG, CURVES_PNG
-
-        for tag, name in (("eval/confusion_matrix", CONFUSION_PNG), ("eval/curves", CURVES_PNG)):
-            png = self.run_dir / name
+        for name, png in self.figures.items():
+            tag = f"eval/{name}"
             if png.is_file():
                 self._each(lambda t, tag=tag, png=png: t.image(tag, png, event.epochs_done))
         metrics = {"hparam/best_val_acc": event.best_val_acc, "hparam/final_val_acc": event.final_val_acc}
@@ -254,6 +253,11 @@ def flat_hparams(cfg: RunConfig) -> dict[str, Any]:
     return flat
 
 
-def open_trackers(run_dir: str | os.PathLike, cfg: RunConfig, warn: Sink) -> TrackerSink:
-    """The sink feeding the trackers ``cfg.train.log_to`` names (a no-op sink when it names none)."""
-    return TrackerSink(Path(run_dir), cfg, warn)
+def open_trackers(
+    run_dir: str | os.PathLike, cfg: RunConfig, warn: Sink, figures: Mapping[str, Path]
+) -> TrackerSink:
+    """The sink feeding the trackers ``cfg.train.log_to`` names (a no-op sink when it names none).
+
+    ``figures`` names the run's report images logged when it finishes (``eval/<name>``).
+    """
+    return TrackerSink(Path(run_dir), cfg, warn, figures)

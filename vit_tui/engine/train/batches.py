@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ...data.imaging import fit_images
 from ...sizes import format_size, parse_size
-from ..infer.evaluate import fit_images
 
 AUTO_BUDGET_FRACTION = 0.5
 """Share of the free device memory the resident split may take under ``auto``: the rest is for the

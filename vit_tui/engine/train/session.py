@@ -20,9 +20,13 @@ import torch
 
 from ... import config as config_mod
 from ...config import ConfigError, RunConfig
+from ...data.imaging import fit_images
 from ...errors import UserError
-from ..device.placement import choose_precision, cuda_capability, resolve_device, seed_everything
-from ..infer.evaluate import Evaluation, Inference, fit_images, run_inference, summarize_predictions
+from ..device.determinism import seed_everything
+from ..device.placement import resolve_device
+from ..device.precision import choose_precision, cuda_capability
+from ..infer.evaluate import Inference, run_inference
+from ..infer.metrics import Evaluation, summarize_predictions
 from ..parallel.distributed import Group, Ranks, shard
 from ..runs.checkpoint import (
     FORMAT_VERSION,

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from ...config import RunConfig
 from ...data.augment import augment_batch, to_model_input
-from ..device.placement import autocast, is_out_of_memory
+from ..device.placement import is_out_of_memory
+from ..device.precision import autocast
 from .batches import StreamedTrainData, TrainData
 
 __all__ = ["TrainData", "TrainStep", "compile_forward"]

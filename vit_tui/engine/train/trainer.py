@@ -27,37 +27,15 @@ from pathlib import Path
 
 import torch
 
-from ... import config as config_mod
 from ...config import RunConfig, validate
 from ...errors import UserError
 from ...files import WriteError
-from ...locks import run_lock
 from ..device.placement import describe_device, is_out_of_memory, resolve_device
 from ..infer.evaluate import EvaluationStopped
 from ..parallel.distributed import Group, join_group, rank_slice
 from ..parallel.launch import LAUNCHER_PID_ENV, check_batch_divisible, ranks_from_env
-from ..runs.checkpoint import (
-    RESUME_FORMAT,
-    WEIGHTS_FORMAT,
-    capture_rng,
-    checkpoint_config,
-    load_checkpoint,
-    save_weights,
-    weights_path,
-)
-from ..runs.folder import (
-    CONFIG_FILE,
-    append_step,
-    check_new_run_dir,
-    check_resume_target,
-    new_run_dir,
-    now_iso,
-    read_summary,
-    truncate_events,
-    truncate_steps,
-    write_metrics,
-    write_summary,
-)
+from ..runs.checkpoint import WEIGHTS_FORMAT, capture_rng, load_checkpoint
+from ..runs.folder import RunFolder, now_iso
 from ..telemetry.events import (
     CheckpointSaved,
     EpochEnded,
@@ -70,14 +48,14 @@ from ..telemetry.events import (
     StepsLogged,
     null_sink,
 )
-from ..telemetry.sinks import EVENTS_FILE, FileSink, TeeSink
+from ..telemetry.sinks import TeeSink
 from ..telemetry.trackers import open_trackers
 from .session import Session, build_session, save_resume_state
 from .trainer_slot import TRAINER_SLOT
 
 LOG_INTERVAL_S = 0.1
 
-__all__ = ["LOG_INTERVAL_S", "RunResult", "check_resumable", "new_run_dir", "train"]
+__all__ = ["LOG_INTERVAL_S", "RunResult", "train"]
 
 
 @dataclass(frozen=True)
@@ -140,27 +118,30 @@ def _train(
             sink = null_sink  # rank 0 reports for all
         resume_data = None
         if group.is_main and resume_dir is not None:
-            check_resume_target(resume_dir)  # a folder that is no run gets its own message, not a lock file
+            resumed = RunFolder(resume_dir)
+            resumed.check_resume_target()  # a folder that is no run gets its own message, not a lock file
             # One writer per run: a second trainer stops here, before it reads or writes anything.
-            lock = run_lock(resume_dir).acquire()
-            resume_data = check_resumable(resume_dir, cfg)
+            lock = resumed.lock().acquire()
+            resume_data = resumed.check_resumable(cfg)
         elif group.is_main:
-            check_new_run_dir(runs_root, name)
+            RunFolder.check_new(runs_root, name)
         resume_data = group.share(resume_data)
         session = _build(cfg, sink, resume_data, group)
         run_dir = None
         if group.is_main and resume_dir is None:
-            run_dir = new_run_dir(runs_root, name, cfg)
-            lock = run_lock(run_dir).acquire()
+            created = RunFolder.create(runs_root, name, cfg)
+            lock = created.lock().acquire()
+            run_dir = created.path
         elif group.is_main:
             run_dir = resume_dir
-            truncate_events(run_dir, session.state)
+            RunFolder(run_dir).truncate_events(session.state)
         run_dir = Path(group.share(str(run_dir)))
+        folder = RunFolder(run_dir)
         TRAINER_SLOT.rename(f"run {run_dir.name}")
-        files = FileSink(run_dir / EVENTS_FILE) if group.is_main else None
+        files = folder.events_sink() if group.is_main else None
         out = TeeSink(files, sink)
         # Their warnings go to the file and the caller; rank 0 alone feeds them.
-        trackers = open_trackers(run_dir, cfg, warn=out) if group.is_main else None
+        trackers = open_trackers(run_dir, cfg, warn=out, figures=folder.report_figures()) if group.is_main else None
         runner = _Runner(session, run_dir, TeeSink(out, trackers), cancel, clock0)
         try:
             result = runner.run(resume_data is not None)
@@ -202,55 +183,13 @@ def _build(cfg: RunConfig, sink: Sink, resume_data: dict | None, group: Group) -
         ) from None
 
 
-# Settings a resume cannot change: the optimizer's state and the position in the epoch's
-# permutation (counted in batches) only mean something for the values they were made with.
-KEPT_TRAIN_SETTINGS = ("batch_size", "optimizer")
-
-
-def check_resumable(run_dir: Path, cfg: RunConfig) -> dict:
-    """The resume checkpoint of ``run_dir``, once ``cfg`` may continue it (else a ``UserError``)."""
-    check_resume_target(run_dir)
-    path = weights_path(run_dir, "resume")
-    data = load_checkpoint(path, RESUME_FORMAT)
-    stored_cfg = checkpoint_config(data, path)
-    stored = stored_cfg.model
-    if stored != cfg.model:
-        changed = [k for k in vars(stored) if getattr(stored, k) != getattr(cfg.model, k)]
-        raise UserError(
-            f"model.{changed[0]}",
-            f"is {getattr(cfg.model, changed[0])!r} but the run was trained with {getattr(stored, changed[0])!r}; "
-            "a resumed run keeps its model",
-        )
-    for key in KEPT_TRAIN_SETTINGS:
-        old, new = getattr(stored_cfg.train, key), getattr(cfg.train, key)
-        if old != new:
-            raise UserError(
-                f"train.{key}",
-                f"is {new!r} but the run was trained with {old!r}; a resumed run keeps it (start a new run to change it)",
-            )
-    _check_resume_epochs(cfg, int(data["epoch"]), int(data["step"]))
-    return data
-
-
-def _check_resume_epochs(cfg: RunConfig, epoch: int, step: int) -> None:
-    """Refuse fewer epochs than the run has already trained (in full, or partly for ``step`` > 0)."""
-    done = epoch - 1
-    needed = epoch if step > 0 else done
-    if cfg.train.epochs < needed:
-        trained = f"{done} epoch(s)" + (f" and part of epoch {epoch}" if step > 0 else "")
-        raise UserError(
-            "train.epochs",
-            f"is {cfg.train.epochs} but the run already trained {trained}; resume with --set train.epochs={needed} "
-            "or more",
-        )
-
-
 class _Runner:
     """The loop of one run and the bookkeeping around it."""
 
     def __init__(self, session: Session, run_dir: Path, sink: Sink, cancel: threading.Event, clock0: float) -> None:
         self.s = session
         self.run_dir = run_dir
+        self.folder = RunFolder(run_dir)
         self.sink = sink
         self.cancel = cancel
         self.state = session.state
@@ -315,11 +254,11 @@ class _Runner:
 
     def _open_run_files(self, resuming: bool) -> None:
         if resuming:
-            truncate_steps(self.run_dir, self.state.global_step)
-            self.started = _number(read_summary(self.run_dir).get("started_ts"), self.started)
+            self.folder.truncate_steps(self.state.global_step)
+            self.started = _number(self.folder.read_summary().get("started_ts"), self.started)
             self._repair_best()
-        config_mod.save(self.s.cfg, self.run_dir / CONFIG_FILE)
-        write_metrics(self.run_dir, self.state.history)
+        self.folder.save_config(self.s.cfg)
+        self.folder.write_metrics(self.state.history)
         self._write_summary("running")
 
     def _loop(self) -> bool:
@@ -420,7 +359,7 @@ class _Runner:
             elapsed_s=self._elapsed(),
         )
         if self.main:
-            append_step(self.run_dir, asdict(event))
+            self.folder.append_step(asdict(event))
         self.sink(event)
 
     def _end_epoch(self) -> None:
@@ -452,7 +391,7 @@ class _Runner:
         if improved:
             self._save_weights("best", st.epoch - 1, val.accuracy)
         if self.main:
-            write_metrics(self.run_dir, st.history)
+            self.folder.write_metrics(st.history)
         self._write_summary("running")
         self.sink(
             EpochEnded(
@@ -478,8 +417,7 @@ class _Runner:
     def _save_weights(self, kind: str, epoch: int, val_acc: float) -> None:
         if not self.main:
             return
-        path = weights_path(self.run_dir, kind)
-        save_weights(path, self.s.model, self.s.cfg, self.s.classes, epoch, val_acc)
+        path = self.folder.save_weights(kind, self.s.model, self.s.cfg, self.s.classes, epoch, val_acc)
         self.sink(CheckpointSaved(kind=kind, path=str(path), epoch=epoch))
 
     def _save_resume(self, epoch_done: int) -> None:
@@ -488,7 +426,7 @@ class _Runner:
         sums = self._totals() if self.group.distributed else None
         if not self.main:
             return
-        path = weights_path(self.run_dir, "resume")
+        path = self.folder.weights("resume")
         save_resume_state(self.s, self.state, path, rngs, self._elapsed(), sums)
         self.sink(CheckpointSaved(kind="resume", path=str(path), epoch=epoch_done))
 
@@ -497,7 +435,7 @@ class _Runner:
         st = self.state
         if st.best_epoch == 0 or st.best_epoch != st.epoch - 1 or st.step != 0:
             return
-        path = weights_path(self.run_dir, "best")
+        path = self.folder.weights("best")
         try:
             saved_epoch = int(load_checkpoint(path, WEIGHTS_FORMAT).get("epoch", 0))
         except UserError:
@@ -510,7 +448,7 @@ class _Runner:
 
     def _write_summary(self, status: str, **extra) -> None:
         if self.main:
-            write_summary(self.run_dir, self._summary(status, **extra))
+            self.folder.write_summary(self._summary(status, **extra))
 
     def _summary(self, status: str, **extra) -> dict:
         s, st = self.s, self.state
@@ -606,7 +544,7 @@ class _Runner:
 
     def _write_failed(self, exc: WriteError) -> WriteError:
         """Mark the run failed (when the disk still lets us) and say how to continue it."""
-        resumable = weights_path(self.run_dir, "resume").is_file()
+        resumable = self.folder.weights("resume").is_file()
         why = exc.why
         if resumable and why.endswith("and try again"):
             why = why.removesuffix(" and try again") + f", then continue with: vit-tui train --resume {self.run_dir}"
@@ -618,7 +556,7 @@ class _Runner:
         return WriteError(exc.subject, why, exc.errno)
 
     def _finish(self) -> RunResult:
-        from ..infer.evaluate import save_evaluation
+        from ..infer.metrics import save_evaluation
         from ..report.report import export_run
 
         s, st = self.s, self.state
@@ -630,7 +568,7 @@ class _Runner:
             return self._result("finished")  # rank 0 scores the kept checkpoint on the whole split
         self.sink(PhaseChanged("evaluating", f"{keep} checkpoint on the validation split"))
         try:
-            evaluation, epoch = s.final_evaluation(weights_path(self.run_dir, keep), stop=self._stop_wanted)
+            evaluation, epoch = s.final_evaluation(self.folder.weights(keep), stop=self._stop_wanted)
         except EvaluationStopped:
             return self._stopped_after_training(export=True)
         save_evaluation(self.run_dir, evaluation, {"checkpoint": keep, "epoch": epoch})
@@ -650,8 +588,8 @@ class _Runner:
         export_run(self.run_dir, summary=summary)
         if self._stop_wanted():  # asked during the exports: not finished, --resume evaluates again
             return self._stopped_after_training(export=False)
-        write_summary(self.run_dir, summary)
-        weights_path(self.run_dir, "resume").unlink(missing_ok=True)
+        self.folder.write_summary(summary)
+        self.folder.weights("resume").unlink(missing_ok=True)
         self._run_finished("finished")
         return self._result("finished")
 

@@ -1,6 +1,6 @@
 """Compare view: the marked runs' curves overlaid (one colour each), metrics side by side, their confusion matrices.
 
-The files come from ``engine.report.report.compare_runs`` (its ``comparison.csv`` is the metrics
+The files come from ``engine.report.compare.compare_runs`` (its ``comparison.csv`` is the metrics
 table shown here); the curves are the runs' own ``metrics.csv``: each run's train loss on one
 chart and its validation accuracy on the other, tagged A, B, C... in the legend.
 """
@@ -71,14 +71,14 @@ class CompareScreen(VitScreen):
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        from ...engine.infer.evaluate import load_evaluation
-        from ...engine.runs.folder import read_metrics
+        from ...engine.infer.metrics import load_evaluation
+        from ...engine.runs.folder import RunFolder
         from ...errors import UserError
 
         self.query_one("#compare-confusions").styles.grid_size_columns = min(3, len(self.runs))
         loss, acc = [], []
         for tag, run in zip(TAGS, self.runs):
-            rows = read_metrics(run)
+            rows = RunFolder(run).read_metrics()
             epochs = [float(r["epoch"]) for r in rows]
             loss.append(Series(f"{tag} {run.name}", epochs, [r["train_loss"] for r in rows]))
             acc.append(Series(f"{tag} {run.name}", epochs, [r["val_acc"] for r in rows]))

@@ -411,12 +411,12 @@ def _per_class_table(per_class: list[dict]) -> Table:
 
 def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
     """The validation image a mistake refers to (file names are relative to the split folder)."""
-    from ...engine.runs.folder import read_config
+    from ...engine.runs.folder import RunFolder
 
     if not file_name:
         return None
     try:
-        dataset = Path(read_config(run_dir).data.dataset).expanduser()
+        dataset = Path(RunFolder(run_dir).read_config().data.dataset).expanduser()
     except UserError:
         return None
     if not dataset.is_absolute():
@@ -431,22 +431,23 @@ def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
 
 
 def _list_runs(runs_root: Path) -> list:
-    from ...engine.runs.folder import list_runs
+    from ...engine.runs.listing import list_runs
 
     return list_runs(runs_root)
 
 
 def _load(run_dir: Path) -> tuple[Path, tuple | None]:
-    from ...engine.infer.evaluate import load_evaluation
+    from ...engine.infer.metrics import load_evaluation
 
     return run_dir, load_evaluation(run_dir)
 
 
 def _evaluate(run_dir: Path) -> tuple[Path, tuple | None]:
-    from ...engine.infer.evaluate import evaluate_run, load_evaluation, save_evaluation
-    from ...engine.runs.folder import read_config
+    from ...engine.infer.evaluate import evaluate_run
+    from ...engine.infer.metrics import load_evaluation, save_evaluation
+    from ...engine.runs.folder import RunFolder
 
-    keep = read_config(run_dir).train.keep
+    keep = RunFolder(run_dir).read_config().train.keep
     save_evaluation(run_dir, evaluate_run(run_dir, checkpoint=keep), {"checkpoint": keep})
     return run_dir, load_evaluation(run_dir)
 

@@ -48,10 +48,11 @@ class RunModels:
 
     def get(self, run_dir: Path):
         """The run's kept checkpoint as a ``RunModel`` (loaded again only when the run or its file changed)."""
-        from ...engine.infer.evaluate import open_run
+        from ...engine.infer.model import open_run
+        from ...engine.runs.folder import RunFolder
 
         checkpoint = kept_checkpoint(run_dir)
-        weights = run_dir / "weights" / f"{checkpoint}.pt"
+        weights = RunFolder(run_dir).weights(checkpoint)
         stamp = weights.stat().st_mtime_ns if weights.is_file() else 0
         with self.lock:
             if self._key != (run_dir, checkpoint, stamp):
@@ -62,9 +63,9 @@ class RunModels:
 
 def kept_checkpoint(run_dir: Path) -> str:
     """The checkpoint the run keeps (``train.keep``): the one its evaluation scores."""
-    from ...engine.runs.folder import read_config
+    from ...engine.runs.folder import RunFolder
 
-    return read_config(run_dir).train.keep
+    return RunFolder(run_dir).read_config().train.keep
 
 
 def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> AttentionResult:
@@ -79,7 +80,7 @@ def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> Attentio
 
 
 def predict(models: RunModels, run_dir: Path, source: Path) -> PredictionsResult:
-    from ...engine.infer.evaluate import image_files
+    from ...data.imaging import image_files
     from ...engine.infer.predict import predict_paths
 
     files = image_files([source])  # a bad path is the user's error before any model is loaded

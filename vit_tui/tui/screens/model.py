@@ -35,7 +35,7 @@ FIELD_HELP_HINT = "Move to a field to read what it does here."
 
 def _visible_devices() -> int:
     """CUDA devices this process sees (imports torch: call it in a worker)."""
-    from ...engine.parallel.distributed import visible_devices
+    from ...engine.device.placement import visible_devices
 
     return visible_devices()
 

@@ -5,7 +5,7 @@ loss and validation accuracy per epoch as sparklines, how its config differs fro
 it names, and its files. The folder is scanned every two seconds in a thread worker that reads
 again only the runs whose files changed; details are read in a worker too.
 
-Mark two or more runs (up to six) with space and press c: ``engine.report.report.compare_runs`` writes
+Mark two or more runs (up to six) with space and press c: ``engine.report.compare.compare_runs`` writes
 the comparison files and the compare view shows every run's curves overlaid, the metrics side by
 side and the confusion matrices. / filters the list and s sorts it (``engine.runs.query``).
 
@@ -649,7 +649,7 @@ class RunsScreen(VitScreen):
 
 
 def _compare(runs: list[Path], out_dir: Path) -> tuple[list[Path], list[Path]]:
-    from ...engine.report.report import write_comparison
+    from ...engine.report.compare import write_comparison
 
     return runs, write_comparison(runs, out_dir, force=True)
 

@@ -316,14 +316,14 @@ class TrainScreen(TrainView, VitScreen):
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an interrupted run in its own process and follow it."""
-        from ...engine.runs.folder import read_config
+        from ...engine.runs.folder import RunFolder
 
-        self._start_detached(read_config(run_dir), resume=run_dir)
+        self._start_detached(RunFolder(run_dir).read_config(), resume=run_dir)
 
     def _resume_detached(self, run_dir: Path) -> None:
-        from ...engine.runs.folder import read_config
+        from ...engine.runs.folder import RunFolder
 
-        self._start_detached(read_config(run_dir), resume=run_dir)
+        self._start_detached(RunFolder(run_dir).read_config(), resume=run_dir)
 
     def follow(self, run_dir: Path, fresh: bool = True) -> None:
         """Show a run that trains in another process by reading its events file as it grows.
@@ -331,13 +331,13 @@ class TrainScreen(TrainView, VitScreen):
         ``fresh`` says the process was only just started (or restarted to resume): an end seen
         in the events file before its new start belongs to an earlier process and is not final.
         """
-        from ...engine.runs.folder import EventFollower
+        from ...engine.runs.folder import RunFolder
 
         self.stop_following()
         self._begin_view("following")
         self.run_dir = run_dir
         self.run_name = run_dir.name
-        self._follower = EventFollower(run_dir)
+        self._follower = RunFolder(run_dir).follow()
         self._follow_quiet_s = 0.0
         self._follow_polls = 0
         self._await_new_start = fresh
@@ -400,10 +400,10 @@ class TrainScreen(TrainView, VitScreen):
 
 def _run_status(run_dir: Path) -> tuple[Path, str]:
     """(run_dir, its status from summary.json and its lock; "" before it has one)."""
-    from ...engine.runs.folder import effective_status, read_summary
+    from ...engine.runs.folder import RunFolder
 
-    summary = read_summary(run_dir)
-    return run_dir, effective_status(summary, run_dir) if summary else ""
+    summary = RunFolder(run_dir).read_summary()
+    return run_dir, RunFolder(run_dir).effective_status(summary) if summary else ""
 
 
 def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None, processes: int = 1) -> Path:

@@ -206,10 +206,10 @@ class TrainView:
 
 def _history_from_files(run_dir: Path, up_to_epoch: int) -> list[EpochEnded]:
     """Epoch rows of a resumed run, read back from its metrics file."""
-    from ...engine.runs.folder import read_metrics, read_summary
+    from ...engine.runs.folder import RunFolder
 
-    summary = read_summary(run_dir)
-    rows = [r for r in read_metrics(run_dir) if r["epoch"] <= up_to_epoch]
+    summary = RunFolder(run_dir).read_summary()
+    rows = [r for r in RunFolder(run_dir).read_metrics() if r["epoch"] <= up_to_epoch]
     best_epoch = int(summary.get("best_epoch", 0))
     epochs = int(summary.get("epochs", up_to_epoch))
     best_acc = float(summary.get("best_val_acc", 0.0))
