@@ -36,7 +36,7 @@ from vit_tui.engine.telemetry.events import (
     null_sink,
     to_json,
 )
-from vit_tui.engine.train.session import lr_factor
+from vit_tui.engine.train.optimizer import lr_factor
 from vit_tui.engine.train.trainer import train
 from vit_tui.errors import UserError
 from vit_tui.model.vit import build_model

@@ -119,7 +119,7 @@ def _one_step(optimizer: torch.optim.Optimizer) -> dict:
 @pytest.mark.parametrize(("saved_capturable", "own_capturable"), [(False, True), (True, False)],
                          ids=["eager-checkpoint-into-capture", "captured-checkpoint-into-eager"])  # fmt: skip
 def test_a_resumed_optimizer_keeps_its_own_capturable_setting(saved_capturable, own_capturable) -> None:
-    from vit_tui.engine.train.session import optimizer_settings_after_resume
+    from vit_tui.engine.train.optimizer import optimizer_settings_after_resume
 
     saved = _one_step(_adamw(saved_capturable))
     optimizer = _adamw(own_capturable)
@@ -136,7 +136,7 @@ def test_a_resumed_optimizer_keeps_its_own_capturable_setting(saved_capturable, 
 
 def test_the_tensor_learning_rate_is_filled_in_place_from_the_schedule() -> None:
     from vit_tui.config import RunConfig, apply_overrides
-    from vit_tui.engine.train.session import lr_factor, make_scheduler
+    from vit_tui.engine.train.optimizer import lr_factor, make_scheduler
 
     cfg = apply_overrides(RunConfig(), ["train.lr=1e-3", "train.schedule=cosine", "train.warmup_epochs=1", "train.epochs=3"])
     optimizer = _adamw(capturable=True)

@@ -13,7 +13,7 @@ from vit_tui.config import RunConfig, apply_overrides
 from vit_tui.engine.device.determinism import seed_everything
 from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.train.graph_step import GraphTrainStep, graph_unavailable_reason, make_train_step, optimizer_options
-from vit_tui.engine.train.session import make_optimizer, make_scheduler
+from vit_tui.engine.train.optimizer import make_optimizer, make_scheduler
 from vit_tui.engine.train.step import TrainData, TrainStep
 from vit_tui.model.vit import build_model
 

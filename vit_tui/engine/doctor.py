@@ -191,7 +191,7 @@ def _tiny_losses(device, *extra: str, steps: int = STEPS) -> tuple[list[float], 
     from ..model.vit import build_model
     from .train.batches import TrainData
     from .train.graph_step import make_train_step
-    from .train.session import make_optimizer, make_scheduler
+    from .train.optimizer import make_optimizer, make_scheduler
 
     cfg = _tiny_config(*extra)
     torch.manual_seed(cfg.train.seed)

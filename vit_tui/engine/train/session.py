@@ -10,7 +10,6 @@ and goes into ``resume.pt``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,10 +39,9 @@ from ..runs.checkpoint import (
 )
 from ..telemetry.events import PhaseChanged, Sink
 from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
-from .graph_step import make_train_step, optimizer_options
+from .graph_step import make_train_step
+from .optimizer import make_optimizer, make_scheduler, optimizer_settings_after_resume
 from .step import TrainData, TrainStep, compile_forward
-
-NO_DECAY_NAMES = ("cls_token", "pos_embed")
 
 
 @dataclass
@@ -151,7 +149,6 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
     data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
     """
-    from ...data.store import load_split
     from ...model.vit import build_model, count_parameters
 
     t = cfg.train
@@ -161,20 +158,8 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     seed_everything(t.seed, t.deterministic)
     if precision_note:
         sink(PhaseChanged("note", precision_note))
-    dataset = Path(cfg.data.dataset)
-    sink(PhaseChanged("loading data", str(dataset)))
-    train_split = load_split(dataset, "train", mmap=True)
-    val_split = load_split(dataset, "val", device)
-    _check_splits(cfg, dataset, train_split, val_split)
-    classes = list(train_split.classes)
-    _warn_empty_classes(sink, classes, train_split, val_split)
-    _warn_skipped(sink, train_split, val_split)
-    size = cfg.model.image_size
-    # The device holds the split resized to the model's input, not at the size it is stored.
-    holding = choose_holding(resident_bytes(len(train_split), size), t.data_memory_budget, device)
-    sink(PhaseChanged("note", holding.describe()))
-    train = make_train_data(train_split.images, train_split.labels, holding, device, size)
-    val_images = fit_images(val_split.images, size)
+    classes, train, holding, val_split = _load_data(cfg, sink, device)
+    val_images = fit_images(val_split.images, cfg.model.image_size)
 
     sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
     model = group.prepare(build_model(cfg.model, len(classes)).to(device))
@@ -217,6 +202,27 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     if step.path == "compiled":
         sink(PhaseChanged("warm-up", "compiling the model; the first steps take longer"))
     return session
+
+
+def _load_data(
+    cfg: RunConfig, sink: Sink, device: torch.device
+) -> tuple[list[str], TrainData | StreamedTrainData, Holding, Any]:
+    """The classes, the training data as the device holds it, how it holds it, and the validation split."""
+    from ...data.store import load_split
+
+    dataset = Path(cfg.data.dataset)
+    sink(PhaseChanged("loading data", str(dataset)))
+    train_split = load_split(dataset, "train", mmap=True)
+    val_split = load_split(dataset, "val", device)
+    _check_splits(cfg, dataset, train_split, val_split)
+    classes = list(train_split.classes)
+    _warn_empty_classes(sink, classes, train_split, val_split)
+    _warn_skipped(sink, train_split, val_split)
+    size = cfg.model.image_size
+    # The device holds the split resized to the model's input, not at the size it is stored.
+    holding = choose_holding(resident_bytes(len(train_split), size), cfg.train.data_memory_budget, device)
+    sink(PhaseChanged("note", holding.describe()))
+    return classes, make_train_data(train_split.images, train_split.labels, holding, device, size), holding, val_split
 
 
 def _step_config(cfg: RunConfig, group: Group) -> tuple[RunConfig, str]:
@@ -262,98 +268,6 @@ def _check_splits(cfg: RunConfig, dataset: Path, train_split, val_split) -> None
             "train.batch_size",
             f"{cfg.train.batch_size} is more than the {len(train_split)} training images; use a smaller batch",
         )
-
-
-def make_optimizer(
-    model: torch.nn.Module, cfg: RunConfig, device: torch.device, streamed: bool = False
-) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (momentum 0.9); no weight decay on biases, norms, class token, positions."""
-    t = cfg.train
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        skip = param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES
-        (no_decay if skip else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": t.weight_decay, "decay": True},
-        {"params": no_decay, "weight_decay": 0.0, "decay": False},
-    ]
-    groups = [g for g in groups if g["params"]]
-    extra = optimizer_options(cfg, device, streamed)
-    lr = extra.pop("lr", t.lr)
-    if t.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=t.betas, **extra)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=t.betas, **extra)
-    return torch.optim.SGD(groups, lr=lr, momentum=0.9, **extra)
-
-
-def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
-    """Multiplier of the peak learning rate before optimizer step ``step`` (0-based)."""
-    if schedule != "cosine":
-        return 1.0
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-class PeakTimesFactor(torch.optim.lr_scheduler.LambdaLR):
-    """``LambdaLR`` whose lr is the peak lr times ``lr_factor(step)``, written in place into a tensor lr.
-
-    A captured graph reads the lr from the device tensor the optimizer was built with, so that
-    very tensor is filled each step (never replaced), from the float peak directly: nothing
-    depends on how a torch release copies ``initial_lr`` from a tensor lr (pytorch#126854).
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, peak: float, factor: Callable[[int], float]) -> None:
-        for group in optimizer.param_groups:
-            group["initial_lr"] = float(peak)  # a float, never an alias of the tensor lr
-        super().__init__(optimizer, factor, last_epoch=-1)
-
-    def step(self, epoch: int | None = None) -> None:
-        self._step_count += 1
-        self.last_epoch += 1
-        values = [float(base) * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
-        for group, value in zip(self.optimizer.param_groups, values):
-            if torch.is_tensor(group["lr"]):
-                group["lr"].fill_(value)
-            else:
-                group["lr"] = value
-        self._last_lr = values
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int) -> PeakTimesFactor:
-    """Per-step schedule: constant, or linear warm-up then cosine decay to zero."""
-    t = cfg.train
-    total = max(1, t.epochs * steps_per_epoch)
-    warmup = min(total, round(t.warmup_epochs * steps_per_epoch))
-    return PeakTimesFactor(optimizer, t.lr, lambda s: lr_factor(s, warmup, total, t.schedule))
-
-
-OWN_OPTIMIZER_SETTINGS = ("capturable", "fused", "foreach", "differentiable")
-"""How an optimizer runs, not what it learned: a resume keeps the ones this run built, not the saved ones."""
-
-
-def optimizer_settings_after_resume(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """``saved`` (an optimizer state dict) with this optimizer's own run settings in its groups.
-
-    ``load_state_dict`` takes every group setting from the file: an eager checkpoint would bring
-    ``capturable=False`` into a step about to be captured (and capture fails), a captured one
-    ``capturable=True`` into an eager CPU run. The settings also decide where the loaded step
-    counters go (on the device for a capturable or fused step), so they are set before loading.
-    """
-    groups = []
-    for saved_group, own in zip(saved["param_groups"], optimizer.param_groups):
-        group = dict(saved_group)
-        for key in OWN_OPTIMIZER_SETTINGS:
-            if key in own:
-                group[key] = own[key]
-            else:
-                group.pop(key, None)
-        groups.append(group)
-    return {**saved, "param_groups": groups + list(saved["param_groups"][len(groups) :])}
 
 
 def _apply_optimizer_settings(session: Session, lr_tensor: bool) -> None:
