@@ -128,8 +128,9 @@ RAW_WRITERS = {
 ALLOWED_WRITERS = {
     ("vit_tui/engine/runs/tables.py", "open for writing"): "steps.csv: an append-only log of the run it belongs to",
     ("vit_tui/engine/telemetry/sinks.py", "open for writing"): "events.jsonl: an append-only log of the run it belongs to",
-    ("vit_tui/engine/parallel/detach.py", "open for writing"): "the detached trainer's own log in its run folder",
-    ("vit_tui/study/runner.py", "open for writing"): "study.log: a study child's output, in its own run folder",
+    ("vit_tui/engine/parallel/detach.py", "open for writing"): (
+        "train.log or study.log: a detached trainer's or a study child's output, in its own run folder"
+    ),
     ("vit_tui/data/imaging.py", "open for writing"): "JPEGs inside a dataset's temporary build folder",
     ("vit_tui/locks.py", "os.open"): "the lock file itself, created once and never replaced",
     ("vit_tui/data/store.py", "temp file or folder"): "a dataset is built in a temporary sibling folder",

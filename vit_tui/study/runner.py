@@ -13,8 +13,6 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -216,6 +214,7 @@ def _run_parallel(
 def _run_child(
     plan: StudyPlan, job: Job, index: int, action: str, device: str, sink: Sink, cancel: threading.Event
 ) -> str:
+    from ..engine.parallel.detach import start_child
     from ..engine.runs.folder import RunFolder
 
     cfg = _prepare(plan, job, action, device)
@@ -229,15 +228,7 @@ def _run_child(
     command += ["--data", cfg.data.dataset]
     sink(JobStarted(index, len(plan.jobs), str(run_dir), job.label, job.seed, action, device))
     follower = folder.follow()
-    log_path = folder.file(STUDY_LOG)
-    with open(log_path, "a", encoding="utf-8") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "vit_tui", *command],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl+C reaches it once, through ``cancel``, not twice
-        )
+    child = start_child(command, folder.file(STUDY_LOG))  # a Ctrl+C reaches it once, through ``cancel``
     stopping = False
     while child.poll() is None:
         if cancel.is_set() and not stopping:

@@ -58,16 +58,7 @@ def start_detached(
     if launch is not None:
         command += _launch_options(launch)
     previous_pid = int(folder.read_summary().get("pid", 0))
-    log_path = folder.file(TRAIN_LOG)
-    with open(log_path, "a", encoding="utf-8") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "vit_tui", *command],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    child = start_child(command, folder.file(TRAIN_LOG), env={**os.environ, "PYTHONUNBUFFERED": "1"})
     _wait_until_started(child, folder, previous_pid, reserved)
     return folder.path
 
@@ -110,6 +101,23 @@ def _started_by(summary: dict, pid: int, previous_pid: int) -> bool:
     """The summary was written by ``pid``'s run: by it, or by rank 0 of the torchrun it launched."""
     writer = summary.get("launcher_pid", summary.get("pid"))
     return writer == pid and summary.get("pid") != previous_pid
+
+
+def start_child(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python -m vit_tui <command>`` in a new session, its output appended to ``log_path``.
+
+    In its own session a Ctrl+C in the terminal does not reach it: it is stopped through its run
+    (a signal or stop file), once.
+    """
+    with open(log_path, "a", encoding="utf-8") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vit_tui", *command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
 
 
 def last_error_line(log_path: Path) -> str:

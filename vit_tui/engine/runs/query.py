@@ -20,9 +20,10 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ...errors import UserError
+from .listing import RunInfo
 
 COLUMNS = ("run", "status", "preset", "epochs", "acc", "started", "dataset")
 """The columns a filter or sort names, in the order of the list."""
@@ -43,19 +44,6 @@ _COMPARISON = re.compile(r"^([A-Za-z_]+)\s*(>=|<=|!=|=|>|<|~)\s*(.*)$")
 _SPACED = re.compile(r"\s*(>=|<=|!=|=|>|<|~)\s*")
 
 
-class Listed(Protocol):
-    """What a listed run offers (``engine.runs.folder.RunInfo``)."""
-
-    name: str
-    status: str
-    preset: str
-    epochs_done: int
-    epochs: int
-    best_val_acc: float | None
-    started: str
-    dataset: str
-
-
 @dataclass(frozen=True)
 class Term:
     """One word of a filter: a plain word (``column`` empty) or a comparison."""
@@ -64,7 +52,7 @@ class Term:
     column: str = ""
     op: str = ""
 
-    def holds(self, run: Listed) -> bool:
+    def holds(self, run: RunInfo) -> bool:
         """True when ``run`` passes this word."""
         if not self.column:
             needle = self.text.lower()
@@ -110,7 +98,7 @@ def parse_filter(text: str) -> list[Term]:
     return terms
 
 
-def filter_runs(runs: Sequence[Listed], text: str) -> list:
+def filter_runs(runs: Sequence[RunInfo], text: str) -> list:
     """The runs that pass every word of ``text`` (all of them for an empty filter), in their order."""
     terms = parse_filter(text)
     return [run for run in runs if all(term.holds(run) for term in terms)]
@@ -123,19 +111,19 @@ def parse_sort(text: str) -> tuple[str, bool]:
     return column_of(text.lstrip("-+"), "sort"), reverse
 
 
-def sort_runs(runs: Sequence[Listed], column: str, reverse: bool = False) -> list:
+def sort_runs(runs: Sequence[RunInfo], column: str, reverse: bool = False) -> list:
     """The runs ordered by ``column``; runs without a value go last either way (the sort is stable)."""
     have = [run for run in runs if value(run, column) is not None]
     missing = [run for run in runs if value(run, column) is None]
 
-    def key(run: Listed) -> Any:
+    def key(run: RunInfo) -> Any:
         got = value(run, column)
         return got if column in NUMERIC else str(got).lower()
 
     return sorted(have, key=key, reverse=reverse) + missing
 
 
-def value(run: Listed, column: str) -> Any:
+def value(run: RunInfo, column: str) -> Any:
     """The column's value for ``run``: a number for ``epochs`` (done) and ``acc`` (percent), else text."""
     if column == "run":
         return run.name
