@@ -78,7 +78,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     from ..engine.parallel.detach import start_detached
+    from ..engine.runs.folder import RunFolder
     from ..errors import UserError
+    from ..run_layout import TRAIN_LOG
 
     cfg, runs_root, name, resume = train_request(args)
     launch = launch_request(args, cfg)
@@ -89,7 +91,7 @@ def _run_train(args: argparse.Namespace) -> int:
         home = "" if args.home == "." else f" --home {args.home}"
         print(f"training in the background: {run_dir}")
         print(f"  follow it:  vit-tui{home} attach {run_dir}")
-        print(f"  its log:    {run_dir / 'train.log'}")
+        print(f"  its log:    {RunFolder(run_dir).file(TRAIN_LOG)}")
         return 0
     if launch is not None:
         return launch_here(cfg, launch, runs_root, name, resume)
