@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import has_class_token
 from ..files import write_with
 from ..model.attention import record_attention
+from ..model.size_estimate import has_class_token
 from ..outputs import claim_folder, output_folder
 from .evaluate import RunModel, image_files, open_run
 from .export import FIGURE_DPI
