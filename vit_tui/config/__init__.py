@@ -10,7 +10,6 @@ The names below are the package's public ones; the rest of the program imports t
 
 from __future__ import annotations
 
-from ..data.augment_names import AUGMENTS
 from .parsing import (
     apply_overrides,
     coerce,
@@ -25,20 +24,10 @@ from .parsing import (
     with_value,
 )
 from .schema import (
-    ATTENTIONS,
-    CUDA_GRAPH_MODES,
-    FFNS,
-    KEEPS,
+    CHOICES,
     MAX_IMAGE_SIZE,
     MAX_PARAMETERS,
     MAX_SEED,
-    OPTIMIZERS,
-    POOLS,
-    PRECISIONS,
-    SCHEDULES,
-    SECTIONS,
-    STEMS,
-    TRACKERS,
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -46,26 +35,14 @@ from .schema import (
     TrainConfig,
     all_keys,
     field_doc,
-    section_fields,
 )
 from .validation import field_errors, validate
 
 __all__ = [
-    "ATTENTIONS",
-    "AUGMENTS",
-    "CUDA_GRAPH_MODES",
-    "FFNS",
-    "KEEPS",
+    "CHOICES",
     "MAX_IMAGE_SIZE",
     "MAX_PARAMETERS",
     "MAX_SEED",
-    "OPTIMIZERS",
-    "POOLS",
-    "PRECISIONS",
-    "SCHEDULES",
-    "SECTIONS",
-    "STEMS",
-    "TRACKERS",
     "ConfigError",
     "DataConfig",
     "ModelConfig",
@@ -83,7 +60,6 @@ __all__ = [
     "load",
     "loads",
     "save",
-    "section_fields",
     "to_dict",
     "validate",
     "with_value",

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..data.augment_names import AUGMENTS
 from ..errors import UserError
 
 ATTENTIONS = ("dlstudio", "einsum", "mha")
@@ -40,9 +41,9 @@ class ConfigError(UserError, ValueError):
         self.field = field_name
 
 
-def setting(default: Any, doc: str) -> Any:
-    """A dataclass field with its default and the one-line doc the form and palette show."""
-    return field(default=default, metadata={"doc": doc})
+def setting(default: Any, doc: str, choices: tuple[str, ...] = ()) -> Any:
+    """A dataclass field with its default, the one-line doc the form and palette show, and its choices if any."""
+    return field(default=default, metadata={"doc": doc, "choices": choices})
 
 
 @dataclass
@@ -64,14 +65,19 @@ class ModelConfig:
     attention: str = setting(
         "dlstudio",
         "dlstudio (the reference, faithful), einsum (the course listing, faithful), mha (standard ViT, fused kernel).",
+        ATTENTIONS,
     )
     pool: str = setting(
-        "token", "token: classify from the class token; mean: average the patch tokens (no class token). mha only."
+        "token",
+        "token: classify from the class token; mean: average the patch tokens (no class token). mha only.",
+        POOLS,
     )
     stem: str = setting(
-        "patch", "patch: one strided Conv2d per patch; conv: 3x3 stride-2 convolutions down to the patch grid. mha only."
+        "patch",
+        "patch: one strided Conv2d per patch; conv: 3x3 stride-2 convolutions down to the patch grid. mha only.",
+        STEMS,
     )
-    ffn: str = setting("flattened", "flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token).")
+    ffn: str = setting("flattened", "flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token).", FFNS)
     mlp_ratio: float = setting(4.0, "Hidden size of the per-token MLP as a multiple of embed_dim.")
     dropout: float = setting(0.0, "Dropout probability after attention and inside the feed-forward part.")
 
@@ -82,25 +88,28 @@ class TrainConfig:
 
     epochs: int = setting(20, "Passes over the training split.")
     batch_size: int = setting(16, "Images per optimizer step.")
-    optimizer: str = setting("adam", "adam, adamw or sgd (momentum 0.9).")
+    optimizer: str = setting("adam", "adam, adamw or sgd (momentum 0.9).", OPTIMIZERS)
     lr: float = setting(2e-4, "Peak learning rate.")
     betas: tuple[float, float] = setting((0.9, 0.999), "Adam/AdamW betas, each in [0, 1).")
     weight_decay: float = setting(0.0, "Weight decay (decoupled for adamw).")
-    schedule: str = setting("constant", "constant, or cosine (linear warm-up then cosine decay).")
+    schedule: str = setting("constant", "constant, or cosine (linear warm-up then cosine decay).", SCHEDULES)
     warmup_epochs: float = setting(0.0, "Linear warm-up length in epochs (cosine schedule).")
     label_smoothing: float = setting(0.0, "Cross-entropy label smoothing in [0, 1).")
     grad_clip: float = setting(0.0, "Clip the gradient norm to this value; 0 turns clipping off.")
-    augment: str = setting("none", "none, flip, flip-crop (padded crop) or flip-resized-crop; runs on the device.")
-    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16.")
+    augment: str = setting(
+        "none", "none, flip, flip-crop (padded crop) or flip-resized-crop; runs on the device.", AUGMENTS
+    )
+    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16.", PRECISIONS)
     compile: bool = setting(False, "Wrap the model in torch.compile.")
     cuda_graph: str = setting(
         "off",
         "off (default, the tested path): eager steps; auto: replay each step as a captured CUDA graph (CUDA, Adam/AdamW).",
+        CUDA_GRAPH_MODES,
     )
     seed: int = setting(1, "Seed for python, numpy and torch.")
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
     deterministic: bool = setting(True, "Deterministic algorithms (same config, same metrics on CPU).")
-    keep: str = setting("best", "Checkpoint evaluated and exported: best (by validation accuracy) or last.")
+    keep: str = setting("best", "Checkpoint evaluated and exported: best (by validation accuracy) or last.", KEEPS)
     eval_batch_size: int = setting(512, "Images per forward pass when evaluating.")
     log_to: tuple[str, ...] = setting(
         (), "Trackers fed while training: tensorboard (runs/<name>/tb/), wandb (offline unless WANDB_MODE is set)."
@@ -136,6 +145,12 @@ def all_keys() -> list[str]:
 
 
 _FIELD_DOCS = {f"{s}.{f.name}": f.metadata.get("doc", "") for s in SECTIONS for f in section_fields(s)}
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    f"{s}.{f.name}": f.metadata["choices"] for s in SECTIONS for f in section_fields(s) if f.metadata.get("choices")
+}
+"""The allowed values of each field that has a fixed list of them."""
 
 
 def field_doc(key: str) -> str:

@@ -13,22 +13,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..data.augment_names import AUGMENTS
 from ..model.size_estimate import estimate_parameters
 from ..sizes import SIZE_EXAMPLES, parse_size
 from .schema import (
-    ATTENTIONS,
-    CUDA_GRAPH_MODES,
-    FFNS,
-    KEEPS,
+    CHOICES,
     MAX_IMAGE_SIZE,
     MAX_PARAMETERS,
     MAX_SEED,
-    OPTIMIZERS,
-    POOLS,
-    PRECISIONS,
-    SCHEDULES,
-    STEMS,
     TRACKERS,
     TRACKERS_EXTRA,
     ConfigError,
@@ -89,16 +80,16 @@ def _model_layout_errors(m: ModelConfig) -> Iterator[ConfigError]:
             "model.attention", "sdpa is no longer a choice; use mha (the standard attention, run with the fused kernel)"
         )
     else:
-        yield from _choice("model.attention", m.attention, ATTENTIONS)
-    yield from _choice("model.ffn", m.ffn, FFNS)
-    yield from _choice("model.pool", m.pool, POOLS)
+        yield from _choice("model.attention", m.attention)
+    yield from _choice("model.ffn", m.ffn)
+    yield from _choice("model.pool", m.pool)
     # The reference layouts (dlstudio, einsum) always prepend a class token and classify from it.
     if m.pool == "mean" and m.attention != "mha":
         yield ConfigError(
             "model.pool",
             f"mean pooling needs attention mha, not {m.attention}; set model.attention=mha or model.pool=token",
         )
-    yield from _choice("model.stem", m.stem, STEMS)
+    yield from _choice("model.stem", m.stem)
     if m.stem == "conv" and m.attention != "mha":
         yield ConfigError(
             "model.stem",
@@ -157,12 +148,8 @@ def _train_number_errors(t: TrainConfig) -> Iterator[ConfigError]:
 
 
 def _train_choice_errors(t: TrainConfig) -> Iterator[ConfigError]:
-    yield from _choice("train.optimizer", t.optimizer, OPTIMIZERS)
-    yield from _choice("train.schedule", t.schedule, SCHEDULES)
-    yield from _choice("train.augment", t.augment, AUGMENTS)
-    yield from _choice("train.precision", t.precision, PRECISIONS)
-    yield from _choice("train.keep", t.keep, KEEPS)
-    yield from _choice("train.cuda_graph", t.cuda_graph, CUDA_GRAPH_MODES)
+    for name in ("optimizer", "schedule", "augment", "precision", "keep", "cuda_graph"):
+        yield from _choice(f"train.{name}", getattr(t, name))
 
 
 def _train_environment_errors(t: TrainConfig) -> Iterator[ConfigError]:
@@ -199,7 +186,8 @@ def _tracker_errors(names: tuple[str, ...]) -> Iterator[ConfigError]:
 # --- small checks -----------------------------------------------------------------------------
 
 
-def _choice(key: str, value: str, options: tuple[str, ...]) -> Iterator[ConfigError]:
+def _choice(key: str, value: str) -> Iterator[ConfigError]:
+    options = CHOICES[key]
     if value not in options:
         close = difflib.get_close_matches(value, options, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
