@@ -565,7 +565,7 @@ def test_largest_allowed_values_still_pass():
 def test_parameter_estimate_equals_the_built_model(preset_name, variant):
     from dataclasses import replace
 
-    from vit_tui.config import estimate_parameters
+    from vit_tui.model.size_estimate import estimate_parameters
     from vit_tui.model.summary import summarize
     from vit_tui.presets import preset
 

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vit_tui.config import ModelConfig, RunConfig, field_errors, sequence_length
+from vit_tui.config import ModelConfig, RunConfig, field_errors
 from vit_tui.model.attention import DLStudioAttention, EinsumAttention, MultiHeadAttention
+from vit_tui.model.size_estimate import sequence_length
 from vit_tui.model.summary import summarize
 from vit_tui.model.vit import build_model, count_parameters
 from vit_tui.presets import preset

@@ -1,79 +1,117 @@
-"""Named starting configs: ``reference``, ``reference-einsum``, ``fast`` and ``accurate``.
+"""Named starting configs, each with what it is for: ``reference``, ``reference-einsum``, ``fast``, ``accurate``.
 
 ``reference`` is the course experiment's table (see the README); the others change only
-what their name promises.
+what their name promises. ``PRESETS`` is the one table: a preset's description takes its
+numbers (model shape and size, epochs, batch) from the config itself, and points to where
+bench/BENCHMARKS.md measured it rather than quoting a figure that could go stale.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import copy
+from dataclasses import dataclass, replace
 
 from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from .model.size_estimate import estimate_parameters
+
+DESCRIBED_CLASSES = 5
+"""Classes the described parameter count assumes: the demo set's and cifar10-5's, as measured."""
 
 
-def _reference() -> RunConfig:
+@dataclass(frozen=True)
+class Preset:
+    """One table row: the config, what it is for in words, and where it was measured (if it was)."""
+
+    config: RunConfig
+    purpose: str
+    measured: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.preset
+
+    @property
+    def description(self) -> str:
+        """One line for the command palette, its numbers read from the config."""
+        m, t = self.config.model, self.config.train
+        params = estimate_parameters(m, DESCRIBED_CLASSES)
+        layout = f"{m.attention} attention, {m.ffn} feed-forward, {m.stem} stem"
+        size = (
+            f"E={m.embed_dim}, {m.blocks} blocks, {m.heads} heads, {m.image_size} px in {m.patch_size} px patches, "
+            f"{params / 1e6:.2g}M parameters"
+        )
+        recipe = f"{t.optimizer} {_short_number(t.lr)}, {t.schedule}, batch {t.batch_size}, {t.epochs} epochs"
+        measured = f"; measured: {self.measured}" if self.measured else ""
+        return f"{self.purpose} ({layout}); {size}; {recipe}{measured}"
+
+
+def _short_number(value: float) -> str:
+    """``2e-4`` rather than ``0.0002``, as learning rates are written."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+_REFERENCE = RunConfig(
+    data=DataConfig(),
+    model=ModelConfig(
+        image_size=64,
+        patch_size=16,
+        embed_dim=100,
+        heads=5,
+        blocks=3,
+        attention="dlstudio",
+        ffn="flattened",
+        dropout=0.0,
+    ),
+    train=TrainConfig(
+        epochs=20,
+        batch_size=16,
+        optimizer="adam",
+        lr=2e-4,
+        betas=(0.9, 0.999),
+        weight_decay=0.0,
+        schedule="constant",
+        augment="none",
+        precision="fp32",
+        seed=1,
+        deterministic=True,
+        keep="best",
+    ),
+    preset="reference",
+)
+
+
+def _standard(
+    name: str, embed_dim: int, blocks: int, dropout: float, epochs: int, batch_size: int, warmup_epochs: float
+) -> RunConfig:
+    """The standard ViT on a convolutional stem with the AdamW/cosine recipe; the presets differ in size.
+
+    A 4x4 grid of tokens from the stem: a linear patch embedding cannot compute the edges and
+    corners that tell the demo shapes apart whatever their colours, and 16 tokens leave time
+    for many epochs on a 2-core CPU (bench/BENCHMARKS.md, "Accuracy").
+    """
     return RunConfig(
-        data=DataConfig(),
         model=ModelConfig(
             image_size=64,
             patch_size=16,
-            embed_dim=100,
-            heads=5,
-            blocks=3,
-            attention="dlstudio",
-            ffn="flattened",
-            dropout=0.0,
-        ),
-        train=TrainConfig(
-            epochs=20,
-            batch_size=16,
-            optimizer="adam",
-            lr=2e-4,
-            betas=(0.9, 0.999),
-            weight_decay=0.0,
-            schedule="constant",
-            augment="none",
-            precision="fp32",
-            seed=1,
-            deterministic=True,
-            keep="best",
-        ),
-        preset="reference",
-    )
-
-
-def _reference_einsum() -> RunConfig:
-    cfg = _reference()
-    return replace(cfg, model=replace(cfg.model, attention="einsum"), preset="reference-einsum")
-
-
-def _fast() -> RunConfig:
-    # The standard ViT's transformer on a 4x4 grid of tokens from a convolutional stem: a
-    # linear patch embedding cannot compute the edges and corners that tell the demo shapes
-    # apart whatever their colours, and 16 tokens leave time for 45 epochs on a 2-core CPU.
-    # Measured against the patch-8 ViT it replaces (bench/BENCHMARKS.md, "Accuracy").
-    return RunConfig(
-        model=ModelConfig(
-            image_size=64,
-            patch_size=16,
-            embed_dim=96,
+            embed_dim=embed_dim,
             heads=6,
-            blocks=4,
+            blocks=blocks,
             attention="mha",
             stem="conv",
             ffn="mlp",
             mlp_ratio=2.0,
-            dropout=0.0,
+            dropout=dropout,
         ),
         train=TrainConfig(
-            epochs=45,
-            batch_size=64,
+            epochs=epochs,
+            batch_size=batch_size,
             optimizer="adamw",
             lr=1e-3,
             betas=(0.9, 0.99),
             weight_decay=0.05,
             schedule="cosine",
-            warmup_epochs=1.0,
+            warmup_epochs=warmup_epochs,
             label_smoothing=0.1,
             grad_clip=1.0,
             augment="flip-crop",
@@ -81,64 +119,37 @@ def _fast() -> RunConfig:
             seed=1,
             deterministic=False,
         ),
-        preset="fast",
+        preset=name,
     )
 
 
-def _accurate() -> RunConfig:
-    # fast's design, twice as wide and half as deep again, with dropout: 86.9% against 86.1% on
-    # cifar10-5 for about 3.5x the training time (bench/BENCHMARKS.md, "Accuracy").
-    return RunConfig(
-        model=ModelConfig(
-            image_size=64,
-            patch_size=16,
-            embed_dim=192,
-            heads=6,
-            blocks=6,
-            attention="mha",
-            stem="conv",
-            ffn="mlp",
-            mlp_ratio=2.0,
-            dropout=0.1,
+_MEASURED = "bench/BENCHMARKS.md#the-presets-on-the-2-core-cpu"
+
+PRESETS: dict[str, Preset] = {
+    row.name: row
+    for row in (
+        Preset(_REFERENCE, "the course experiment"),
+        Preset(
+            replace(_REFERENCE, model=replace(_REFERENCE.model, attention="einsum"), preset="reference-einsum"),
+            "the reference with the course listing's attention, softmax across heads",
         ),
-        train=TrainConfig(
-            epochs=40,
-            batch_size=128,
-            optimizer="adamw",
-            lr=1e-3,
-            betas=(0.9, 0.99),
-            weight_decay=0.05,
-            schedule="cosine",
-            warmup_epochs=3.0,
-            label_smoothing=0.1,
-            grad_clip=1.0,
-            augment="flip-crop",
-            precision="auto",
-            seed=1,
-            deterministic=False,
+        Preset(
+            _standard("fast", embed_dim=96, blocks=4, dropout=0.0, epochs=45, batch_size=64, warmup_epochs=1.0),
+            "the standard ViT, sized for a CPU",
+            _MEASURED,
         ),
-        preset="accurate",
+        Preset(
+            _standard("accurate", embed_dim=192, blocks=6, dropout=0.1, epochs=40, batch_size=128, warmup_epochs=3.0),
+            "fast's design, wider and deeper, with dropout, for a GPU",
+            _MEASURED,
+        ),
     )
-
-
-PRESETS = {
-    "reference": _reference,
-    "reference-einsum": _reference_einsum,
-    "fast": _fast,
-    "accurate": _accurate,
-}
-
-DESCRIPTIONS = {
-    "reference": "the course experiment: DLStudio attention, flattened FFN, Adam 2e-4, batch 16",
-    "reference-einsum": "the reference with the course listing's einsum attention (softmax across heads)",
-    "fast": "standard ViT (E=96, 4 blocks, 6 heads), AdamW, cosine, 20 epochs: ~10 min for 25k images on 2 CPU cores",
-    "accurate": "a larger standard ViT (E=192, 6 blocks), 60 epochs: 84% on cifar10-5, under a minute on one H200",
 }
 
 
 def preset(name: str) -> RunConfig:
     """A fresh copy of the named preset."""
     try:
-        return PRESETS[name]()
+        return copy.deepcopy(PRESETS[name].config)
     except KeyError:
         raise ConfigError("preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

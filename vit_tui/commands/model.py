@@ -22,8 +22,8 @@ def run_summary(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..config import has_class_token
     from ..errors import UserError
+    from ..model.size_estimate import has_class_token
     from ..model.summary import summarize
 
     cfg = config_from_args(args)

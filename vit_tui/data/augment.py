@@ -24,7 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-AUGMENTS = ("none", "flip", "flip-crop", "flip-resized-crop")
+from .augment_names import AUGMENTS
+
 MEAN = 0.5
 STD = 0.5
 CROP_PAD = 4

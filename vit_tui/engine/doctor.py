@@ -228,7 +228,7 @@ def probe_captured(device) -> str:
         raise Skipped("CUDA graphs need a CUDA device")
     import torch
 
-    from ..config import AUGMENTS
+    from ..data.augment_names import AUGMENTS
 
     worst = 0.0
     for augment in AUGMENTS:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import ModelConfig, has_class_token, sequence_length
+from ..config import ModelConfig
+from .size_estimate import has_class_token, sequence_length
 from .vit import build_model
 
 

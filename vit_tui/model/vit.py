@@ -22,8 +22,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig, has_class_token, sequence_length
+from ..config import ModelConfig
 from .attention import REFERENCE_ATTENTIONS, MultiHeadAttention
+from .size_estimate import conv_stem_widths, has_class_token, mlp_hidden_size, patch_count, sequence_length
 
 
 class FlattenedFeedForward(nn.Module):
@@ -52,7 +53,7 @@ class TokenMLP(nn.Module):
 
     def __init__(self, embed_dim: int, ratio: float, dropout: float) -> None:
         super().__init__()
-        hidden = max(1, round(embed_dim * ratio))
+        hidden = mlp_hidden_size(embed_dim, ratio, standard=False)
         self.net = nn.Sequential(
             nn.Linear(embed_dim, hidden),
             nn.GELU(),
@@ -91,10 +92,9 @@ class ReferenceViT(nn.Module):
     def __init__(self, cfg: ModelConfig, num_classes: int) -> None:
         super().__init__()
         self.cfg = cfg
-        patches = (cfg.image_size // cfg.patch_size) ** 2
         self.patch_embed = nn.Conv2d(3, cfg.embed_dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
         self.cls_token = nn.Parameter(torch.empty(1, 1, cfg.embed_dim))
-        self.pos_embed = nn.Parameter(torch.empty(1, patches + 1, cfg.embed_dim))
+        self.pos_embed = nn.Parameter(torch.empty(1, patch_count(cfg) + 1, cfg.embed_dim))
         self.blocks = nn.Sequential(*(EncoderBlock(cfg) for _ in range(cfg.blocks)))
         self.head = nn.Linear(cfg.embed_dim, num_classes)
         if cfg.ffn == "flattened":
@@ -151,8 +151,8 @@ class ConvStemEmbed(nn.Module):
 
     def __init__(self, patch_size: int, embed_dim: int) -> None:
         super().__init__()
-        depth = patch_size.bit_length() - 1
-        widths = [3, *(embed_dim // 2**k for k in reversed(range(depth)))]
+        widths = conv_stem_widths(patch_size, embed_dim)
+        depth = len(widths) - 1
         self.backbone = nn.Sequential(
             *(ConvNormAct(widths[i], widths[i + 1], last=i == depth - 1) for i in range(depth))
         )
@@ -166,7 +166,7 @@ class Mlp(nn.Module):
 
     def __init__(self, embed_dim: int, ratio: float, dropout: float) -> None:
         super().__init__()
-        hidden = max(1, int(embed_dim * ratio))
+        hidden = mlp_hidden_size(embed_dim, ratio, standard=True)
         self.fc1 = nn.Linear(embed_dim, hidden)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, embed_dim)

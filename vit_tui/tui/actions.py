@@ -12,7 +12,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..config import all_keys, field_doc
-from ..presets import DESCRIPTIONS, PRESETS
+from ..presets import PRESETS
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ MAIN_ACTIONS: tuple[PaletteEntry, ...] = (
 def preset_entries() -> list[PaletteEntry]:
     """One entry per preset."""
     return [
-        PaletteEntry(f"Preset: {name}", DESCRIPTIONS.get(name, ""), f"goto('model', \"use_preset('{name}')\")")
-        for name in PRESETS
+        PaletteEntry(f"Preset: {name}", row.description, f"goto('model', \"use_preset('{name}')\")")
+        for name, row in PRESETS.items()
     ]
 
 

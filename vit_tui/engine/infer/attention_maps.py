@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...config import has_class_token
 from ...data.imaging import image_files
 from ...figures import FIGURE_DPI
 from ...files import write_with
 from ...model.attention import record_attention
+from ...model.size_estimate import has_class_token
 from ...outputs import claim_folder, output_folder
 from .model import RunModel, open_run
 

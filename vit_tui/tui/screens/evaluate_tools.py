@@ -69,8 +69,8 @@ def kept_checkpoint(run_dir: Path) -> str:
 
 
 def attention_rollout(models: RunModels, run_dir: Path, image: Path) -> AttentionResult:
-    from ...config import has_class_token
     from ...engine.infer.attention_maps import rollout_caption, rollout_grid
+    from ...model.size_estimate import has_class_token
 
     with models.lock:
         run = models.get(run_dir)

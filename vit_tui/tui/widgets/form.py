@@ -17,19 +17,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from ... import config as cfgmod
+from ...config import CHOICES
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model.attention": cfgmod.ATTENTIONS,
-    "model.pool": cfgmod.POOLS,
-    "model.stem": cfgmod.STEMS,
-    "model.ffn": cfgmod.FFNS,
-    "train.optimizer": cfgmod.OPTIMIZERS,
-    "train.schedule": cfgmod.SCHEDULES,
-    "train.precision": cfgmod.PRECISIONS,
-    "train.augment": cfgmod.AUGMENTS,
-    "train.keep": cfgmod.KEEPS,
-    "train.cuda_graph": cfgmod.CUDA_GRAPH_MODES,
-}
 SWITCHES = {"train.compile", "train.deterministic"}
 CONTROL_CLASS = "field-control"
 
