@@ -173,7 +173,8 @@ def import_folder(
             raise DatasetError(root, "none of the images could be read; check the files")
         labels = {split: packed[split][1] for split in packed}
         gaps = check_class_gaps(str(root), classes, labels, allow_empty_classes, "add readable images")
-        report = {"unreadable": unreadable, "unlabelled": scan.unlabelled, "ignored": scan.ignored, "empty_classes": gaps}
+        report = {"unreadable": unreadable, "unlabelled": scan.unlabelled, "ignored": scan.ignored}
+        report["empty_classes"] = gaps
         source = {"kind": "folder", "path": str(root), "layout": scan.layout}
         return stage.commit(
             classes=classes, splits=packed, image_size=size, name=Path(out_dir).name, source=source,

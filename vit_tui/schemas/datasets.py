@@ -34,5 +34,6 @@ class Manifest(FileSchema):
         # A newer manifest may hold fields this version does not know: say so before any field check.
         schema = data.get("schema")
         if isinstance(schema, int) and not isinstance(schema, bool) and schema > NEWEST_MANIFEST:
-            return f"manifest schema {schema} is not supported (this vit-tui reads {NEWEST_MANIFEST})", "upgrade vit-tui"
+            problem = f"manifest schema {schema} is not supported (this vit-tui reads {NEWEST_MANIFEST})"
+            return problem, "upgrade vit-tui"
         return None

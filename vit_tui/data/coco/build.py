@@ -71,7 +71,8 @@ def build_coco(
     with DatasetStage(out_dir, force=force, protect=[images_path]) as stage:
         jobs, missing = _conversion_jobs(coco, selection, names, images_path, stage)
         if not jobs:
-            raise DatasetError(images_path, f"none of the sampled images are here; pass the folder holding {missing[0]}")
+            where = f"pass the folder holding {missing[0]}"
+            raise DatasetError(images_path, f"none of the sampled images are here; {where}")
         decoded = convert_images([job.task for job in jobs], size, resize, workers=workers, progress=progress)
         packed, unreadable = pack_converted(jobs, decoded, size)
         report = {**_sampling_report(selection), "missing": missing, "unreadable": unreadable}
@@ -102,7 +103,7 @@ def _sampling_report(selection: Selection) -> dict[str, Any]:
 def _check_counts_kept(
     packed: PackedSplits, names: Sequence[str], options: dict[str, Any], report: dict[str, Any], images_path: Path
 ) -> dict[str, Any]:
-    """``shortfall`` and ``empty_classes`` of the report; refused unless ``--allow-fewer`` / ``--allow-empty-classes``."""
+    """The report's ``shortfall`` and ``empty_classes``; refused without ``--allow-fewer``/``--allow-empty-classes``."""
     shortfall = _shortfall(packed, names, options["per_class"], options["train_per_class"])
     if shortfall and not options["allow_fewer"]:
         message = _shortfall_message(shortfall, len(report["missing"]), len(report["unreadable"]))
