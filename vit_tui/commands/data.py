@@ -10,11 +10,13 @@ import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data.imaging import Progress
 from ..errors import UserError
 from .data_output import counts_table, describe, print_built, progress_bar, say, split_counts
+
+if TYPE_CHECKING:  # numpy comes with it: --help stays instant
+    from ..data.imaging import Progress
 
 REFERENCE_CLASSES = "airplane,bus,cat,dog,pizza"
 
