@@ -20,15 +20,13 @@ def add_config_options(parser: argparse.ArgumentParser, default_preset: str | No
         help=f"start from a named config (default: {default_preset or 'none'})",
     )
     parser.add_argument("--config", metavar="FILE", help="start from a TOML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override one setting, e.g. --set model.heads=4 (repeatable)",
-    )
+    add_set_option(parser, "override one setting, e.g. --set model.heads=4 (repeatable)")
     parser.set_defaults(default_preset=default_preset)
+
+
+def add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Repeatable ``--set section.key=value``, gathered in ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[], help=help_text)
 
 
 def config_from_args(args: argparse.Namespace, check: bool = True) -> RunConfig:

@@ -38,6 +38,11 @@ def _add_common_build_options(parser: argparse.ArgumentParser, default_out: str)
     parser.add_argument("--workers", type=int, metavar="N", help="processes decoding images (default: every CPU)")
 
 
+def _add_resize(parser: argparse.ArgumentParser) -> None:
+    help_text = "stretch (default, as the reference) or center-crop"
+    parser.add_argument("--resize", choices=("stretch", "center-crop"), default="stretch", help=help_text)
+
+
 def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-empty-classes",
@@ -68,12 +73,7 @@ def _add_build(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     build.add_argument("--seed", type=int, default=5, metavar="N", help="sampling seed (default 5, as the reference)")
-    build.add_argument(
-        "--resize",
-        choices=("stretch", "center-crop"),
-        default="stretch",
-        help="stretch (default, as the reference) or center-crop",
-    )
+    _add_resize(build)
     build.add_argument("--exclusive", action="store_true", help="skip images holding two or more chosen classes")
     build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
     _add_allow_empty(build)
@@ -89,12 +89,7 @@ def _add_import(actions: argparse._SubParsersAction) -> None:
         "--val-fraction", type=float, default=0.2, metavar="F", help="val share when DIR has no split (default 0.2)"
     )
     imp.add_argument("--seed", type=int, default=0, metavar="N", help="seed of that split (default 0)")
-    imp.add_argument(
-        "--resize",
-        choices=("stretch", "center-crop"),
-        default="stretch",
-        help="stretch (default, as the reference) or center-crop",
-    )
+    _add_resize(imp)
     _add_allow_empty(imp)
     _add_common_build_options(imp, "data/<DIR name>")
     imp.set_defaults(func=run_import)

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .common import EventDisplay, add_config_options
+from .common import EventDisplay, add_config_options, add_set_option
 
 EXIT_INTERRUPTED = 130
 
@@ -54,14 +54,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs per run (default: the presets' 20)")
     parser.add_argument("--seeds", default="1", metavar="LIST", help="seeds, e.g. 1,2,3 (default 1)")
     parser.add_argument("--out", metavar="DIR", help="folder for figures and comparison.md (default <home>/reproduce)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)",
-    )
+    add_set_option(parser, "change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)")
     _add_format(parser)
     parser.set_defaults(func=run_reproduce)
 
