@@ -134,7 +134,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, train its runs, write its table and figure."""
     from ..config import with_value
     from ..study.api import sweep
-    from ..study.plan import parse_seeds
+    from ..study.plan import parse_devices, parse_seeds
     from ..study.sweep import parse_grid
     from .common import config_from_args
     from .train import dataset_path
@@ -151,23 +151,6 @@ def run_sweep(args: argparse.Namespace) -> int:
         "html": args.format == "html",
     }
     return _run(lambda sink, cancel: sweep(args.home, base, grid, seeds, **options, sink=sink, cancel=cancel))
-
-
-def parse_devices(text: str | None) -> list[str] | None:
-    from ..config import RunConfig, validate, with_value
-    from ..errors import UserError
-
-    if not text:
-        return None
-    devices = [item.strip() for item in text.split(",") if item.strip()]
-    for device in devices:
-        try:
-            validate(with_value(RunConfig(), "train.device", device))
-        except UserError:
-            raise UserError("--devices", f"unknown device {device!r}; use cpu, cuda:N or mps") from None
-        if device == "auto":
-            raise UserError("--devices", "name each device, e.g. cuda:0,cuda:1 (auto is the default already)")
-    return devices
 
 
 def run_report(args: argparse.Namespace) -> int:
