@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from .common import add_actions, add_command
 from .data_output import counts_table, describe, print_built, progress_bar, say, split_counts
 
 if TYPE_CHECKING:  # numpy comes with it: --help stays instant
@@ -23,8 +24,7 @@ REFERENCE_CLASSES = "airplane,bus,cat,dog,pizza"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data`` and its actions."""
-    data = subparsers.add_parser("data", help="build, import, list and inspect datasets")
-    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    actions = add_actions(subparsers, "data")
     _add_build(actions)
     _add_import(actions)
     _add_demo(actions)
@@ -52,7 +52,7 @@ def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_build(actions: argparse._SubParsersAction) -> None:
-    build = actions.add_parser("build", help="build a COCO subset (the reference recipe by default)")
+    build = add_command(actions, "data build", run_build)
     build.add_argument("--coco", metavar="ROOT", help="COCO root with annotations/ and train2014/ (or train2017/)")
     build.add_argument("--coco-ann", metavar="FILE", help="instances JSON, e.g. annotations/instances_train2014.json")
     build.add_argument("--coco-images", metavar="DIR", help="folder holding the images the JSON lists")
@@ -78,11 +78,10 @@ def _add_build(actions: argparse._SubParsersAction) -> None:
     build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
     _add_allow_empty(build)
     _add_common_build_options(build, "data/coco5")
-    build.set_defaults(func=run_build)
 
 
 def _add_import(actions: argparse._SubParsersAction) -> None:
-    imp = actions.add_parser("import", help="import a folder of images (class folders or <class>_*.jpg)")
+    imp = add_command(actions, "data import", run_import)
     imp.add_argument("src", metavar="DIR", help="folder with class subfolders, train/ + val/ splits, or train_data/")
     imp.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     imp.add_argument(
@@ -92,11 +91,10 @@ def _add_import(actions: argparse._SubParsersAction) -> None:
     _add_resize(imp)
     _add_allow_empty(imp)
     _add_common_build_options(imp, "data/<DIR name>")
-    imp.set_defaults(func=run_import)
 
 
 def _add_demo(actions: argparse._SubParsersAction) -> None:
-    demo = actions.add_parser("demo", help="draw the offline 5-class shapes dataset")
+    demo = add_command(actions, "data demo", run_demo)
     demo.add_argument(
         "--per-class-train", type=int, default=600, metavar="N", help="train images per class (default 600)"
     )
@@ -104,25 +102,17 @@ def _add_demo(actions: argparse._SubParsersAction) -> None:
     demo.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     demo.add_argument("--seed", type=int, default=0, metavar="N", help="drawing seed (default 0)")
     _add_common_build_options(demo, "data/demo")
-    demo.set_defaults(func=run_demo)
 
 
 def _add_classes(actions: argparse._SubParsersAction) -> None:
-    classes = actions.add_parser(
-        "classes",
-        help="list every category of a COCO instances file",
-        description="List every category of a COCO instances file with the number of images holding it. The counts "
-        "are cached per file (path, size, modification time) in $VIT_TUI_CACHE_DIR, $XDG_CACHE_HOME/vit-tui or "
-        "~/.cache/vit-tui (coco-classes.json), so listing an unchanged file again skips parsing it.",
-    )
+    classes = add_command(actions, "data classes", run_classes)
     classes.add_argument("--coco", metavar="ROOT", help="COCO root (2014 or 2017 layout)")
     classes.add_argument("--coco-ann", metavar="FILE", help="instances JSON")
     classes.add_argument("--sort", choices=("id", "name", "count"), default="id", help="row order (default id)")
-    classes.set_defaults(func=run_classes)
 
 
 def _add_show(actions: argparse._SubParsersAction) -> None:
-    show = actions.add_parser("show", help="counts per class and split, and samples.png")
+    show = add_command(actions, "data show", run_show)
     show.add_argument("dataset", metavar="DIR", help="dataset folder (or a name under <home>/data/)")
     show.add_argument(
         "--per-class", type=int, default=5, metavar="N", help="images per class in samples.png (default 5)"
@@ -131,7 +121,6 @@ def _add_show(actions: argparse._SubParsersAction) -> None:
     show.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
     show.add_argument("--samples", metavar="PNG", help="where to write the grid (default DIR/samples.png)")
     show.add_argument("--no-samples", action="store_true", help="print the counts only")
-    show.set_defaults(func=run_show)
 
 
 # --- running --------------------------------------------------------------------------------

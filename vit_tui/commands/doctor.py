@@ -11,21 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``doctor``."""
-    parser = subparsers.add_parser(
-        "doctor",
-        help="check this machine: versions, GPUs, and short training probes",
-        description="Print torch, CUDA and driver versions, every visible GPU (capability, memory, MIG), NVML, "
-        "NCCL, the attention backends and bf16 support, then run short probes on the device (each at most "
-        "20 s): a few training steps eager and captured as a CUDA graph with every augmentation, a bf16 step, "
-        "streamed against resident batches, the NVML line, and a 2-process NCCL all-reduce with two or more "
-        "GPUs. Exit 0 when all that applies passes, 1 when a probe fails.",
-    )
+    parser = add_command(subparsers, "doctor", run_doctor)
     parser.add_argument("--device", default="auto", help="device to probe: auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--json", metavar="FILE", help="also write the facts and probe results as JSON to FILE")
-    parser.set_defaults(func=run_doctor)
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .common import EventDisplay, add_config_options, add_set_option
+from .common import EventDisplay, add_command, add_config_options, add_format_option, add_set_option
 
 EXIT_INTERRUPTED = 130
 
@@ -27,25 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        choices=("md", "html"),
-        default="md",
-        help="md: Markdown with the PNGs beside it (default); html: also one self-contained .html (images inlined)",
-    )
+    add_format_option(parser, "also one self-contained .html (images inlined)")
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="the course experiment in one command: both attention variants, figures, comparison.md",
-        description=(
-            "Build the reference dataset (airplane, bus, cat, dog, pizza; 1,500 train / 500 val per class; 64 px; "
-            "sampling seed 5) unless it exists, train the reference and reference-einsum presets for each seed, "
-            "and write loss_curves.png, accuracy_curves.png, confusion_matrices.png and comparison.md. "
-            "Run the same command again to continue an interrupted one: finished runs are kept."
-        ),
-    )
+    parser = add_command(subparsers, "reproduce", run_reproduce)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--coco", metavar="ROOT", help="COCO folder (annotations/ and train2014/ or train2017/)")
     source.add_argument("--data", metavar="DIR", help="train on this existing dataset instead (e.g. data/demo)")
@@ -56,20 +42,10 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="folder for figures and comparison.md (default <home>/reproduce)")
     add_set_option(parser, "change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)")
     _add_format(parser)
-    parser.set_defaults(func=run_reproduce)
 
 
 def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help="train every combination of a grid of settings over seeds; leaderboard with error bars",
-        description=(
-            "Train every combination of the --grid values for every seed, each as a normal run under <home>/runs, "
-            "and write sweep.csv, sweep.md and sweep.png (mean ± std of best validation accuracy per combination). "
-            "Runs go one after another; with several GPUs visible (and train.device auto), one per GPU. "
-            "Run the same command again to continue an interrupted sweep: finished runs are kept."
-        ),
-    )
+    parser = add_command(subparsers, "sweep", run_sweep)
     parser.add_argument(
         "--grid",
         metavar="KEY=V1,V2",
@@ -87,21 +63,12 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_options(parser, default_preset="fast")
     _add_format(parser)
-    parser.set_defaults(func=run_sweep)
 
 
 def _add_report(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="rewrite a run's report.md and figures, or a study's; --format html makes one self-contained file",
-        description=(
-            "Rewrite the report of a run (report.md, curves.png, confusion_matrix.png) or of a sweep or reproduce "
-            "folder from its files; with --format html also write one .html file with every image inlined."
-        ),
-    )
+    parser = add_command(subparsers, "report", run_report)
     parser.add_argument("target", metavar="RUN_OR_DIR", help="a run folder or name, or a sweep/reproduce --out folder")
     _add_format(parser)
-    parser.set_defaults(func=run_report)
 
 
 # --- commands ---------------------------------------------------------------------------------
