@@ -35,7 +35,7 @@ import PIL
 from PIL import Image
 
 from vit_tui.data.imaging import ConvertTask, convert_images, default_workers
-from vit_tui.data.store import DatasetStage
+from vit_tui.data.stage import DatasetStage
 
 COCO_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco128" / "train2017"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from coco_scale import CATEGORY_IDS, category_name, write_coco_scale
 
-from vit_tui.data import coco as coco_mod
 from vit_tui.data.coco import CLASS_CACHE_ENV, class_cache_path, coco_class_counts, coco_classes
+from vit_tui.data.coco import index as coco_index
 
 IMAGES, ANNOTATIONS = 4_000, 30_000
 CACHED_NOTE = "counts from the cache"
@@ -39,7 +39,7 @@ def generated(tmp_path_factory) -> tuple[Path, dict[int, int]]:
 
 def fresh_process_view() -> None:
     """Forget the parsed file kept in memory, as a new process (the next app session) would."""
-    coco_mod._load_coco_cached.cache_clear()
+    coco_index._load_coco_cached.cache_clear()
 
 
 def expected_rows(counts: dict[int, int]) -> list[tuple[str, int, int]]:

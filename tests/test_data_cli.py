@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -166,13 +167,41 @@ def test_missing_and_wrong_kind_of_paths(tiny, tmp_path, capsys):
     assert not (tmp_path / "o").exists() and _no_partial(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_annotation_file(tiny, tmp_path, capsys):
+def test_unreadable_annotation_file(tiny, tmp_path):
     tiny.ann_file.chmod(0)
     try:
-        _fails(capsys, _build(tiny, tmp_path / "o"), "cannot read")
+        done = subprocess.run(
+            [sys.executable, "-m", "vit_tui", *_build(tiny, tmp_path / "o")],
+            capture_output=True,
+            text=True,
+            preexec_fn=_without_root_file_access,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[1],
+        )
     finally:
         tiny.ann_file.chmod(0o644)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert lines[0].startswith("vit-tui: ") and "cannot read (Permission denied); check its permissions" in lines[0]
+    assert not (tmp_path / "o").exists() and _no_partial(tmp_path)
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _without_root_file_access() -> None:
+    """In the child, before exec: as root (how CI runs), drop the two capabilities that let root read any file.
+
+    Dropped from the bounding set, they are gone from the command's own capabilities after exec, so a
+    mode-0 file refuses root as it refuses anyone else. Other users need nothing dropped.
+    """
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop a capability (prctl)")
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,16 @@ import torch
 from data_fixtures import tree_entries
 from PIL import Image
 
+from vit_tui.data.cache import label_from_name
 from vit_tui.data.imaging import read_image
+from vit_tui.data.stage import write_dataset
 from vit_tui.data.store import (
     SCHEMA_VERSION,
     SPLITS,
     DatasetError,
-    label_from_name,
     list_datasets,
     load_split,
     read_manifest,
-    write_dataset,
 )
 from vit_tui.errors import UserError
 

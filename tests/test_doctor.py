@@ -14,8 +14,8 @@ import torch
 from data_fixtures import one_thread  # noqa: F401 - an autouse fixture
 
 from vit_tui import cli
-from vit_tui.commands.doctor import plain, render
 from vit_tui.engine.doctor import FAIL, PASS, SKIP, Check, Report, Skipped, diagnose, run_probe
+from vit_tui.views.doctor import plain, render
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from PIL import Image
 
 from vit_tui import config as config_mod
 from vit_tui.config import ConfigError, RunConfig, apply_overrides
-from vit_tui.data.store import write_dataset
+from vit_tui.data.stage import write_dataset
 from vit_tui.engine.infer.evaluate import evaluate_run
 from vit_tui.engine.infer.predict import predict_paths
 from vit_tui.engine.runs.checkpoint import load_model_state

@@ -20,7 +20,8 @@ from data_fixtures import COCO128
 
 from vit_tui.cli import main
 from vit_tui.data.imaging import read_image
-from vit_tui.data.store import DatasetError, load_split_arrays, write_dataset
+from vit_tui.data.stage import write_dataset
+from vit_tui.data.store import DatasetError, load_split_arrays
 
 CLASSES = ("red", "green", "blue")
 

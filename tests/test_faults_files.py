@@ -133,8 +133,8 @@ ALLOWED_WRITERS = {
     ),
     ("vit_tui/data/imaging.py", "open for writing"): "JPEGs inside a dataset's temporary build folder",
     ("vit_tui/locks.py", "os.open"): "the lock file itself, created once and never replaced",
-    ("vit_tui/data/store.py", "temp file or folder"): "a dataset is built in a temporary sibling folder",
-    ("vit_tui/data/store.py", "rename"): "the built dataset folder is renamed into place whole",
+    ("vit_tui/data/stage.py", "temp file or folder"): "a dataset is built in a temporary sibling folder",
+    ("vit_tui/data/stage.py", "rename"): "the built dataset folder is renamed into place whole",
 }
 
 
@@ -198,7 +198,7 @@ TINY = [
 def dataset(tmp_path_factory) -> Path:
     import numpy as np
 
-    from vit_tui.data.store import write_dataset
+    from vit_tui.data.stage import write_dataset
 
     def images(count: int, seed: int):
         rng = np.random.default_rng(seed)

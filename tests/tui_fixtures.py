@@ -16,7 +16,7 @@ import pytest
 
 from vit_tui import config as config_mod
 from vit_tui.config import RunConfig, apply_overrides
-from vit_tui.data.store import write_dataset
+from vit_tui.data.stage import write_dataset
 from vit_tui.engine.infer.metrics import Evaluation, Mistake, save_evaluation
 from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.telemetry.events import EpochEnded, EvalDone, RunFinished, RunStarted, StepsLogged

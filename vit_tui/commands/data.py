@@ -7,21 +7,24 @@ second and the time left, then a table of counts per class and split.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from .common import add_actions, add_command
+from .data_output import counts_table, describe, print_built, progress_bar, say, split_counts
+
+if TYPE_CHECKING:  # numpy comes with it: --help stays instant
+    from ..data.imaging import Progress
 
 REFERENCE_CLASSES = "airplane,bus,cat,dog,pizza"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data`` and its actions."""
-    data = subparsers.add_parser("data", help="build, import, list and inspect datasets")
-    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    actions = add_actions(subparsers, "data")
     _add_build(actions)
     _add_import(actions)
     _add_demo(actions)
@@ -35,6 +38,11 @@ def _add_common_build_options(parser: argparse.ArgumentParser, default_out: str)
     parser.add_argument("--workers", type=int, metavar="N", help="processes decoding images (default: every CPU)")
 
 
+def _add_resize(parser: argparse.ArgumentParser) -> None:
+    help_text = "stretch (default, as the reference) or center-crop"
+    parser.add_argument("--resize", choices=("stretch", "center-crop"), default="stretch", help=help_text)
+
+
 def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-empty-classes",
@@ -44,7 +52,7 @@ def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_build(actions: argparse._SubParsersAction) -> None:
-    build = actions.add_parser("build", help="build a COCO subset (the reference recipe by default)")
+    build = add_command(actions, "data build", run_build)
     build.add_argument("--coco", metavar="ROOT", help="COCO root with annotations/ and train2014/ (or train2017/)")
     build.add_argument("--coco-ann", metavar="FILE", help="instances JSON, e.g. annotations/instances_train2014.json")
     build.add_argument("--coco-images", metavar="DIR", help="folder holding the images the JSON lists")
@@ -65,40 +73,28 @@ def _add_build(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     build.add_argument("--seed", type=int, default=5, metavar="N", help="sampling seed (default 5, as the reference)")
-    build.add_argument(
-        "--resize",
-        choices=("stretch", "center-crop"),
-        default="stretch",
-        help="stretch (default, as the reference) or center-crop",
-    )
+    _add_resize(build)
     build.add_argument("--exclusive", action="store_true", help="skip images holding two or more chosen classes")
     build.add_argument("--allow-fewer", action="store_true", help="take every image of a class that has too few")
     _add_allow_empty(build)
     _add_common_build_options(build, "data/coco5")
-    build.set_defaults(func=run_build)
 
 
 def _add_import(actions: argparse._SubParsersAction) -> None:
-    imp = actions.add_parser("import", help="import a folder of images (class folders or <class>_*.jpg)")
+    imp = add_command(actions, "data import", run_import)
     imp.add_argument("src", metavar="DIR", help="folder with class subfolders, train/ + val/ splits, or train_data/")
     imp.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     imp.add_argument(
         "--val-fraction", type=float, default=0.2, metavar="F", help="val share when DIR has no split (default 0.2)"
     )
     imp.add_argument("--seed", type=int, default=0, metavar="N", help="seed of that split (default 0)")
-    imp.add_argument(
-        "--resize",
-        choices=("stretch", "center-crop"),
-        default="stretch",
-        help="stretch (default, as the reference) or center-crop",
-    )
+    _add_resize(imp)
     _add_allow_empty(imp)
     _add_common_build_options(imp, "data/<DIR name>")
-    imp.set_defaults(func=run_import)
 
 
 def _add_demo(actions: argparse._SubParsersAction) -> None:
-    demo = actions.add_parser("demo", help="draw the offline 5-class shapes dataset")
+    demo = add_command(actions, "data demo", run_demo)
     demo.add_argument(
         "--per-class-train", type=int, default=600, metavar="N", help="train images per class (default 600)"
     )
@@ -106,25 +102,17 @@ def _add_demo(actions: argparse._SubParsersAction) -> None:
     demo.add_argument("--size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
     demo.add_argument("--seed", type=int, default=0, metavar="N", help="drawing seed (default 0)")
     _add_common_build_options(demo, "data/demo")
-    demo.set_defaults(func=run_demo)
 
 
 def _add_classes(actions: argparse._SubParsersAction) -> None:
-    classes = actions.add_parser(
-        "classes",
-        help="list every category of a COCO instances file",
-        description="List every category of a COCO instances file with the number of images holding it. The counts "
-        "are cached per file (path, size, modification time) in $VIT_TUI_CACHE_DIR, $XDG_CACHE_HOME/vit-tui or "
-        "~/.cache/vit-tui (coco-classes.json), so listing an unchanged file again skips parsing it.",
-    )
+    classes = add_command(actions, "data classes", run_classes)
     classes.add_argument("--coco", metavar="ROOT", help="COCO root (2014 or 2017 layout)")
     classes.add_argument("--coco-ann", metavar="FILE", help="instances JSON")
     classes.add_argument("--sort", choices=("id", "name", "count"), default="id", help="row order (default id)")
-    classes.set_defaults(func=run_classes)
 
 
 def _add_show(actions: argparse._SubParsersAction) -> None:
-    show = actions.add_parser("show", help="counts per class and split, and samples.png")
+    show = add_command(actions, "data show", run_show)
     show.add_argument("dataset", metavar="DIR", help="dataset folder (or a name under <home>/data/)")
     show.add_argument(
         "--per-class", type=int, default=5, metavar="N", help="images per class in samples.png (default 5)"
@@ -133,21 +121,35 @@ def _add_show(actions: argparse._SubParsersAction) -> None:
     show.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
     show.add_argument("--samples", metavar="PNG", help="where to write the grid (default DIR/samples.png)")
     show.add_argument("--no-samples", action="store_true", help="print the counts only")
-    show.set_defaults(func=run_show)
 
 
 # --- running --------------------------------------------------------------------------------
 
 
-def _out_dir(args: argparse.Namespace, default_name: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    return Path(args.home) / "data" / default_name
+def _build(
+    args: argparse.Namespace, description: str, default_name: str, build: Callable[[Path, Progress], Path]
+) -> int:
+    """Run ``build(out, progress)`` under a progress bar, then print what it wrote and how fast."""
+    out = Path(args.out) if args.out else Path(args.home) / "data" / default_name
+    with progress_bar(description) as progress:
+        started = time.perf_counter()
+        path = build(out, progress)
+    print_built(path, time.perf_counter() - started)
+    return 0
+
+
+def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options a builder takes under the same names as the command's."""
+    return {name: getattr(args, name) for name in names}
 
 
 def _check_workers(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers", f"must be 1 or more, got {args.workers}")
+
+
+BUILDER_OPTIONS = ("size", "seed", "resize", "force", "workers", "allow_empty_classes")
+"""Options ``data build`` and ``data import`` pass on as they are."""
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -156,28 +158,13 @@ def run_build(args: argparse.Namespace) -> int:
 
     _check_workers(args)
     ann, images = _coco_paths(args, find_coco)
-    out = _out_dir(args, "coco5")
-    with _progress_bar("converting") as progress:
-        started = time.perf_counter()
-        path = build_coco(
-            ann,
-            images,
-            args.classes,
-            out,
-            per_class=args.per_class,
-            train_per_class=_train_share(args.per_class, args.train_per_class),
-            size=args.size,
-            seed=args.seed,
-            resize=args.resize,
-            exclusive=args.exclusive,
-            allow_fewer=args.allow_fewer,
-            force=args.force,
-            workers=args.workers,
-            progress=progress,
-            allow_empty_classes=args.allow_empty_classes,
-        )
-    _print_built(path, time.perf_counter() - started)
-    return 0
+    options = _options(args, "classes", "per_class", "exclusive", "allow_fewer", *BUILDER_OPTIONS)
+    options["train_per_class"] = _train_share(args.per_class, args.train_per_class)
+
+    def convert(out: Path, progress: Progress) -> Path:
+        return build_coco(ann, images, out_dir=out, progress=progress, **options)
+
+    return _build(args, "converting", "coco5", convert)
 
 
 def _train_share(per_class: int, train_per_class: int | None) -> int:
@@ -209,23 +196,11 @@ def run_import(args: argparse.Namespace) -> int:
 
     _check_workers(args)
     src = Path(args.src)
-    out = _out_dir(args, src.absolute().name or "imported")
-    with _progress_bar("importing") as progress:
-        started = time.perf_counter()
-        path = import_folder(
-            src,
-            out,
-            size=args.size,
-            val_fraction=args.val_fraction,
-            seed=args.seed,
-            force=args.force,
-            progress=progress,
-            resize=args.resize,
-            workers=args.workers,
-            allow_empty_classes=args.allow_empty_classes,
-        )
-    _print_built(path, time.perf_counter() - started)
-    return 0
+    options = _options(args, "val_fraction", *BUILDER_OPTIONS)
+    return _build(
+        args, "importing", src.absolute().name or "imported",
+        lambda out, progress: import_folder(src, out, progress=progress, **options),
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -233,21 +208,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..data.demo import make_demo
 
     _check_workers(args)
-    out = _out_dir(args, "demo")
-    with _progress_bar("drawing") as progress:
-        started = time.perf_counter()
-        path = make_demo(
-            out,
-            per_class_train=args.per_class_train,
-            per_class_val=args.per_class_val,
-            size=args.size,
-            seed=args.seed,
-            force=args.force,
-            workers=args.workers,
-            progress=progress,
-        )
-    _print_built(path, time.perf_counter() - started)
-    return 0
+    options = _options(args, "per_class_train", "per_class_val", "size", "seed", "force", "workers")
+    return _build(args, "drawing", "demo", lambda out, progress: make_demo(out, progress=progress, **options))
 
 
 def run_classes(args: argparse.Namespace) -> int:
@@ -294,19 +256,19 @@ def run_show(args: argparse.Namespace) -> int:
 
         samples = output_file(args.samples or folder / "samples.png", "--samples", example="samples.png")
     arrays = {split: load_split_arrays(folder, split) for split in SPLITS}
-    counts = {split: _split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
+    counts = {split: split_counts(arrays[split].labels, len(manifest.classes)) for split in SPLITS}
     console = Console()
-    console.print(_counts_table(manifest.name, manifest.classes, counts))
-    _say(console, _describe(manifest))
+    console.print(counts_table(manifest.name, manifest.classes, counts))
+    say(console, describe(manifest))
     gaps = class_gaps(manifest.classes, counts)
     if gaps:
-        _say(console, gaps_warning(gaps))
+        say(console, gaps_warning(gaps))
     for split in SPLITS:
         if arrays[split].skipped:
-            _say(console, skipped_warning(split, arrays[split].skipped))
+            say(console, skipped_warning(split, arrays[split].skipped))
     if not args.no_samples:
         target = write_samples(folder, samples, per_class=args.per_class, split=args.split, seed=args.seed)
-        _say(console, f"samples: {target}")
+        say(console, f"samples: {target}")
     return 0
 
 
@@ -316,160 +278,3 @@ def _dataset_folder(args: argparse.Namespace) -> Path:
     if not (folder / "manifest.json").is_file() and (named / "manifest.json").is_file():
         return named
     return folder
-
-
-def _split_counts(labels: Any, num_classes: int) -> list[int]:
-    import numpy as np
-
-    return np.bincount(labels, minlength=num_classes).tolist()
-
-
-def _describe(manifest: Any) -> str:
-    source = manifest.source
-    where = source.get("annotations") or source.get("path") or source.get("generator", "")
-    seed = "" if manifest.seed is None else f", seed {manifest.seed}"
-    return (
-        f"{manifest.image_size}x{manifest.image_size} RGB, {source.get('kind', '?')} source {where}{seed}, "
-        f"built {manifest.created}"
-    )
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _counts_table(title: str, classes: list[str], counts: dict[str, list[int]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("class")
-    for split in counts:
-        table.add_column(split, justify="right")
-    table.add_column("total", justify="right")
-    for label, name in enumerate(classes):
-        values = [counts[split][label] for split in counts]
-        table.add_row(name, *(f"{v:,}" for v in values), f"{sum(values):,}")
-    table.add_section()
-    totals = [sum(counts[split]) for split in counts]
-    table.add_row("[bold]all[/bold]", *(f"{v:,}" for v in totals), f"[bold]{sum(totals):,}[/bold]")
-    return table
-
-
-def _print_built(path: Path, seconds: float) -> None:
-    from rich.console import Console
-
-    from ..data.store import SPLITS, read_manifest
-
-    manifest = read_manifest(path)
-    console = Console()
-    counts = {split: [manifest.counts[split].get(c, 0) for c in manifest.classes] for split in SPLITS}
-    console.print(_counts_table(manifest.name, manifest.classes, counts))
-    for line in _report_lines(manifest):
-        _say(console, line)
-    total = sum(manifest.total(split) for split in SPLITS)
-    rate = total / seconds if seconds > 0 else 0.0
-    _say(
-        console,
-        f"wrote {path} ({manifest.total('train'):,} train / {manifest.total('val'):,} val, "
-        f"{manifest.image_size}x{manifest.image_size}) in {seconds:.1f} s, {rate:,.0f} images/s",
-    )
-
-
-def _say(console: Any, text: str) -> None:
-    """Print plain text: paths are neither wrapped nor read as rich markup."""
-    console.print(text, soft_wrap=True, markup=False)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-def _names(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def _report_lines(manifest: Any) -> list[str]:
-    from ..data.checks import class_gaps, gaps_warning
-
-    report, lines = manifest.report, []
-    counts = {split: [manifest.counts.get(split, {}).get(c, 0) for c in manifest.classes] for split in manifest.counts}
-    gaps = class_gaps(manifest.classes, counts)
-    if gaps:
-        lines.append(gaps_warning(gaps))
-    if manifest.source.get("kind") == "coco":
-        multi = report.get("multi_class", 0)
-        if manifest.options.get("exclusive"):
-            dropped = report.get("dropped_multi_class", 0)
-            lines.append(f"--exclusive dropped {_count(dropped, 'candidate image')} holding two or more chosen classes")
-        else:
-            shared = _count(report.get("shared_between_classes", 0), "sampled image")
-            lines.append(
-                f"{shared} appear under two or more classes ({_count(multi, 'image')} in the file hold "
-                "several chosen classes; --exclusive drops them)"
-            )
-    shortfall = report.get("shortfall")
-    if shortfall:
-        for name, c in shortfall.items():
-            lines.append(
-                f"--allow-fewer: {name} has {c['got']:,} of the {c['asked']:,} images asked "
-                f"({c['train']:,} train, {c['val']:,} val)"
-            )
-    else:  # datasets built before the shortfall was recorded
-        for name, count in report.get("fewer", {}).items():
-            lines.append(f"--allow-fewer: {name} has only {_count(count, 'image')}")
-    for key, what in (
-        ("missing", "listed image(s) not found"),
-        ("unreadable", "unreadable image(s) skipped"),
-        ("unlabelled", "file(s) without a <class>_ prefix skipped"),
-        ("ignored", "folder(s) ignored"),
-    ):
-        items = report.get(key) or []
-        if items:
-            lines.append(f"{len(items):,} {what}: {_names(items)}")
-    return lines
-
-
-@contextlib.contextmanager
-def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar with images/s and time left; yields the ``progress(done, total)`` callback.
-
-    The bar appears with the first report, so input errors found before any work print no bar.
-    """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} img/s" if speed else "- img/s", style="progress.data.speed")
-
-    bar = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TimeElapsedColumn(),
-    )
-    task_ids: list[Any] = []
-
-    def progress(done: int, total: int) -> None:
-        if not task_ids:
-            bar.start()
-            task_ids.append(bar.add_task(description, total=total))
-        bar.update(task_ids[0], completed=done, total=total)
-
-    try:
-        yield progress
-    finally:
-        if task_ids:
-            bar.stop()

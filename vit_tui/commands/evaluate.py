@@ -6,52 +6,35 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_checkpoint_option, add_command, add_images_argument, add_run_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval``, ``predict`` and ``attention``."""
-    ev = subparsers.add_parser(
-        "eval",
-        help="evaluate a run's checkpoint on a validation split",
-        description="Accuracy, per-class precision/recall/F1, the confusion matrix and the most confident mistakes.",
-    )
-    ev.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    """Add ``eval``, ``predict`` and ``attention``: each takes a run, then the weights and device to use."""
+    ev = add_command(subparsers, "eval", run_eval)
+    add_run_argument(ev)
     ev.add_argument("--data", metavar="DIR", help="dataset to evaluate on (default: the run's own)")
     _add_weights_options(ev)
     ev.add_argument("--mistakes", type=int, default=5, metavar="N", help="most confident mistakes to list (default 5)")
-    ev.set_defaults(func=run_eval)
 
-    pr = subparsers.add_parser(
-        "predict",
-        help="classify image files with a run's model",
-        description="The top-k classes of each image, with their probabilities. A folder stands for every "
-        "image under it (searched recursively); unreadable files found in a folder are skipped and named in "
-        "a warning, while an unreadable file named itself is an error.",
-    )
-    pr.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
-    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
+    pr = add_command(subparsers, "predict", run_predict)
+    add_run_argument(pr)
+    add_images_argument(pr)
     pr.add_argument("--top-k", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
     pr.add_argument(
         "--csv", metavar="FILE", help="also write the predictions to FILE: file, class_1, probability_1, ..."
     )
     _add_weights_options(pr)
-    pr.set_defaults(func=run_predict)
 
-    at = subparsers.add_parser(
-        "attention",
-        help="draw what a run's model attends to in each image",
-        description="Per image, one PNG: the input, the attention rollout over it, and each block's "
-        "class-token attention per head over it, with a legend saying what the run's attention variant "
-        "computes. A folder stands for every image under it.",
-    )
-    at.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
-    at.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
+    at = add_command(subparsers, "attention", run_attention)
+    add_run_argument(at)
+    add_images_argument(at)
     at.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN/attention)")
     _add_weights_options(at)
-    at.set_defaults(func=run_attention)
 
 
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    add_checkpoint_option(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
 
 

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_checkpoint_option, add_command, add_run_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``export``."""
-    parser = subparsers.add_parser(
-        "export",
-        help="export a run's model as TorchScript or ONNX",
-        description="Write a run's checkpoint as a file that runs without vit-tui: uint8 RGB images "
-        "(batch, S, S, 3) in, logits out, the normalisation inside the graph. A sidecar JSON next to it "
-        "(<file>.json) states the resize, the normalisation and the classes in order. Before anything is "
-        "written, the exported model is checked against the PyTorch model on the run's validation images "
-        "(a batch and a single image); the largest logit difference is printed. ONNX needs the export "
-        "extra: pip install 'vit-tui[export]'.",
-    )
-    parser.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
+    parser = add_command(subparsers, "export", run_export)
+    add_run_argument(parser)
     parser.add_argument(
         "--format", dest="fmt", required=True, choices=("torchscript", "onnx"), help="file format to write"
     )
@@ -28,11 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="model file to write, or a folder for the default name (default: "
         "RUN/export/model-<checkpoint>.torchscript.pt or .onnx); an existing file is replaced",
     )
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    add_checkpoint_option(parser)
     parser.add_argument(
         "--data", metavar="DIR", help="dataset whose validation images verify the export (default: the run's own)"
     )
-    parser.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

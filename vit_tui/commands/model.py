@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_config_options, config_from_args
+from .common import add_actions, add_command, add_config_options, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``model summary``."""
-    model = subparsers.add_parser("model", help="inspect a model config")
-    actions = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    summary = actions.add_parser("summary", help="parameters, sequence length and FLOPs of a config")
+    summary = add_command(add_actions(subparsers, "model"), "model summary", run_summary)
     add_config_options(summary)
     summary.add_argument("--classes", type=int, default=5, help="number of classes (default 5)")
-    summary.set_defaults(func=run_summary)
 
 
 def run_summary(args: argparse.Namespace) -> int:

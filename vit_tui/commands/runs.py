@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..engine.runs.query import middle_cut
+from .common import add_command, add_format_option, add_notify_option, add_run_argument
 
 COMPARE_COLUMNS = (
     "run",
@@ -30,7 +31,7 @@ START_WAIT_S = 60.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``runs``, ``compare`` and ``attach``."""
-    runs = subparsers.add_parser("runs", help="list training runs", description="Every run folder, newest first.")
+    runs = add_command(subparsers, "runs", run_list)
     runs.add_argument("dir", nargs="?", metavar="DIR", help="runs folder (default: <home>/runs)")
     runs.add_argument(
         "--filter",
@@ -44,37 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output = runs.add_mutually_exclusive_group()
     output.add_argument("--csv", metavar="FILE", help="write the listed runs to FILE as CSV instead of the table")
     output.add_argument("--json", action="store_true", help="print the listed runs as JSON instead of the table")
-    runs.set_defaults(func=run_list)
 
-    compare = subparsers.add_parser(
-        "compare",
-        help="compare runs: metrics side by side, overlaid curves, confusion matrices",
-        description="Write comparison.md/csv, compare_curves.png and compare_confusion.png.",
-    )
+    compare = add_command(subparsers, "compare", run_compare)
     compare.add_argument("runs", metavar="RUN", nargs="+", help="two or more run folders or names")
     compare.add_argument("--out", metavar="DIR", help="output folder (default: <home>/runs/compare-<first>-<second>)")
     compare.add_argument("--force", action="store_true", help="write into an existing --out folder")
-    compare.add_argument(
-        "--format",
-        choices=("md", "html"),
-        default="md",
-        help="md: Markdown with the PNGs beside it (default); html: also comparison.html with the images inlined",
-    )
-    compare.set_defaults(func=run_compare)
+    add_format_option(compare, "also comparison.html with the images inlined")
 
-    attach = subparsers.add_parser(
-        "attach",
-        help="follow a running (e.g. detached) run's progress",
-        description="Show a run's progress from its events file until it ends; Ctrl+C leaves it running.",
-    )
-    attach.add_argument("run", metavar="RUN", help="run folder or name under <home>/runs")
-    attach.add_argument(
-        "--notify",
-        action="store_true",
-        help="when the run ends or fails, ring the terminal bell and send a desktop notification (OSC 9/777; "
-        "inside tmux it needs: set -g allow-passthrough on)",
-    )
-    attach.set_defaults(func=run_attach)
+    attach = add_command(subparsers, "attach", run_attach)
+    add_run_argument(attach)
+    add_notify_option(attach)
 
 
 def run_list(args: argparse.Namespace) -> int:

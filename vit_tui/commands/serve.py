@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import UserError
+from .common import add_app_command
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = "8000"
@@ -26,19 +27,7 @@ DEFAULT_PORT = "8000"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve``."""
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve the app to a web browser (textual-serve)",
-        description="Serve the app to a web browser: every page load starts the app on the same home folder. "
-        "It binds 127.0.0.1 by default; from another machine forward the port over SSH, "
-        "e.g. ssh -L 8000:127.0.0.1:8000 box, then open http://127.0.0.1:8000. Needs the serve extra: "
-        "pip install 'vit-tui[serve]'.",
-    )
-    parser.add_argument(
-        "--home",
-        default=argparse.SUPPRESS,
-        help="folder holding data/ and runs/ (default: the global --home, else here)",
-    )
+    parser = add_app_command(subparsers, "serve", run_serve)
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
@@ -53,7 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the address browsers use to reach this server, when it is not http://HOST:PORT (a proxy): "
         "an http:// or https:// URL with a host",
     )
-    parser.set_defaults(func=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .common import EventDisplay, add_config_options
+from .common import EventDisplay, add_command, add_config_options, add_format_option, add_set_option
 
 EXIT_INTERRUPTED = 130
 
@@ -27,25 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        choices=("md", "html"),
-        default="md",
-        help="md: Markdown with the PNGs beside it (default); html: also one self-contained .html (images inlined)",
-    )
+    add_format_option(parser, "also one self-contained .html (images inlined)")
 
 
 def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="the course experiment in one command: both attention variants, figures, comparison.md",
-        description=(
-            "Build the reference dataset (airplane, bus, cat, dog, pizza; 1,500 train / 500 val per class; 64 px; "
-            "sampling seed 5) unless it exists, train the reference and reference-einsum presets for each seed, "
-            "and write loss_curves.png, accuracy_curves.png, confusion_matrices.png and comparison.md. "
-            "Run the same command again to continue an interrupted one: finished runs are kept."
-        ),
-    )
+    parser = add_command(subparsers, "reproduce", run_reproduce)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--coco", metavar="ROOT", help="COCO folder (annotations/ and train2014/ or train2017/)")
     source.add_argument("--data", metavar="DIR", help="train on this existing dataset instead (e.g. data/demo)")
@@ -54,29 +40,12 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs per run (default: the presets' 20)")
     parser.add_argument("--seeds", default="1", metavar="LIST", help="seeds, e.g. 1,2,3 (default 1)")
     parser.add_argument("--out", metavar="DIR", help="folder for figures and comparison.md (default <home>/reproduce)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)",
-    )
+    add_set_option(parser, "change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)")
     _add_format(parser)
-    parser.set_defaults(func=run_reproduce)
 
 
 def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help="train every combination of a grid of settings over seeds; leaderboard with error bars",
-        description=(
-            "Train every combination of the --grid values for every seed, each as a normal run under <home>/runs, "
-            "and write sweep.csv, sweep.md and sweep.png (mean ± std of best validation accuracy per combination). "
-            "Runs go one after another; with several GPUs visible (and train.device auto), one per GPU. "
-            "Run the same command again to continue an interrupted sweep: finished runs are kept."
-        ),
-    )
+    parser = add_command(subparsers, "sweep", run_sweep)
     parser.add_argument(
         "--grid",
         metavar="KEY=V1,V2",
@@ -94,21 +63,12 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_options(parser, default_preset="fast")
     _add_format(parser)
-    parser.set_defaults(func=run_sweep)
 
 
 def _add_report(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="rewrite a run's report.md and figures, or a study's; --format html makes one self-contained file",
-        description=(
-            "Rewrite the report of a run (report.md, curves.png, confusion_matrix.png) or of a sweep or reproduce "
-            "folder from its files; with --format html also write one .html file with every image inlined."
-        ),
-    )
+    parser = add_command(subparsers, "report", run_report)
     parser.add_argument("target", metavar="RUN_OR_DIR", help="a run folder or name, or a sweep/reproduce --out folder")
     _add_format(parser)
-    parser.set_defaults(func=run_report)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -141,7 +101,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, train its runs, write its table and figure."""
     from ..config import with_value
     from ..study.api import sweep
-    from ..study.plan import parse_seeds
+    from ..study.plan import parse_devices, parse_seeds
     from ..study.sweep import parse_grid
     from .common import config_from_args
     from .train import dataset_path
@@ -158,23 +118,6 @@ def run_sweep(args: argparse.Namespace) -> int:
         "html": args.format == "html",
     }
     return _run(lambda sink, cancel: sweep(args.home, base, grid, seeds, **options, sink=sink, cancel=cancel))
-
-
-def parse_devices(text: str | None) -> list[str] | None:
-    from ..config import RunConfig, validate, with_value
-    from ..errors import UserError
-
-    if not text:
-        return None
-    devices = [item.strip() for item in text.split(",") if item.strip()]
-    for device in devices:
-        try:
-            validate(with_value(RunConfig(), "train.device", device))
-        except UserError:
-            raise UserError("--devices", f"unknown device {device!r}; use cpu, cuda:N or mps") from None
-        if device == "auto":
-            raise UserError("--devices", "name each device, e.g. cuda:0,cuda:1 (auto is the default already)")
-    return devices
 
 
 def run_report(args: argparse.Namespace) -> int:

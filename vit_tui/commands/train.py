@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .common import EventDisplay, add_config_options
+from .common import EventDisplay, add_command, add_config_options, add_notify_option
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 1}
@@ -29,22 +29,13 @@ EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 1}
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train``."""
-    parser = subparsers.add_parser(
-        "train",
-        help="train a model (headless); Ctrl+C stops with a resumable checkpoint",
-        description="Train a Vision Transformer on a dataset folder and write a run folder.",
-    )
+    parser = add_command(subparsers, "train", run_train)
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: <home>/data/demo, made if missing)")
     add_config_options(parser)
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default: <home>/runs/<generated>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in place")
     parser.add_argument("--detach", action="store_true", help="run in the background; follow it with attach")
-    parser.add_argument(
-        "--notify",
-        action="store_true",
-        help="when the run ends or fails, ring the terminal bell and send a desktop notification (OSC 9/777; "
-        "inside tmux it needs: set -g allow-passthrough on)",
-    )
+    add_notify_option(parser)
     group = parser.add_argument_group(
         "several processes (torchrun)",
         "Data-parallel training started through torchrun (python -m torch.distributed.run), one process per GPU "
@@ -57,7 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--rdzv-endpoint", default="", metavar="HOST:PORT", help="the machine with --node-rank 0, where all meet"
     )
-    parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:

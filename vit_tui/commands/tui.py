@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_app_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``app``."""
-    parser = subparsers.add_parser("app", help="open the app (the default with no command)")
-    parser.add_argument(
-        "--home",
-        default=argparse.SUPPRESS,
-        help="folder holding data/ and runs/ (default: the global --home, else here)",
-    )
+    parser = add_app_command(subparsers, "app", run_app)
     parser.add_argument(
         "--demo-per-class",
         type=int,
@@ -20,7 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="training images per class in the demo set the app offers (validation gets a quarter)",
     )
-    parser.set_defaults(func=run_app)
 
 
 def run_app(args: argparse.Namespace) -> int:

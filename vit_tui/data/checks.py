@@ -1,4 +1,4 @@
-"""Checks of what a dataset holds per class, shared by the builders, ``data show`` and training.
+"""Checks shared by the builders, ``data show`` and training: what a dataset holds per class, and image options.
 
 A class without training images cannot be learnt, and one without validation images makes the
 validation accuracy describe the other classes only (two classes, one of them empty, reads as
@@ -11,9 +11,21 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .imaging import RESIZE_MODES
 from .store import SPLITS, DatasetError
 
 ALLOW_FLAG = "--allow-empty-classes"
+SIZE_RANGE = (8, 1024)
+"""The square image sides (pixels) a builder accepts."""
+
+
+def check_image_options(size: int, resize: str) -> None:
+    """An image side within ``SIZE_RANGE`` and a known resize mode."""
+    low, high = SIZE_RANGE
+    if not low <= size <= high:
+        raise DatasetError("--size", f"must be between {low} and {high} pixels, got {size}")
+    if resize not in RESIZE_MODES:
+        raise DatasetError("--resize", f"must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
 
 
 def class_gaps(classes: Sequence[str], counts: Mapping[str, Sequence[int]]) -> list[str]:

@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 
 from ..config import MAX_IMAGE_SIZE
 from .imaging import Progress, run_parallel, save_and_reload
-from .store import SPLITS, DatasetError, DatasetStage
+from .stage import DatasetStage
+from .store import SPLITS, DatasetError
 
 DEMO_CLASSES = ("circle", "square", "triangle", "cross", "stripes")
 DEMO_DIR = Path("data") / "demo"

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_class_gaps
-from .imaging import RESIZE_MODES, ConvertTask, Progress, convert_images, is_image_name
-from .store import DatasetError, DatasetStage, check_classes, file_prefix, unique_name
+from .cache import file_prefix
+from .checks import check_class_gaps, check_image_options
+from .imaging import ConvertTask, Progress, convert_images, is_image_name
+from .stage import ConvertJob, DatasetStage, check_classes, pack_converted, unique_name
+from .store import DatasetError
 
 TRAIN_NAMES = ("train", "train_data", "training")
 VAL_NAMES = ("val", "val_data", "valid", "validation", "test", "test_data")
@@ -152,12 +154,36 @@ def import_folder(
     """
     if not 0 < val_fraction < 1:
         raise DatasetError("--val-fraction", f"must be between 0 and 1 (exclusive), got {val_fraction}")
-    if not 8 <= size <= 1024:
-        raise DatasetError("--size", f"must be between 8 and 1024 pixels, got {size}")
-    if resize not in RESIZE_MODES:
-        raise DatasetError("--resize", f"must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    check_image_options(size, resize)
     root = Path(src).absolute()
     scan = scan_folder(root)
+    classes = _checked_classes(scan, root)
+    splits = scan.files if "all" not in scan.files else split_by_ratio(scan.files["all"], val_fraction, seed)
+    flat = {name for per_class in scan.files.values() for name, files in per_class.items() if _all_flat(files, name)}
+    options = {
+        "val_fraction": val_fraction if "all" in scan.files else None,
+        "resize": resize,
+        "allow_empty_classes": allow_empty_classes,
+    }
+    with DatasetStage(out_dir, force=force, protect=[root]) as stage:
+        jobs = _jobs(splits, classes, flat, root, stage)
+        decoded = convert_images([job.task for job in jobs], size, resize, workers=workers, progress=progress)
+        packed, unreadable = pack_converted(jobs, decoded, size)
+        if not len(packed["train"][0]):
+            raise DatasetError(root, "none of the images could be read; check the files")
+        labels = {split: packed[split][1] for split in packed}
+        gaps = check_class_gaps(str(root), classes, labels, allow_empty_classes, "add readable images")
+        report = {"unreadable": unreadable, "unlabelled": scan.unlabelled, "ignored": scan.ignored}
+        report["empty_classes"] = gaps
+        source = {"kind": "folder", "path": str(root), "layout": scan.layout}
+        return stage.commit(
+            classes=classes, splits=packed, image_size=size, name=Path(out_dir).name, source=source,
+            options=options, seed=seed, report=report,
+        )
+
+
+def _checked_classes(scan: FolderScan, root: Path) -> list[str]:
+    """The classes found: two or more, each with its own file prefix."""
     classes = scan.classes
     if not classes:
         raise DatasetError(
@@ -165,58 +191,24 @@ def import_folder(
         )
     if len(classes) == 1:
         raise DatasetError(root, f"found only one class ({classes[0]}); a classifier needs 2 or more")
-    check_classes(classes, str(root))
-    splits = scan.files if "all" not in scan.files else split_by_ratio(scan.files["all"], val_fraction, seed)
-    flat = {name for per_class in scan.files.values() for name, files in per_class.items() if _all_flat(files, name)}
-    with DatasetStage(out_dir, force=force, protect=[root]) as stage:
-        jobs = _jobs(splits, classes, flat, root, stage)
-        decoded = convert_images([job[2] for job in jobs], size, resize, workers=workers, progress=progress)
-        packed, unreadable = _pack(jobs, decoded, size)
-        if not len(packed["train"][0]):
-            raise DatasetError(root, "none of the images could be read; check the files")
-        labels = {split: packed[split][1] for split in packed}
-        gaps = check_class_gaps(str(root), classes, labels, allow_empty_classes, "add readable images")
-        report = {
-            "unreadable": unreadable,
-            "unlabelled": scan.unlabelled,
-            "ignored": scan.ignored,
-            "empty_classes": gaps,
-        }
-        options = {
-            "val_fraction": val_fraction if "all" in scan.files else None,
-            "resize": resize,
-            "allow_empty_classes": allow_empty_classes,
-        }
-        return stage.commit(
-            classes=classes,
-            splits=packed,
-            image_size=size,
-            name=Path(out_dir).name,
-            source={"kind": "folder", "path": str(root), "layout": scan.layout},
-            options=options,
-            seed=seed,
-            report=report,
-        )
+    return check_classes(classes, str(root))
 
 
 def _all_flat(files: list[Path], name: str) -> bool:
     return all(f.name.startswith(f"{name}_") for f in files)
 
 
-_Job = tuple[str, int, ConvertTask, str]  # (split, label, task, source relative to root)
-
-
 def _jobs(
     splits: dict[str, dict[str, list[Path]]], classes: list[str], flat: set[str], root: Path, stage: DatasetStage
-) -> list[_Job]:
-    jobs: list[_Job] = []
+) -> list[ConvertJob]:
+    jobs: list[ConvertJob] = []
     for split in ("train", "val"):
         used: set[str] = set()
         for label, name in enumerate(classes):
             for path in splits.get(split, {}).get(name, []):
                 out_name = _output_name(path, name, name in flat)
                 dst = stage.split_dir(split) / unique_name(out_name, used)
-                jobs.append((split, label, ConvertTask(str(path), str(dst)), str(path.relative_to(root))))
+                jobs.append(ConvertJob(split, label, ConvertTask(str(path), str(dst)), str(path.relative_to(root))))
     return jobs
 
 
@@ -230,16 +222,3 @@ def _output_name(path: Path, class_name: str, flat: bool) -> str:
         index = len(parents) - 1 - parents[::-1].index(class_name) if class_name in parents else len(parents)
         stem = "_".join((*parents[index + 1 :], stem))
     return f"{file_prefix(class_name)}_{stem}.jpg"
-
-
-def _pack(
-    jobs: list[_Job], decoded: list[np.ndarray | None], size: int
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, list[str]]], list[str]]:
-    unreadable = [job[3] for job, image in zip(jobs, decoded) if image is None]
-    packed = {}
-    for split in ("train", "val"):
-        keep = [(job, image) for job, image in zip(jobs, decoded) if job[0] == split and image is not None]
-        images = np.stack([image for _, image in keep]) if keep else np.zeros((0, size, size, 3), np.uint8)
-        labels = np.asarray([job[1] for job, _ in keep], dtype=np.int64)
-        packed[split] = (images, labels, [Path(job[2].dst).name for job, _ in keep])
-    return packed, unreadable

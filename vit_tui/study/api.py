@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from .. import config as config_mod
 from ..config import RunConfig
@@ -79,27 +80,34 @@ def reproduce(
     return _run(plan, lambda: write_reproduce_outputs(out_dir, html=html), sink, cancel, None)
 
 
+class SweepOptions(TypedDict, total=False):
+    """What a sweep's plan takes besides its grid: the output folder, the ``--set`` items, the devices."""
+
+    out: str | Path | None
+    overrides: Sequence[str]
+    devices: Sequence[str] | None
+
+
 def sweep(
     home: str | Path,
     base: RunConfig,
     grid: Sequence[tuple[str, Sequence[str]]],
     seeds: Sequence[int],
     *,
-    out: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    devices: Sequence[str] | None = None,
     html: bool = False,
     sink: Sink = lambda event: None,
     cancel: threading.Event | None = None,
+    **options: Unpack[SweepOptions],
 ) -> StudyReport:
     """Every combination of ``grid`` (key, values) over ``seeds``, from ``base`` (its dataset set).
 
-    ``overrides`` are the ``--set`` items ``base`` was made with, quoted in ``sweep.md``.
+    ``options`` are ``plan_sweep``'s; its ``overrides`` are the ``--set`` items ``base`` was made
+    with, quoted in ``sweep.md``.
     """
     from .sweep import write_sweep_outputs
 
-    plan = plan_sweep(home, base, grid, seeds, out=out, overrides=overrides, devices=devices)
-    return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=html), sink, cancel, devices)
+    plan = plan_sweep(home, base, grid, seeds, **options)
+    return _run(plan, lambda: write_sweep_outputs(plan.out_dir, html=html), sink, cancel, options.get("devices"))
 
 
 def plan_sweep(

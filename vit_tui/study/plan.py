@@ -78,6 +78,21 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def parse_devices(text: str | None) -> list[str] | None:
+    """The devices of ``--devices`` (comma-separated, each one a config's ``train.device``); None when empty."""
+    if not text:
+        return None
+    devices = [item.strip() for item in text.split(",") if item.strip()]
+    for device in devices:
+        try:
+            config_mod.validate(config_mod.with_value(RunConfig(), "train.device", device))
+        except UserError:
+            raise UserError("--devices", f"unknown device {device!r}; use cpu, cuda:N or mps") from None
+        if device == "auto":
+            raise UserError("--devices", "name each device, e.g. cuda:0,cuda:1 (auto is the default already)")
+    return devices
+
+
 def slug(text: str) -> str:
     """``text`` as a safe part of a folder name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"

@@ -8,6 +8,7 @@ seed; ``write_reproduce_outputs`` draws the report's three figures and writes ``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -156,48 +157,47 @@ def _seed_note(runs: list[RunRecord]) -> str:
 def plot_loss(path: Path, variants: list[Combination]) -> Path:
     """The two training-loss curves side by side: running loss of each seed, epoch means on top."""
     from ..engine.runs.folder import RunFolder
-    from ..figures import epoch_axis, figure, save_figure
 
-    fig = figure(10, 4.2)
-    axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
-    for ax, variant in zip(axes, variants):
-        runs = variant.finished
-        colour = VARIANT_COLOURS.get(variant.label, "#444444")
+    def draw(ax, runs: list[RunRecord], colour: str) -> None:
         for number, run in enumerate(runs):
             steps = RunFolder(run.path).read_steps()
             per_epoch = max((s["step"] for s in steps), default=1)
             ax.plot([s["epoch"] - 1 + s["step"] / per_epoch for s in steps], [s["loss"] for s in steps],
                     color=colour, alpha=0.35, linewidth=1, label="running" if number == 0 else None)
         _band(ax, runs, "train_loss", colour, "epoch mean")
-        ax.set_title(f"{variant.label} ({_attention(runs[0])} attention)")
-        epoch_axis(ax)
-        ax.set_xlabel(f"epoch ({_seed_note(runs)})")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper right")
-    axes[0].set_ylabel("training loss")
-    fig.suptitle("Training loss: running (thin) and per epoch")
-    return save_figure(fig, path)
+
+    return _side_by_side(path, variants, draw, "upper right", "training loss",
+                         "Training loss: running (thin) and per epoch")  # fmt: skip
 
 
 def plot_accuracy(path: Path, variants: list[Combination]) -> Path:
     """The two accuracy curves side by side: training and validation accuracy per epoch."""
+
+    def draw(ax, runs: list[RunRecord], colour: str) -> None:
+        _band(ax, runs, "train_acc", colour, "training", "--")
+        _band(ax, runs, "val_acc", colour, "validation")
+        ax.set_ylim(-0.02, 1.02)
+
+    return _side_by_side(path, variants, draw, "lower right", "accuracy", "Accuracy per epoch")
+
+
+def _side_by_side(path: Path, variants: list[Combination], draw: Callable, legend_at: str, ylabel: str,
+                  title: str) -> Path:  # fmt: skip
+    """One panel a variant, sharing the y axis: ``draw(ax, runs, colour)`` fills each, then the common dressing."""
     from ..figures import epoch_axis, figure, save_figure
 
     fig = figure(10, 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
     for ax, variant in zip(axes, variants):
         runs = variant.finished
-        colour = VARIANT_COLOURS.get(variant.label, "#444444")
-        _band(ax, runs, "train_acc", colour, "training", "--")
-        _band(ax, runs, "val_acc", colour, "validation")
+        draw(ax, runs, VARIANT_COLOURS.get(variant.label, "#444444"))
         ax.set_title(f"{variant.label} ({_attention(runs[0])} attention)")
         epoch_axis(ax)
         ax.set_xlabel(f"epoch ({_seed_note(runs)})")
-        ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
-    axes[0].set_ylabel("accuracy")
-    fig.suptitle("Accuracy per epoch")
+        ax.legend(loc=legend_at)
+    axes[0].set_ylabel(ylabel)
+    fig.suptitle(title)
     return save_figure(fig, path)
 
 

@@ -71,7 +71,7 @@ class DoctorScreen(ModalScreen[None]):
         except (OSError, RuntimeError, ValueError, UserError, subprocess.TimeoutExpired) as exc:
             self.app.call_from_thread(self._show, f"doctor failed: {exc}")
             return
-        from ...commands.doctor import table
+        from ...views.doctor import table
 
         self.app.call_from_thread(self._show, table(report))
 

@@ -226,9 +226,9 @@ class SweepDialog(StudyDialog):
 
         from textual.widgets import TextArea
 
-        from ...commands.study import parse_devices
         from ...presets import preset
         from ...study.api import plan_sweep
+        from ...study.plan import parse_devices
         from ...study.sweep import parse_grid
 
         chosen = self.query_one("#sweep-base", Select).value
