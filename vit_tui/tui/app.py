@@ -32,6 +32,7 @@ from .screens.runs import RunsScreen
 from .screens.train import TrainScreen
 from .settings import load_settings, save_setting
 from .state import DEFAULT_PRESET, AppState
+from .tasks import TaskResult, Tasks
 from .themes import DEFAULT_THEME, load_themes
 
 SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
@@ -85,6 +86,17 @@ def prepare_environment(environ: MutableMapping[str, str] = os.environ) -> None:
     progress_rate(environ)  # a bad value is reported now, not by the first run
 
 
+class EngineWarmed(TaskResult[None]):
+    """The engine (and torch) is imported; nothing waits for it, the first train or evaluate is only quicker."""
+
+
+def _import_engine() -> None:
+    """Import the engine (and torch) in the background so the first train or evaluate is quick."""
+    import vit_tui.engine.evaluate  # noqa: F401
+    import vit_tui.engine.trainer  # noqa: F401
+    import vit_tui.model.summary  # noqa: F401
+
+
 def _start_process_helpers() -> None:
     """Start multiprocessing's resource tracker while stderr is still the real one.
 
@@ -134,13 +146,15 @@ class VitApp(App[None]):
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []
+        self.tasks = Tasks(self)
+        """The app's own background tasks (warming up the engine)."""
         self.alerts: list[str] = []
         """What was written to the terminal to tell of endings (``alerts.announce``), oldest first."""
 
     # --- start-up -------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self._warm_up()
+        self.tasks.start(EngineWarmed, _import_engine)
         self._register_themes(load_themes())
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.smoothing = float(load_settings().get("smoothing", 0.0))
@@ -150,13 +164,6 @@ class VitApp(App[None]):
         if self.offer_demo:
             self.offer_demo = False
             self.push_screen(DemoOffer(), self._demo_answer)
-
-    @work(thread=True, group="warm-up", exit_on_error=False)
-    def _warm_up(self) -> None:
-        """Import the engine (and torch) in the background so the first train or evaluate is quick."""
-        import vit_tui.engine.evaluate  # noqa: F401
-        import vit_tui.engine.trainer  # noqa: F401
-        import vit_tui.model.summary  # noqa: F401
 
     def _register_themes(self, themes: list[Theme]) -> None:
         for theme in themes:

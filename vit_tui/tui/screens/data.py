@@ -7,12 +7,12 @@ progress as messages; the functions themselves come from ``vit_tui.data``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich import box
 from rich.table import Table
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, ItemGrid, Vertical, VerticalScroll
@@ -20,12 +20,52 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBa
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
-from ..messages import TaskDone, TaskFailed, TaskProgress
+from ..tasks import TaskFailed, TaskProgress, TaskResult
 from ..widgets.thumbnails import Thumbnail
 from .base import VitScreen
 from .data_forms import CocoCategory, CocoForm, FolderForm
 
 DEMO_NAME = "demo"
+
+
+class DatasetsListed(TaskResult[tuple]):
+    """(every dataset with its list label, whether the chosen one exists)."""
+
+
+class DatasetRead(TaskResult[tuple]):
+    """(dataset, its manifest, a sample per class, what is wrong with it or "")."""
+
+
+class DemoMade(TaskResult[Path]):
+    """The demo set's folder."""
+
+    title = "demo"
+
+
+class CocoClassesRead(TaskResult[list]):
+    """(name, id, count) of each category in a COCO annotations file."""
+
+    title = "coco-classes"
+
+
+class CocoBuilt(TaskResult[Path]):
+    """The COCO subset's folder."""
+
+    title = "coco-build"
+
+
+class FolderImported(TaskResult[Path]):
+    """The imported dataset's folder."""
+
+    title = "folder-import"
+
+
+BUILDS: dict[type[TaskResult], tuple[str, str | None]] = {
+    DemoMade: ("#demo-progress", None),
+    CocoBuilt: ("#coco-progress", "#coco-note"),
+    FolderImported: ("#folder-progress", "#folder-note"),
+}
+"""The tasks that make a dataset: (their progress bar, the line that tells where it was built)."""
 
 
 class DataScreen(VitScreen):
@@ -73,13 +113,9 @@ class DataScreen(VitScreen):
 
     # --- the dataset list ---------------------------------------------------------------------
 
-    def has_datasets(self) -> bool:
-        """True when the last listing of ``<home>/data`` found at least one dataset."""
-        return bool(self.datasets)
-
     def action_refresh(self) -> None:
         """Read the data folder again, in a worker (the list is filled when it is read)."""
-        self.run_task("list", _list_datasets, self.app.state.data_root, self.app.state.dataset_path())
+        self.tasks.start(DatasetsListed, _list_datasets, self.app.state.data_root, self.app.state.dataset_path())
 
     def _show_listing(self, listing: list[tuple[Path, str]], chosen_exists: bool) -> None:
         first_listing, self._listed = not self._listed, True
@@ -135,7 +171,7 @@ class DataScreen(VitScreen):
     def show_dataset(self, path: Path) -> None:
         """Counts per class and split, and one sample thumbnail per class (read in a worker)."""
         self.shown = path
-        self.run_task("show", _read_dataset, path)
+        self.tasks.start(DatasetRead, _read_dataset, path)
 
     def _show_dataset(self, path: Path, manifest, samples: list[tuple[str, Path]], problem: str) -> None:
         if path != self.shown:
@@ -164,20 +200,20 @@ class DataScreen(VitScreen):
     def action_make_demo(self) -> None:
         """Draw the built-in demo set into ``<home>/data/demo``."""
         target = self.app.state.data_root / DEMO_NAME
-        if self._claim("demo"):
+        if self._claim(DemoMade):
             bar = self.query_one("#demo-progress", ProgressBar)
             bar.display = True
             bar.update(total=None, progress=0)
             self.query_one("#dataset-counts", Static).update("drawing the demo set…")
-            self._run_task("demo", _make_demo, target, self.app.demo_options)
+            self.tasks.start(DemoMade, _make_demo, target, self.app.demo_options, progress=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button = event.button.id
         if button == "coco-read":
             ann = self.query_one("#coco-ann", Input).value.strip()
-            if self._claim("coco-classes"):
+            if self._claim(CocoClassesRead):
                 self.query_one("#coco-read-note", Static).update("reading…")
-                self._run_task("coco-classes", _read_coco_classes, self._resolve(ann))
+                self.tasks.start(CocoClassesRead, _read_coco_classes, self._resolve(ann), progress=True)
         elif button == "coco-build":
             self._start_coco_build()
         elif button == "folder-import":
@@ -195,10 +231,10 @@ class DataScreen(VitScreen):
         values["ann_file"] = self._resolve(values["ann_file"])
         values["images_dir"] = self._resolve(values["images_dir"])
         values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim("coco-build"):
+        if self._claim(CocoBuilt):
             self.query_one("#coco-progress", ProgressBar).update(total=None, progress=0)
             self.query_one("#coco-note", Static).update("building…")
-            self._run_task("coco-build", _build_coco, values)
+            self.tasks.start(CocoBuilt, _build_coco, values, progress=True)
 
     def _start_import(self) -> None:
         try:
@@ -211,29 +247,21 @@ class DataScreen(VitScreen):
             return
         values["src"] = self._resolve(values["src"])
         values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim("folder-import"):
+        if self._claim(FolderImported):
             self.query_one("#folder-progress", ProgressBar).update(total=None, progress=0)
             self.query_one("#folder-note", Static).update("importing…")
-            self._run_task("folder-import", _import_folder, values)
+            self.tasks.start(FolderImported, _import_folder, values, progress=True)
 
     def _resolve(self, raw: str) -> Path:
         path = Path(raw).expanduser()
         return path if path.is_absolute() else self.app.state.home / path
 
-    def _claim(self, task: str) -> bool:
+    def _claim(self, task: type[TaskResult]) -> bool:
         if self.task_running:
             self.notify(f"Wait for {self.task_running} to finish.", severity="warning")
             return False
-        self.task_running = task
+        self.task_running = task.title
         return True
-
-    def _run_task(self, task: str, function: Callable[..., Any], *args: Any) -> None:
-        """Run a data task through the screens' one worker pattern, its progress posted as it goes."""
-
-        def progress(done: int, total: int | None = None, note: str = "", *_: Any, **__: Any) -> None:
-            self.post_message(TaskProgress(task, int(done), int(total or 0), str(note)))
-
-        self.run_task(task, partial(function, *args, progress=progress))
 
     def _park_bar(self, bar_id: str) -> None:
         """Hide a bar and stop its indeterminate animation (it would keep redrawing while hidden)."""
@@ -242,50 +270,49 @@ class DataScreen(VitScreen):
         bar.display = False
 
     def on_task_progress(self, message: TaskProgress) -> None:
-        bar_id = {"demo": "#demo-progress", "coco-build": "#coco-progress", "folder-import": "#folder-progress"}
-        if message.task in bar_id:
-            self.query_one(bar_id[message.task], ProgressBar).update(total=message.total or None, progress=message.done)
+        if message.task in BUILDS:
+            bar_id = BUILDS[message.task][0]
+            self.query_one(bar_id, ProgressBar).update(total=message.total or None, progress=message.done)
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "list":
-            self._show_listing(*message.result)
-            return
-        if message.task == "show":
-            self._show_dataset(*message.result)
-            return
+    def on_datasets_listed(self, message: DatasetsListed) -> None:
+        self._show_listing(*message.result)
+
+    def on_dataset_read(self, message: DatasetRead) -> None:
+        self._show_dataset(*message.result)
+
+    def on_coco_classes_read(self, message: CocoClassesRead) -> None:
         self.task_running = ""
-        if message.task == "coco-classes":
-            categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
-            self.query_one(CocoForm).set_categories(categories)
-            self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
-            return
+        categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
+        self.query_one(CocoForm).set_categories(categories)
+        self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
+
+    @on(DemoMade)
+    @on(CocoBuilt)
+    @on(FolderImported)
+    def _dataset_built(self, message: DemoMade | CocoBuilt | FolderImported) -> None:
+        self.task_running = ""
         path = Path(message.result)
-        notes = {"demo": None, "coco-build": "#coco-note", "folder-import": "#folder-note"}
-        if message.task == "demo":
-            self._park_bar("#demo-progress")
-        elif message.task in notes:
-            self.query_one(notes[message.task], Static).update(f"built {path}")
+        bar_id, note_id = BUILDS[type(message)]
+        if note_id is None:
+            self._park_bar(bar_id)
+        else:
+            self.query_one(note_id, Static).update(f"built {path}")
         self.choose_dataset(path)
         self.query_one(TabbedContent).active = "tab-datasets"
         self.action_refresh()
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if not self.is_current(message):
-            return
-        if message.task in ("list", "show"):
+        if message.task in (DatasetsListed, DatasetRead):
             self.query_one("#dataset-counts", Static).update(f"cannot read {self.app.state.data_root}: {message.message}")
             return
         self.task_running = ""
-        if message.task == "demo":
+        if message.task is DemoMade:
             self._park_bar("#demo-progress")
-        for task, bar_id in (("coco-build", "#coco-progress"), ("folder-import", "#folder-progress")):
-            if message.task == task:
-                self.query_one(bar_id, ProgressBar).update(total=1, progress=0)
-        if message.task == "coco-classes":
+        elif message.task in BUILDS:
+            self.query_one(BUILDS[message.task][0], ProgressBar).update(total=1, progress=0)
+        if message.task is CocoClassesRead:
             self.query_one("#coco-read-note", Static).update("")
-        self.app.show_failure(f"{message.task} failed", message.message)
+        self.app.show_failure(f"{message.task.title} failed", message.message)
 
 
 # --- work done in the worker thread ------------------------------------------------------------

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from ...engine.run_query import middle_cut
 from ...errors import UserError
-from ..messages import TaskDone, TaskFailed
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.confusion import ConfusionView
 from ..widgets.footer import FittingFooter
 from ..widgets.heatmap import AttentionHeatMap
@@ -34,6 +34,54 @@ from .export_model import ExportModelQuestion
 
 RUN_LABEL_NAME = 24
 """The most of a run's name the run picker shows (its status follows)."""
+
+
+class RunsListed(TaskResult[list]):
+    """The runs the picker offers, newest first."""
+
+    title = "Run-list"
+
+
+class EvaluationLoaded(TaskResult[tuple]):
+    """(run folder, its saved evaluation and facts, or None when it has none)."""
+
+    title = "Load"
+
+
+class EvaluationReady(TaskResult[tuple]):
+    """(run folder, the evaluation just computed and saved, with its facts)."""
+
+    title = "Evaluate"
+
+
+class ReportExported(TaskResult[list]):
+    """The report files written for the run."""
+
+    title = "Export"
+
+
+class AttentionReady(TaskResult[tools.AttentionResult]):
+    """The attention rollout over one image."""
+
+
+class PredictionsReady(TaskResult[tools.PredictionsResult]):
+    """The top-5 predictions of the images typed in."""
+
+
+class PredictionsSaved(TaskResult[Path]):
+    """The CSV the predictions were saved to."""
+
+
+class OnnxChecked(TaskResult["str | None"]):
+    """What ONNX export lacks here (None: nothing)."""
+
+    title = "Onnx-check"
+
+
+class ModelExported(TaskResult[object]):
+    """The exported model file and how far its outputs are from PyTorch's."""
+
+    title = "Export-model"
 
 
 class EvaluateScreen(VitScreen):
@@ -91,7 +139,7 @@ class EvaluateScreen(VitScreen):
 
     def on_screen_resume(self) -> None:
         # Runs may have appeared since the list was read; reading it is a worker's job.
-        self.run_task("run-list", _list_runs, self.app.state.runs_root)
+        self.tasks.start(RunsListed, _list_runs, self.app.state.runs_root)
         if self._evaluate_when_shown:
             self._evaluate_when_shown = False
             self.action_evaluate()
@@ -137,7 +185,7 @@ class EvaluateScreen(VitScreen):
         self.exported = []
         self.sample = None
         self.query_one(PredictionsPanel).clear(f"predictions use {run_dir.name}: enter a path")
-        self.run_task("load", _load, run_dir, run_dir=run_dir)
+        self.tasks.start(EvaluationLoaded, _load, run_dir, run_dir=run_dir)
 
     def _loaded(self, run_dir: Path, loaded) -> None:
         if run_dir != self.run_dir:
@@ -165,7 +213,7 @@ class EvaluateScreen(VitScreen):
             return
         self.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
-        self.run_task("evaluate", _evaluate, self.run_dir, run_dir=self.run_dir)
+        self.tasks.start(EvaluationReady, _evaluate, self.run_dir, run_dir=self.run_dir)
 
     def action_export(self) -> None:
         """Write the run's CSV, PNG and Markdown exports and list them (the predictions CSV in that view)."""
@@ -176,60 +224,60 @@ class EvaluateScreen(VitScreen):
             return
         self.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
-        self.run_task("export", _export, self.run_dir, run_dir=self.run_dir)
+        self.tasks.start(ReportExported, _export, self.run_dir, run_dir=self.run_dir)
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "run-list":
-            self._show_run_choices(message.result)
-        elif message.task == "load":
-            self._loaded(*message.result)
-        elif message.task == "evaluate":
-            self.busy = ""
-            run_dir, loaded = message.result
-            if run_dir == self.run_dir and loaded is not None:
-                self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
-                self._note(f"evaluated {run_dir.name}: e exports")
-        elif message.task == "export":
-            self.busy = ""
-            self.exported = list(message.result)
-            names = ", ".join(p.name for p in self.exported)
-            folder = self.exported[0].parent if self.exported else self.run_dir
-            self._note(f"exported to {folder}: {names}")
-            self.notify(f"exported {len(self.exported)} files")
-        else:
-            self._model_task_done(message.task, message.result)
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self._show_run_choices(message.result)
+
+    def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
+        self._loaded(*message.result)
+
+    def on_evaluation_ready(self, message: EvaluationReady) -> None:
+        self.busy = ""
+        run_dir, loaded = message.result
+        if run_dir == self.run_dir and loaded is not None:
+            self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+            self._note(f"evaluated {run_dir.name}: e exports")
+
+    def on_report_exported(self, message: ReportExported) -> None:
+        self.busy = ""
+        self.exported = list(message.result)
+        names = ", ".join(p.name for p in self.exported)
+        folder = self.exported[0].parent if self.exported else self.run_dir
+        self._note(f"exported to {folder}: {names}")
+        self.notify(f"exported {len(self.exported)} files")
+
+    def on_attention_ready(self, message: AttentionReady) -> None:
+        result = message.result
+        self._attention_maps[(result.run_dir, result.image)] = result
+        self._show_attention()
+
+    def on_predictions_ready(self, message: PredictionsReady) -> None:
+        self._predicted(message.result)
+
+    def on_predictions_saved(self, message: PredictionsSaved) -> None:
+        self.query_one(PredictionsPanel).say(f"saved {message.result}")
+        self.notify(f"predictions saved to {message.result}", markup=False)
+
+    def on_onnx_checked(self, message: OnnxChecked) -> None:
+        self._onnx_missing = message.result
+        self._ask_model_format()
+
+    def on_model_exported(self, message: ModelExported) -> None:
+        self.busy = ""
+        self._model_exported(message.result)
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if not self.is_current(message):
-            return
-        if message.task in ("evaluate", "export", "export-model"):
+        if message.task in (EvaluationReady, ReportExported, ModelExported):
             self.busy = ""
-        if message.task == "attention":
+        if message.task is AttentionReady:
             self.query_one(AttentionHeatMap).show_message(f"no attention map: {message.message}")
-        elif message.task in ("predict", "save-predictions"):
+        elif message.task in (PredictionsReady, PredictionsSaved):
             # Bad input typed on the screen: one line in the panel, no dialog.
             self.query_one(PredictionsPanel).say(message.message)
         else:
-            self._note(f"{message.task} failed")
-            self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
-
-    def _model_task_done(self, task: str, result) -> None:
-        if task == "attention":
-            self._attention_maps[(result.run_dir, result.image)] = result
-            self._show_attention()
-        elif task == "predict":
-            self._predicted(result)
-        elif task == "save-predictions":
-            self.query_one(PredictionsPanel).say(f"saved {result}")
-            self.notify(f"predictions saved to {result}", markup=False)
-        elif task == "onnx-check":
-            self._onnx_missing = result
-            self._ask_model_format()
-        elif task == "export-model":
-            self.busy = ""
-            self._model_exported(result)
+            self._note(f"{message.task.title.lower()} failed")
+            self.app.show_failure(f"{message.task.title} failed", message.message, message.run_dir)
 
     # --- attention --------------------------------------------------------------------------
 
@@ -254,7 +302,7 @@ class EvaluateScreen(VitScreen):
             heat.show_map(cached.image, cached.grid, cached.legend)
             return
         heat.show_message("computing the attention rollout…")
-        self.run_task("attention", tools.attention_rollout, self.models, self.run_dir, self.sample)
+        self.tasks.start(AttentionReady, tools.attention_rollout, self.models, self.run_dir, self.sample)
 
     # --- predictions ------------------------------------------------------------------------
 
@@ -286,7 +334,7 @@ class EvaluateScreen(VitScreen):
             return
         source = panel.resolve(panel.path_text())
         panel.clear(f"predicting {source.name} with {self.run_dir.name}…")
-        self.run_task("predict", tools.predict, self.models, self.run_dir, source)
+        self.tasks.start(PredictionsReady, tools.predict, self.models, self.run_dir, source)
 
     def _predicted(self, result: tools.PredictionsResult) -> None:
         if result.run_dir != self.run_dir:
@@ -305,7 +353,7 @@ class EvaluateScreen(VitScreen):
         if not panel.predictions or self.run_dir is None:
             panel.say("nothing to save yet: enter a path first")
             return
-        self.run_task("save-predictions", tools.save_predictions, self.run_dir, panel.source, panel.predictions)
+        self.tasks.start(PredictionsSaved, tools.save_predictions, self.run_dir, panel.source, panel.predictions)
 
     # --- model export -----------------------------------------------------------------------
 
@@ -315,7 +363,7 @@ class EvaluateScreen(VitScreen):
             return
         if self._onnx_missing is False:
             # Importing onnxruntime takes a while: check once, off the UI thread.
-            self.run_task("onnx-check", tools.onnx_missing)
+            self.tasks.start(OnnxChecked, tools.onnx_missing)
             return
         self._ask_model_format()
 
@@ -330,7 +378,7 @@ class EvaluateScreen(VitScreen):
             return
         self.busy = "export-model"
         self._note(f"exporting the model of {self.run_dir.name} as {fmt}, then checking it…")
-        self.run_task("export-model", tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
+        self.tasks.start(ModelExported, tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
 
     def _model_exported(self, result) -> None:
         text = (

@@ -35,8 +35,9 @@ from textual.widgets import DataTable, Input, Static
 from ...engine.run_query import COLUMNS as QUERY_COLUMNS
 from ...engine.run_query import filter_runs, fit_name_and_date, middle_cut, short_date, sort_runs
 from ...errors import UserError
-from ..messages import StudyEvent, TaskDone, TaskFailed
+from ..messages import StudyEvent
 from ..study_groups import ListRow, StudyListing, StudyRow, group_status, list_rows
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.footer import FittingFooter
 from ..widgets.run_detail import detail_text
 from ..widgets.study_progress import StudyProgress
@@ -53,6 +54,26 @@ TABLE_CHROME = 2 * len(COLUMNS) + 2
 """What the table takes besides its cells: one space each side of every cell, and the scrollbar."""
 DETAIL_MIN_WIDTH = 50
 """Side by side, what the list leaves at the least to the detail pane."""
+
+
+class RunsScanned(TaskResult[tuple]):
+    """(the runs, the folders that changed since the last scan, the studies they belong to)."""
+
+
+class RunDetailsRead(TaskResult[object]):
+    """The ``RunDetails`` of the highlighted run."""
+
+
+class RunsCompared(TaskResult[tuple]):
+    """(the runs compared, the comparison files written)."""
+
+
+class DatasetsFound(TaskResult[list]):
+    """The datasets a study could train on."""
+
+
+class StudyEnded(TaskResult[object]):
+    """The report of a study started from the app."""
 
 
 class RunsScreen(VitScreen):
@@ -141,8 +162,8 @@ class RunsScreen(VitScreen):
 
     def action_refresh(self) -> None:
         """Scan the runs folder again in a worker (only changed runs are read)."""
-        if self._listing is not None and not self.task_busy("scan"):
-            self.run_task("scan", _scan, self._listing, self._studies)
+        if self._listing is not None and not self.tasks.busy(RunsScanned):
+            self.tasks.start(RunsScanned, _scan, self._listing, self._studies)
 
     def _show_runs(self, runs: list, changed: set[Path], studies: list[StudyRow]) -> None:
         self.runs, self.studies = runs, studies
@@ -345,7 +366,7 @@ class RunsScreen(VitScreen):
     def _read_details(self, run_dir: Path) -> None:
         from ...engine.run_details import run_details
 
-        self.run_task("details", run_details, run_dir, run_dir=run_dir)
+        self.tasks.start(RunDetailsRead, run_details, run_dir, run_dir=run_dir)
 
     def _show_details(self, details) -> None:
         selected = self.selected_run()
@@ -491,7 +512,7 @@ class RunsScreen(VitScreen):
         more = f"-and-{len(runs) - 2}-more" if len(runs) > 2 else ""
         out_dir = self.app.state.home / "compare" / f"{runs[0].name}-vs-{runs[1].name}{more}"
         self._note(f"comparing {', '.join(r.name for r in runs)}…")
-        self.run_task("compare", _compare, runs, out_dir)
+        self.tasks.start(RunsCompared, _compare, runs, out_dir)
 
     def _combinations(self, first: Path, second: Path) -> tuple | None:
         """The two combinations of one study that the marked runs stand for (None for plain runs or one combination)."""
@@ -513,7 +534,7 @@ class RunsScreen(VitScreen):
     @property
     def study_running(self) -> bool:
         """True while a study started from the app trains in this screen's worker."""
-        return self.task_busy("study")
+        return self.tasks.busy(StudyEnded)
 
     def action_reproduce(self) -> None:
         """Ask for the dataset, seeds and epochs, then run the course experiment here."""
@@ -522,7 +543,7 @@ class RunsScreen(VitScreen):
             return
         from ...data.store import list_datasets
 
-        self.run_task("datasets", list_datasets, self.app.state.data_root)
+        self.tasks.start(DatasetsFound, list_datasets, self.app.state.data_root)
 
     def _ask_reproduce(self, datasets: list[Path]) -> None:
         from .study_dialogs import ReproduceDialog
@@ -558,7 +579,7 @@ class RunsScreen(VitScreen):
             return
         self._study_cancel = threading.Event()
         self.query_one(StudyProgress).begin(kind)
-        self.run_task("study", partial(study, sink=self._post_study_event, cancel=self._study_cancel))
+        self.tasks.start(StudyEnded, partial(study, sink=self._post_study_event, cancel=self._study_cancel))
 
     def _post_study_event(self, event: object) -> None:
         """The study's sink (called from its worker): the events the progress line uses, as messages."""
@@ -589,7 +610,7 @@ class RunsScreen(VitScreen):
 
     async def stop_study(self) -> None:
         """Stop the running study and wait until its run has saved its checkpoint."""
-        worker = self._tasks.get("study")
+        worker = self.tasks.worker(StudyEnded)
         self._study_cancel.set()
         if worker is not None:
             await worker.wait()
@@ -607,31 +628,30 @@ class RunsScreen(VitScreen):
             body = f"The study {report.status}: finished runs are kept in {report.out_dir}; start it again to continue."
             announce(self.app, Notice(f"vit-tui: study {report.status}", body, bad=True))
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "study":
-            self._study_ended(message.result)
-        elif message.task == "datasets":
-            self._ask_reproduce(message.result)
-        elif message.task == "scan":
-            self._show_runs(*message.result)
-        elif message.task == "details":
-            self._show_details(message.result)
-        elif message.task == "compare":
-            from .compare import CompareScreen
+    def on_runs_scanned(self, message: RunsScanned) -> None:
+        self._show_runs(*message.result)
 
-            runs, paths = message.result
-            self._note(self._hint())
-            self.app.push_screen(CompareScreen(runs, paths))
+    def on_run_details_read(self, message: RunDetailsRead) -> None:
+        self._show_details(message.result)
+
+    def on_runs_compared(self, message: RunsCompared) -> None:
+        from .compare import CompareScreen
+
+        runs, paths = message.result
+        self._note(self._hint())
+        self.app.push_screen(CompareScreen(runs, paths))
+
+    def on_datasets_found(self, message: DatasetsFound) -> None:
+        self._ask_reproduce(message.result)
+
+    def on_study_ended(self, message: StudyEnded) -> None:
+        self._study_ended(message.result)
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "compare":
+        if message.task is RunsCompared:
             self._note(self._hint())
             self.app.show_failure("Compare failed", message.message)
-        elif message.task == "study":
+        elif message.task is StudyEnded:
             self.query_one(StudyProgress).end()
             self.action_refresh()
             self.app.show_failure("The study failed", message.message)
@@ -639,7 +659,7 @@ class RunsScreen(VitScreen):
             from ..alerts import announce
 
             announce(self.app, Notice("vit-tui: study failed", message.message, bad=True))
-        elif message.task == "datasets":
+        elif message.task is DatasetsFound:
             self.app.show_failure("Cannot list the datasets", message.message)
         else:
             self._note(f"cannot read the runs folder: {message.message}")

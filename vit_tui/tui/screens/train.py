@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -32,7 +31,8 @@ from ...engine.events import (
 from ...engine.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
-from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
+from ..messages import RunEnd, TrainEvent, TrainingEnded, TrainProgress
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.epochs import EpochTable
 from ..widgets.footer import FittingFooter
 from ..widgets.gpu_facts import GpuFactsLine
@@ -44,6 +44,14 @@ from .train_view import TrainView
 FOLLOW_INTERVAL_S = 0.25
 FOLLOW_GIVE_UP_S = 60.0
 ENDED = ("finished", "interrupted", "failed")
+
+
+class DetachedStarted(TaskResult[Path]):
+    """The folder of a run just started (or resumed) in its own process."""
+
+
+class FollowChecked(TaskResult[tuple]):
+    """(the followed run's folder, its status as its files say)."""
 
 
 class TrainScreen(TrainView, VitScreen):
@@ -72,8 +80,7 @@ class TrainScreen(TrainView, VitScreen):
         self._detach_requested = False
         """Resume the in-app run detached once its worker has ended; consumed only by ``_worker_ended``."""
         self._worker: Worker | None = None
-        self._run_token = 0
-        """Counts in-app starts, so the end of an earlier run's worker cannot touch a newer run."""
+        """The in-app training worker until its end is taken in (a late end of an earlier start is dropped)."""
         self._detach_job: Worker | None = None
         self._follower = None
         self._follow_timer: Timer | None = None
@@ -151,8 +158,8 @@ class TrainScreen(TrainView, VitScreen):
         if cfg is None:
             return
         self._begin_view("starting")
-        self._run_token += 1
-        self._worker = self._train_worker(cfg, self.app.state.runs_root, self._run_token)
+        sink = MessageSink(self.post_message)
+        self._worker = self.tasks.start(TrainingEnded, _train, cfg, self.app.state.runs_root, sink, self._cancel)
 
     def action_stop(self) -> None:
         """Stop the run; the engine saves a checkpoint so it can be resumed."""
@@ -224,23 +231,6 @@ class TrainScreen(TrainView, VitScreen):
 
     # --- the worker ---------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train_worker(self, cfg: RunConfig, runs_root: Path, token: int) -> TrainingEnded:
-        from ...engine.trainer import train
-
-        sink = MessageSink(self.post_message)
-        # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
-        try:
-            result = train(cfg, sink, self._cancel, runs_root=runs_root)
-            ended = TrainingEnded(result.status, Path(result.run_dir), token=token)
-        except UserError as exc:
-            ended = TrainingEnded("failed", None, error=str(exc), token=token)
-        except Exception as exc:  # the app stays up and shows what broke
-            ended = TrainingEnded("failed", None, error=f"{type(exc).__name__}: {exc}", token=token)
-        sink.flush()
-        self.post_message(ended)
-        return ended
-
     def on_train_event(self, message: TrainEvent) -> None:
         self.show_event(message.event)
 
@@ -256,7 +246,7 @@ class TrainScreen(TrainView, VitScreen):
         This is the one place that resumes a run detached: the request is consumed here, so the
         run's own process is started once however the stop was asked for.
         """
-        if ended.token != self._run_token or self._worker is None:
+        if not ended.ticket.current or self._worker is None:
             return  # already taken in, or the end of an earlier run
         self._worker = None
         detach, self._detach_requested = self._detach_requested, False
@@ -270,7 +260,7 @@ class TrainScreen(TrainView, VitScreen):
                 self.app.show_failure("Training failed", ended.error, self.run_dir)
             return
         if detach and ended.status == "interrupted" and self.run_dir is not None:
-            self._resume_detached(self.run_dir)
+            self.resume_run(self.run_dir)
             return
         self._set_status(ended.status)
 
@@ -296,19 +286,19 @@ class TrainScreen(TrainView, VitScreen):
         )
         if processes > 1:
             self._note(f"starting the run in {processes} processes under torchrun…")
-        self._detach_job = self.run_task(
-            "detach", _start_process, cfg, self.app.state.runs_root, resume, processes, run_dir=resume
+        self._detach_job = self.tasks.start(
+            DetachedStarted, _start_process, cfg, self.app.state.runs_root, resume, processes, run_dir=resume
         )
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if message.task == "follow-check" and self.is_current(message):
-            self._follow_checked(*message.result)
-        if message.task == "detach" and self.is_current(message):
-            self._detach_pending = False
-            self.follow(message.result, fresh=True)
+    def on_follow_checked(self, message: FollowChecked) -> None:
+        self._follow_checked(*message.result)
+
+    def on_detached_started(self, message: DetachedStarted) -> None:
+        self._detach_pending = False
+        self.follow(message.result, fresh=True)
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if message.task == "detach" and self.is_current(message):
+        if message.task is DetachedStarted:
             self._detach_pending = False
             self._set_status("failed")
             self._note("the detached run did not start")
@@ -316,11 +306,6 @@ class TrainScreen(TrainView, VitScreen):
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an interrupted run in its own process and follow it."""
-        from ...engine.runs import read_config
-
-        self._start_detached(read_config(run_dir), resume=run_dir)
-
-    def _resume_detached(self, run_dir: Path) -> None:
         from ...engine.runs import read_config
 
         self._start_detached(read_config(run_dir), resume=run_dir)
@@ -381,8 +366,8 @@ class TrainScreen(TrainView, VitScreen):
                 self._note("the detached run did not start; see events.jsonl and summary.json in its folder")
                 self.stop_following()
             return
-        if not self.task_busy("follow-check"):
-            self.run_task("follow-check", _run_status, self.run_dir, run_dir=self.run_dir)
+        if not self.tasks.busy(FollowChecked):
+            self.tasks.start(FollowChecked, _run_status, self.run_dir, run_dir=self.run_dir)
 
     def _follow_checked(self, run_dir: Path, status: str) -> None:
         """The followed run's status as its files say (read in a worker); an ended one stops the following."""
@@ -413,3 +398,19 @@ def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None, process
 
     launch = Launch(nproc_per_node=processes) if processes > 1 else None
     return Path(start_detached(cfg, runs_root=runs_root, resume=resume, launch=launch))
+
+
+def _train(cfg: RunConfig, runs_root: Path, sink: MessageSink, cancel: threading.Event) -> RunEnd:
+    """Train in this thread; a failure comes back as the run's end (the app stays up and shows what broke)."""
+    from ...engine.trainer import train
+
+    # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
+    try:
+        result = train(cfg, sink, cancel, runs_root=runs_root)
+        return RunEnd(result.status, Path(result.run_dir))
+    except UserError as exc:
+        return RunEnd("failed", None, error=str(exc))
+    except Exception as exc:
+        return RunEnd("failed", None, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        sink.flush()  # every event before the end
