@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..presets import preset
 from .actions import VitCommands
 from .bridge import progress_rate
+from .controllers import TrainingController
 from .screens.data import DataScreen
 from .screens.evaluate import EvaluateScreen
 from .screens.modals import DemoOffer, FailureScreen, HelpScreen, QuitWhileTraining
@@ -146,6 +147,8 @@ class VitApp(App[None]):
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []
+        self.training = TrainingController()
+        """The run the train screen shows: its status, counts, rate and history, as reactives."""
         self.tasks = Tasks(self)
         """The app's own background tasks (warming up the engine)."""
         self.alerts: list[str] = []

@@ -18,8 +18,8 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -31,6 +31,7 @@ from ...engine.events import (
 from ...engine.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
+from ..controllers import TrainingController
 from ..messages import RunEnd, TrainEvent, TrainingEnded, TrainProgress
 from ..tasks import TaskFailed, TaskResult
 from ..widgets.epochs import EpochTable
@@ -57,6 +58,11 @@ class FollowChecked(TaskResult[tuple]):
 class TrainScreen(TrainView, VitScreen):
     """Live training: progress, sparklines, the per-epoch table and the curves."""
 
+    status_text: var[str] = var("")
+    """The status line (set by ``_draw_status``; shown only when it changes)."""
+    note_text: var[str] = var("")
+    """The note under the charts."""
+
     TITLE = "Train"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "start", "Train"),
@@ -68,13 +74,7 @@ class TrainScreen(TrainView, VitScreen):
 
     def __init__(self) -> None:
         super().__init__(name="train")
-        self.run_dir: Path | None = None
-        self.run_name = ""
-        self.status = "idle"
-        """idle, starting, training (in this app), following (a detached run), or how it ended."""
-        self.device = ""
         self.last_error = ""
-        self.history: list[EpochEnded] = []
         self.eval_done: EvalDone | None = None
         self._cancel = threading.Event()
         self._detach_requested = False
@@ -90,18 +90,16 @@ class TrainScreen(TrainView, VitScreen):
         self._await_new_start = False
         self._follow_since = 0.0
         self._pid = 0
-        self._epochs = 0
-        self._progress = 0.0
-        """Epochs done of the run shown, the current one's steps counting as a fraction (for the run's ETA)."""
+        self._training: TrainingController | None = None
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
-        self._widget_cache: dict[str, Widget] = {}
-        """Widgets the hot path updates, looked up once."""
-        self._text_cache: dict[str, str] = {}
-        """The text each Label or Static shows now, so an unchanged one is not updated."""
-        self._lr: float | None = None
-        self._speed = 0.0
+        # The widgets the hot path feeds, made here so it never looks them up.
+        self.loss_spark = LabelledSparkline("loss", id="loss-spark")
+        self.acc_spark = LabelledSparkline("acc", fmt="{:.1%}", id="acc-spark")
+        self.epoch_bar = ProgressBar(total=1, show_eta=True, id="epoch-bar")
+        self.step_bar = ProgressBar(total=1, show_eta=False, id="step-bar")
+        self.epoch_table = EpochTable(id="epoch-table")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="train-top"):
@@ -109,24 +107,73 @@ class TrainScreen(TrainView, VitScreen):
             yield GpuFactsLine(lambda: self.device, id="gpu-facts")
             with Horizontal(classes="bar-row"):
                 yield Label("epoch", classes="bar-label")
-                yield ProgressBar(total=1, show_eta=True, id="epoch-bar")
+                yield self.epoch_bar
                 yield Label("", id="epoch-count", classes="bar-count")
             with Horizontal(classes="bar-row"):
                 yield Label("step", classes="bar-label")
-                yield ProgressBar(total=1, show_eta=False, id="step-bar")
+                yield self.step_bar
                 yield Label("", id="step-count", classes="bar-count")
             with Horizontal(id="sparks"):
-                yield LabelledSparkline("loss", id="loss-spark")
-                yield LabelledSparkline("acc", fmt="{:.1%}", id="acc-spark")
+                yield self.loss_spark
+                yield self.acc_spark
         with Horizontal(id="train-body"):
-            yield EpochTable(id="epoch-table")
+            yield self.epoch_table
             with Vertical(id="train-charts"):
                 yield ChartView("loss by epoch", id="train-chart")
                 yield ChartView("accuracy by epoch", id="train-acc-chart")
         yield Static("", id="train-note")
         yield FittingFooter()
 
+    def on_mount(self) -> None:
+        run = self.training
+        for name in ("status", "run_name", "device", "rate", "progress", "history"):
+            self.watch(run, name, self._draw_status, init=False)
+        self.watch(run, "epoch", self._draw_epoch_count, init=False)
+        self.watch(run, "step", self._draw_step_count, init=False)
+
+    def watch_status_text(self, text: str) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    def watch_note_text(self, text: str) -> None:
+        self.query_one("#train-note", Static).update(text)
+
+    def _draw_epoch_count(self, epoch: tuple[int, int] | None) -> None:
+        self.query_one("#epoch-count", Label).update(f"{epoch[0]}/{epoch[1]}" if epoch else "")
+
+    def _draw_step_count(self, step: tuple[int, int] | None) -> None:
+        self.query_one("#step-count", Label).update(f"{step[0]}/{step[1]}" if step else "")
+
     # --- state ------------------------------------------------------------------------------
+
+    @property
+    def training(self) -> TrainingController:
+        """The run shown here, as the app's controller holds it (kept: it is read after the app has closed)."""
+        if self._training is None:
+            self._training = self.app.training
+        return self._training
+
+    @property
+    def status(self) -> str:
+        """idle, starting, training (in this app), following (a detached run), or how it ended."""
+        return self.training.status
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the run shown (None until it has one)."""
+        return self.training.run_dir
+
+    @property
+    def run_name(self) -> str:
+        return self.training.run_name
+
+    @property
+    def device(self) -> str:
+        return self.training.device
+
+    @property
+    def history(self) -> list[EpochEnded]:
+        """The run's finished epochs."""
+        return self.training.history
 
     @property
     def training_in_app(self) -> bool:
@@ -251,7 +298,7 @@ class TrainScreen(TrainView, VitScreen):
         self._worker = None
         detach, self._detach_requested = self._detach_requested, False
         if ended.run_dir is not None:
-            self.run_dir = ended.run_dir
+            self.training.run_dir = ended.run_dir
         if ended.status == "failed":
             self._set_status("failed")
             self.last_error = ended.error
@@ -320,8 +367,8 @@ class TrainScreen(TrainView, VitScreen):
 
         self.stop_following()
         self._begin_view("following")
-        self.run_dir = run_dir
-        self.run_name = run_dir.name
+        self.training.run_dir = run_dir
+        self.training.run_name = run_dir.name
         self._follower = EventFollower(run_dir)
         self._follow_quiet_s = 0.0
         self._follow_polls = 0
