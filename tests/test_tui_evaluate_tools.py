@@ -24,7 +24,7 @@ from vit_tui.engine.sinks import ListSink
 from vit_tui.engine.trainer import train
 from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
-from vit_tui.tui.screens.evaluate import PredictionsReady
+from vit_tui.tui.screens.evaluate_predict import PredictionsReady
 from vit_tui.tui.screens.export_model import ExportModelQuestion
 from vit_tui.tui.screens.modals import HelpScreen
 from vit_tui.tui.widgets.heatmap import AttentionHeatMap

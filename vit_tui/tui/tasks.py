@@ -80,7 +80,12 @@ class TaskResult(_TaskMessage, Generic[T]):
     """A task's result; subclass it once per task (the subclass's name gives its ``on_...`` handler)."""
 
     title: ClassVar[str] = "The task"
-    """What the task is called in a failure dialog ("Evaluate", "Compare")."""
+    """What the task is called in a failure dialog ("Evaluate", "Compare"): ``class X(TaskResult[T], title=...)``."""
+
+    def __init_subclass__(cls, title: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if title is not None:
+            cls.title = title
 
     def __init__(self, result: T, ticket: Ticket) -> None:
         super().__init__(ticket)

@@ -6,26 +6,23 @@ progress as messages; the functions themselves come from ``vit_tui.data``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich import box
 from rich.table import Table
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, ItemGrid, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Label, OptionList, ProgressBar, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
-from ..tasks import TaskFailed, TaskProgress, TaskResult
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.thumbnails import Thumbnail
 from .base import VitScreen
-from .data_forms import CocoCategory, CocoForm, FolderForm
-
-DEMO_NAME = "demo"
+from .data_builders import DEMO_NAME, DatasetBuilders
+from .data_forms import CocoForm, FolderForm
 
 
 class DatasetsListed(TaskResult[tuple]):
@@ -36,39 +33,7 @@ class DatasetRead(TaskResult[tuple]):
     """(dataset, its manifest, a sample per class, what is wrong with it or "")."""
 
 
-class DemoMade(TaskResult[Path]):
-    """The demo set's folder."""
-
-    title = "demo"
-
-
-class CocoClassesRead(TaskResult[list]):
-    """(name, id, count) of each category in a COCO annotations file."""
-
-    title = "coco-classes"
-
-
-class CocoBuilt(TaskResult[Path]):
-    """The COCO subset's folder."""
-
-    title = "coco-build"
-
-
-class FolderImported(TaskResult[Path]):
-    """The imported dataset's folder."""
-
-    title = "folder-import"
-
-
-BUILDS: dict[type[TaskResult], tuple[str, str | None]] = {
-    DemoMade: ("#demo-progress", None),
-    CocoBuilt: ("#coco-progress", "#coco-note"),
-    FolderImported: ("#folder-progress", "#folder-note"),
-}
-"""The tasks that make a dataset: (their progress bar, the line that tells where it was built)."""
-
-
-class DataScreen(VitScreen):
+class DataScreen(DatasetBuilders, VitScreen):
     """Datasets under ``<home>/data`` and the ways to make one."""
 
     TITLE = "Data"
@@ -187,132 +152,17 @@ class DataScreen(VitScreen):
             for name, sample in samples
         )
 
-    # --- tasks --------------------------------------------------------------------------------
-
-    def action_show_coco(self) -> None:
-        """Open the COCO builder tab."""
-        self.query_one(TabbedContent).active = "tab-coco"
-
-    def action_show_import(self) -> None:
-        """Open the folder import tab."""
-        self.query_one(TabbedContent).active = "tab-folder"
-
-    def action_make_demo(self) -> None:
-        """Draw the built-in demo set into ``<home>/data/demo``."""
-        target = self.app.state.data_root / DEMO_NAME
-        if self._claim(DemoMade):
-            bar = self.query_one("#demo-progress", ProgressBar)
-            bar.display = True
-            bar.update(total=None, progress=0)
-            self.query_one("#dataset-counts", Static).update("drawing the demo set…")
-            self.tasks.start(DemoMade, _make_demo, target, self.app.demo_options, progress=True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        button = event.button.id
-        if button == "coco-read":
-            ann = self.query_one("#coco-ann", Input).value.strip()
-            if self._claim(CocoClassesRead):
-                self.query_one("#coco-read-note", Static).update("reading…")
-                self.tasks.start(CocoClassesRead, _read_coco_classes, self._resolve(ann), progress=True)
-        elif button == "coco-build":
-            self._start_coco_build()
-        elif button == "folder-import":
-            self._start_import()
-
-    def _start_coco_build(self) -> None:
-        try:
-            values = self.query_one(CocoForm).values()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if not values["name"]:
-            self.notify("name: give the dataset a name", severity="error")
-            return
-        values["ann_file"] = self._resolve(values["ann_file"])
-        values["images_dir"] = self._resolve(values["images_dir"])
-        values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim(CocoBuilt):
-            self.query_one("#coco-progress", ProgressBar).update(total=None, progress=0)
-            self.query_one("#coco-note", Static).update("building…")
-            self.tasks.start(CocoBuilt, _build_coco, values, progress=True)
-
-    def _start_import(self) -> None:
-        try:
-            values = self.query_one(FolderForm).values()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if not values["src"] or not values["name"]:
-            self.notify("folder: give the image folder to import", severity="error")
-            return
-        values["src"] = self._resolve(values["src"])
-        values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim(FolderImported):
-            self.query_one("#folder-progress", ProgressBar).update(total=None, progress=0)
-            self.query_one("#folder-note", Static).update("importing…")
-            self.tasks.start(FolderImported, _import_folder, values, progress=True)
-
-    def _resolve(self, raw: str) -> Path:
-        path = Path(raw).expanduser()
-        return path if path.is_absolute() else self.app.state.home / path
-
-    def _claim(self, task: type[TaskResult]) -> bool:
-        if self.task_running:
-            self.notify(f"Wait for {self.task_running} to finish.", severity="warning")
-            return False
-        self.task_running = task.title
-        return True
-
-    def _park_bar(self, bar_id: str) -> None:
-        """Hide a bar and stop its indeterminate animation (it would keep redrawing while hidden)."""
-        bar = self.query_one(bar_id, ProgressBar)
-        bar.update(total=1, progress=0)
-        bar.display = False
-
-    def on_task_progress(self, message: TaskProgress) -> None:
-        if message.task in BUILDS:
-            bar_id = BUILDS[message.task][0]
-            self.query_one(bar_id, ProgressBar).update(total=message.total or None, progress=message.done)
-
     def on_datasets_listed(self, message: DatasetsListed) -> None:
         self._show_listing(*message.result)
 
     def on_dataset_read(self, message: DatasetRead) -> None:
         self._show_dataset(*message.result)
 
-    def on_coco_classes_read(self, message: CocoClassesRead) -> None:
-        self.task_running = ""
-        categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
-        self.query_one(CocoForm).set_categories(categories)
-        self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
-
-    @on(DemoMade)
-    @on(CocoBuilt)
-    @on(FolderImported)
-    def _dataset_built(self, message: DemoMade | CocoBuilt | FolderImported) -> None:
-        self.task_running = ""
-        path = Path(message.result)
-        bar_id, note_id = BUILDS[type(message)]
-        if note_id is None:
-            self._park_bar(bar_id)
-        else:
-            self.query_one(note_id, Static).update(f"built {path}")
-        self.choose_dataset(path)
-        self.query_one(TabbedContent).active = "tab-datasets"
-        self.action_refresh()
-
     def on_task_failed(self, message: TaskFailed) -> None:
         if message.task in (DatasetsListed, DatasetRead):
             self.query_one("#dataset-counts", Static).update(f"cannot read {self.app.state.data_root}: {message.message}")
             return
-        self.task_running = ""
-        if message.task is DemoMade:
-            self._park_bar("#demo-progress")
-        elif message.task in BUILDS:
-            self.query_one(BUILDS[message.task][0], ProgressBar).update(total=1, progress=0)
-        if message.task is CocoClassesRead:
-            self.query_one("#coco-read-note", Static).update("")
-        self.app.show_failure(f"{message.task.title} failed", message.message)
+        self._build_failed(message)
 
 
 # --- work done in the worker thread ------------------------------------------------------------
@@ -350,34 +200,6 @@ def _read_dataset(path: Path) -> tuple[Path, Any, list[tuple[str, Path]], str]:
         if sample is not None:
             samples.append((name, sample))
     return path, manifest, samples, ""
-
-
-def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
-    """Draw the demo set into ``target``, unless it is already there (then it is only chosen)."""
-    from ...data.demo import make_demo
-    from ...data.store import MANIFEST_NAME
-
-    if (target / MANIFEST_NAME).is_file():
-        return target
-    return make_demo(target, **options)
-
-
-def _read_coco_classes(ann_file: Path, progress: Callable) -> list[tuple[str, int, int]]:
-    from ...data.coco import coco_classes
-
-    return coco_classes(ann_file)
-
-
-def _build_coco(values: dict, progress: Callable) -> Path:
-    from ...data.coco import build_coco
-
-    return build_coco(progress=progress, **values)
-
-
-def _import_folder(values: dict, progress: Callable) -> Path:
-    from ...data.folder import import_folder
-
-    return import_folder(progress=progress, **values)
 
 
 def _first_image(folder: Path, prefix: str) -> Path | None:

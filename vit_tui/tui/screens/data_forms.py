@@ -20,6 +20,11 @@ def _row(label: str, widget) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
 
 
+def _folder_input(home: Path, placeholder: str, field_id: str) -> Input:
+    """A path field that completes folder names under ``home``."""
+    return Input(placeholder=placeholder, id=field_id, compact=True, suggester=PathSuggester(home, folders_only=True))
+
+
 @dataclass(frozen=True)
 class CocoCategory:
     """One COCO category in the picker."""
@@ -46,12 +51,7 @@ class CocoForm(VerticalScroll):
         )
         yield _row(
             "image folder",
-            Input(
-                placeholder="…/train2017",
-                id="coco-images",
-                compact=True,
-                suggester=PathSuggester(self.home, folders_only=True),
-            ),
+            _folder_input(self.home, "…/train2017", "coco-images"),
         )
         yield Horizontal(
             Button("Read classes", id="coco-read", compact=True), Static("", id="coco-read-note"), classes="button-row"
@@ -140,12 +140,7 @@ class FolderForm(VerticalScroll):
         )
         yield _row(
             "folder",
-            Input(
-                placeholder="path/to/images",
-                id="folder-dir",
-                compact=True,
-                suggester=PathSuggester(self.home, folders_only=True),
-            ),
+            _folder_input(self.home, "path/to/images", "folder-dir"),
         )
         yield _row("name", Input("", placeholder="dataset name under data/", id="folder-out", compact=True))
         yield _row("size", Input("64", id="folder-size", compact=True, type="integer"))

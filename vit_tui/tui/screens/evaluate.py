@@ -17,11 +17,10 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets import ContentSwitcher, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...engine.run_query import middle_cut
-from ...errors import UserError
 from ..tasks import TaskFailed, TaskResult
 from ..widgets.confusion import ConfusionView
 from ..widgets.footer import FittingFooter
@@ -30,61 +29,31 @@ from ..widgets.predictions import PredictionsPanel
 from ..widgets.thumbnails import Thumbnail
 from . import evaluate_tools as tools
 from .base import VitScreen
-from .export_model import ExportModelQuestion
+from .evaluate_export import ModelExport, ModelExported
+from .evaluate_mistakes import AttentionReady, MistakesView
+from .evaluate_predict import PredictionsReady, PredictionsSaved, PredictionsView
 
 RUN_LABEL_NAME = 24
 """The most of a run's name the run picker shows (its status follows)."""
 
 
-class RunsListed(TaskResult[list]):
+class RunsListed(TaskResult[list], title="Run-list"):
     """The runs the picker offers, newest first."""
 
-    title = "Run-list"
 
-
-class EvaluationLoaded(TaskResult[tuple]):
+class EvaluationLoaded(TaskResult[tuple], title="Load"):
     """(run folder, its saved evaluation and facts, or None when it has none)."""
 
-    title = "Load"
 
-
-class EvaluationReady(TaskResult[tuple]):
+class EvaluationReady(TaskResult[tuple], title="Evaluate"):
     """(run folder, the evaluation just computed and saved, with its facts)."""
 
-    title = "Evaluate"
 
-
-class ReportExported(TaskResult[list]):
+class ReportExported(TaskResult[list], title="Export"):
     """The report files written for the run."""
 
-    title = "Export"
 
-
-class AttentionReady(TaskResult[tools.AttentionResult]):
-    """The attention rollout over one image."""
-
-
-class PredictionsReady(TaskResult[tools.PredictionsResult]):
-    """The top-5 predictions of the images typed in."""
-
-
-class PredictionsSaved(TaskResult[Path]):
-    """The CSV the predictions were saved to."""
-
-
-class OnnxChecked(TaskResult["str | None"]):
-    """What ONNX export lacks here (None: nothing)."""
-
-    title = "Onnx-check"
-
-
-class ModelExported(TaskResult[object]):
-    """The exported model file and how far its outputs are from PyTorch's."""
-
-    title = "Export-model"
-
-
-class EvaluateScreen(VitScreen):
+class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
     """Scores of the selected run's kept checkpoint on its validation split."""
 
     TITLE = "Evaluate"
@@ -247,26 +216,6 @@ class EvaluateScreen(VitScreen):
         self._note(f"exported to {folder}: {names}")
         self.notify(f"exported {len(self.exported)} files")
 
-    def on_attention_ready(self, message: AttentionReady) -> None:
-        result = message.result
-        self._attention_maps[(result.run_dir, result.image)] = result
-        self._show_attention()
-
-    def on_predictions_ready(self, message: PredictionsReady) -> None:
-        self._predicted(message.result)
-
-    def on_predictions_saved(self, message: PredictionsSaved) -> None:
-        self.query_one(PredictionsPanel).say(f"saved {message.result}")
-        self.notify(f"predictions saved to {message.result}", markup=False)
-
-    def on_onnx_checked(self, message: OnnxChecked) -> None:
-        self._onnx_missing = message.result
-        self._ask_model_format()
-
-    def on_model_exported(self, message: ModelExported) -> None:
-        self.busy = ""
-        self._model_exported(message.result)
-
     def on_task_failed(self, message: TaskFailed) -> None:
         if message.task in (EvaluationReady, ReportExported, ModelExported):
             self.busy = ""
@@ -280,113 +229,6 @@ class EvaluateScreen(VitScreen):
             self.app.show_failure(f"{message.task.title} failed", message.message, message.run_dir)
 
     # --- attention --------------------------------------------------------------------------
-
-    def action_attention(self) -> None:
-        """Show (or hide) the attention rollout over the selected mistake instead of its thumbnail."""
-        self.attention_on = not self.attention_on
-        self.query_one("#mistake-thumb").display = not self.attention_on
-        self.query_one("#mistake-heat").display = self.attention_on
-        if self.attention_on:
-            self._show_attention()
-
-    def _show_attention(self) -> None:
-        """Draw the map of the selected sample: from the cache, or start computing it."""
-        if not self.attention_on:
-            return
-        heat = self.query_one(AttentionHeatMap)
-        if self.run_dir is None or self.sample is None:
-            heat.show_message("no sample: pick a run with mistakes whose images are still there")
-            return
-        cached = self._attention_maps.get((self.run_dir, self.sample))
-        if cached is not None:
-            heat.show_map(cached.image, cached.grid, cached.legend)
-            return
-        heat.show_message("computing the attention rollout…")
-        self.tasks.start(AttentionReady, tools.attention_rollout, self.models, self.run_dir, self.sample)
-
-    # --- predictions ------------------------------------------------------------------------
-
-    @property
-    def predictions_shown(self) -> bool:
-        return self.query_one("#eval-views", ContentSwitcher).current == "eval-predict"
-
-    def action_predict(self) -> None:
-        """Switch to the predictions view and its path field, or back to the scores."""
-        switcher = self.query_one("#eval-views", ContentSwitcher)
-        if self.predictions_shown:
-            switcher.current = "eval-left"
-            if self.run_dir is not None:
-                self._note(f"{self.run_dir.name}: e exports, v evaluates again")
-            return
-        switcher.current = "eval-predict"
-        self.query_one("#predict-path", Input).focus()
-        self._note("enter predicts · → completes the path · esc leaves the field · then p shows the scores again")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "predict-path":
-            return
-        panel = self.query_one(PredictionsPanel)
-        if self.run_dir is None:
-            panel.say("pick a run first (s)")
-            return
-        if not panel.path_text():
-            panel.say("type an image file or a folder of images")
-            return
-        source = panel.resolve(panel.path_text())
-        panel.clear(f"predicting {source.name} with {self.run_dir.name}…")
-        self.tasks.start(PredictionsReady, tools.predict, self.models, self.run_dir, source)
-
-    def _predicted(self, result: tools.PredictionsResult) -> None:
-        if result.run_dir != self.run_dir:
-            return  # the run changed while it worked: these are the old run's answers
-        panel = self.query_one(PredictionsPanel)
-        panel.show_predictions(result.predictions, result.source)
-        if len(result.predictions) > 1:
-            self.query_one("#predict-table", DataTable).focus()
-        else:
-            self.set_focus(None)
-        self._note("e saves the predictions as CSV · p shows the scores again")
-
-    def save_predictions(self) -> None:
-        """Write the predictions shown as CSV into the run's predictions/ folder (in a worker)."""
-        panel = self.query_one(PredictionsPanel)
-        if not panel.predictions or self.run_dir is None:
-            panel.say("nothing to save yet: enter a path first")
-            return
-        self.tasks.start(PredictionsSaved, tools.save_predictions, self.run_dir, panel.source, panel.predictions)
-
-    # --- model export -----------------------------------------------------------------------
-
-    def action_export_model(self) -> None:
-        """Ask TorchScript or ONNX, then export the run's kept checkpoint (verified) in a worker."""
-        if not self._free_with_a_run():
-            return
-        if self._onnx_missing is False:
-            # Importing onnxruntime takes a while: check once, off the UI thread.
-            self.tasks.start(OnnxChecked, tools.onnx_missing)
-            return
-        self._ask_model_format()
-
-    def _ask_model_format(self) -> None:
-        if self.run_dir is None:
-            return
-        missing = self._onnx_missing if isinstance(self._onnx_missing, str) else None
-        self.app.push_screen(ExportModelQuestion(self.run_dir.name, missing), self._export_model_as)
-
-    def _export_model_as(self, fmt: str | None) -> None:
-        if fmt is None or self.run_dir is None or self.busy:
-            return
-        self.busy = "export-model"
-        self._note(f"exporting the model of {self.run_dir.name} as {fmt}, then checking it…")
-        self.tasks.start(ModelExported, tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
-
-    def _model_exported(self, result) -> None:
-        text = (
-            f"{result.fmt} model written to {result.model_path} · max difference from PyTorch "
-            f"{result.max_abs_diff:.1e} (allowed {result.allowed_diff:.1e})"
-        )
-        self._note(text)
-        self.notify(text, title="model exported", timeout=10, markup=False)
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -416,26 +258,6 @@ class EvaluateScreen(VitScreen):
             self.query_one("#mistake-thumb", Thumbnail).set_image(None)
             self.query_one("#mistake-caption", Static).update("no mistakes")
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "mistake-list" and event.option.id is not None:
-            self._show_mistake(int(event.option.id))
-
-    def _show_mistake(self, number: int) -> None:
-        if self.evaluation is None or self.run_dir is None:
-            return
-        mistake = self.evaluation.mistakes[number]
-        path = _mistake_image(self.run_dir, mistake.file, self.app.state.home)
-        self.sample = path
-        self._show_attention()
-        thumb = self.query_one("#mistake-thumb", Thumbnail)
-        try:
-            thumb.set_image(path if path is not None else None)
-        except OSError:
-            thumb.set_image(None)
-        self.query_one("#mistake-caption", Static).update(
-            f"{mistake.file}\ntrue {mistake.true} · said {mistake.predicted} ({mistake.probability:.1%})"
-        )
-
     def _note(self, text: str) -> None:
         self.query_one("#eval-note", Static).update(text)
 
@@ -455,24 +277,6 @@ def _per_class_table(per_class: list[dict]) -> Table:
             str(row["support"]),
         )
     return table
-
-
-def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
-    """The validation image a mistake refers to (file names are relative to the split folder)."""
-    from ...engine.runs import read_config
-
-    if not file_name:
-        return None
-    try:
-        dataset = Path(read_config(run_dir).data.dataset).expanduser()
-    except UserError:
-        return None
-    if not dataset.is_absolute():
-        dataset = home / dataset
-    for candidate in (dataset / "val" / file_name, dataset / file_name, Path(file_name)):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 # --- work done in worker threads ---------------------------------------------------------------
