@@ -24,7 +24,8 @@ from ..errors import UserError
 from ..presets import preset
 from .actions import VitCommands
 from .bridge import progress_rate
-from .controllers import TrainingController
+from .controllers import EvaluationController, TrainingController
+from .screens.base import WIDTH_BREAKPOINTS
 from .screens.data import DataScreen
 from .screens.evaluate import EvaluateScreen
 from .screens.modals import DemoOffer, FailureScreen, HelpScreen, QuitWhileTraining
@@ -127,7 +128,7 @@ class VitApp(App[None]):
     }
     MODES: ClassVar = {name: name for name in SCREEN_NAMES}
     DEFAULT_MODE = "data"
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar = WIDTH_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
 
     # The app-wide selections: screens watch them, and every change is an assignment to one of them.
@@ -149,6 +150,8 @@ class VitApp(App[None]):
         self.theme_order: list[str] = []
         self.training = TrainingController()
         """The run the train screen shows: its status, counts, rate and history, as reactives."""
+        self.evaluation = EvaluationController()
+        """The run the evaluate screen shows: its folder, evaluation and the work under way, as reactives."""
         self.tasks = Tasks(self)
         """The app's own background tasks (warming up the engine)."""
         self.alerts: list[str] = []

@@ -1,6 +1,6 @@
 """State the app keeps for its screens, as reactives they watch.
 
-A controller is owned by the App (``app.training``); the code that learns something new (an
+A controller is owned by the App (``app.training``, ``app.evaluation``); the code that learns something new (an
 engine event, a worker's end) assigns it here, and every screen that shows it watches the
 attribute (``self.watch(app.training, "status", ...)``). A reactive calls its watchers only
 when the value changes, so an unchanged status or count costs no redraw.
@@ -9,6 +9,7 @@ when the value changes, so an unchanged status or count costs no redraw.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.dom import DOMNode
 from textual.reactive import var
@@ -50,3 +51,35 @@ class TrainingController(DOMNode):
         self.epoch = None
         self.step = None
         self.status = status
+
+
+class EvaluationController(DOMNode):
+    """The run the evaluate screen shows: its folder, its scores, and the work under way on it."""
+
+    run_dir: var[Path | None] = var(None)
+    """The run shown (None before one is chosen)."""
+    checkpoint: var[str] = var("")
+    """The checkpoint ``evaluation`` scored (assigned before it)."""
+    evaluation: var[Any] = var(None, init=False, always_update=True)
+    """The run's ``Evaluation`` (None until read or computed); every assignment redraws it."""
+    busy: var[str] = var("")
+    """The work under way on the run: "" (none), "evaluate", "export" or "export-model"."""
+    exported: var[list[Path]] = var(list)
+    """The report files last exported for the run."""
+
+
+def app_controller(name: str, doc: str) -> property:
+    """A screen attribute that is the app's controller ``name``, looked up once (it stays readable after the app has closed)."""
+    key = f"_{name}_controller"
+
+    def controller(screen: DOMNode) -> DOMNode:
+        if key not in screen.__dict__:
+            screen.__dict__[key] = getattr(screen.app, name)
+        return screen.__dict__[key]
+
+    return property(controller, doc=doc)
+
+
+def shown(controller: str, name: str, doc: str) -> property:
+    """A read-only screen attribute that is one reactive of its controller (``screen.<controller>.<name>``)."""
+    return property(lambda screen: getattr(getattr(screen, controller), name), doc=doc)

@@ -48,8 +48,15 @@ class TrainingEnded(TaskResult[RunEnd]):
 
     @property
     def status(self) -> str:
-        """How the run ended (its folder and error are on ``result``)."""
         return self.result.status
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.result.run_dir
+
+    @property
+    def error(self) -> str:
+        return self.result.error
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """The base of the main screens: keys 1-5 first in the footer, then ``?``, then the screen's own.
 
 Each screen has ``tasks`` (``tui.tasks.Tasks``), the app's one way of running blocking work.
+
+Layout follows the terminal's width one way: Textual's horizontal breakpoints give the screen one
+class per width band (``-narrow``, ``-wide``; a screen may add a wider band of its own) and the
+screens' stylesheets have a rule per class. Only widgets that redraw their own content (the runs
+table fitting its columns) handle resizes themselves.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ..tasks import Tasks
+
+WIDTH_BREAKPOINTS: list[tuple[int, str]] = [(0, "-narrow"), (110, "-wide")]
+"""The app's width bands: from 110 columns the train screen's table and charts stand side by side."""
 
 NAV_BINDINGS: list[BindingType] = [
     Binding("1", "app.goto('data')", "Data"),

@@ -1,7 +1,8 @@
 """Data screen (1): the datasets found, their counts and sample thumbnails, and the builders.
 
 Building (demo set, COCO subset, folder import) runs in a thread worker that reports
-progress as messages; the functions themselves come from ``vit_tui.data``.
+progress as messages; the functions themselves come from ``vit_tui.data``. The builders are
+``data_builders``' (a mixin), their forms ``data_forms``'; the stylesheet is ``data.tcss``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DatasetRead(TaskResult[tuple]):
 class DataScreen(DatasetBuilders, VitScreen):
     """Datasets under ``<home>/data`` and the ways to make one."""
 
+    CSS_PATH = "data.tcss"
     TITLE = "Data"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "make_demo", "Demo"),

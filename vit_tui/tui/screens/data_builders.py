@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import on
 from textual.widgets import Button, Input, ProgressBar, Static, TabbedContent
 
 from ..tasks import TaskFailed, TaskProgress, TaskResult
@@ -139,9 +138,16 @@ class DatasetBuilders:
         self.query_one(CocoForm).set_categories(categories)
         self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
 
-    @on(DemoMade)
-    @on(CocoBuilt)
-    @on(FolderImported)
+    # Named handlers, not ``@on``: Textual collects decorated handlers only from classes it builds, not from a mixin.
+    def on_demo_made(self, message: DemoMade) -> None:
+        self._dataset_built(message)
+
+    def on_coco_built(self, message: CocoBuilt) -> None:
+        self._dataset_built(message)
+
+    def on_folder_imported(self, message: FolderImported) -> None:
+        self._dataset_built(message)
+
     def _dataset_built(self, message: DemoMade | CocoBuilt | FolderImported) -> None:
         self.task_running = ""
         path = Path(message.result)

@@ -13,11 +13,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static, Switch
 from textual.widgets.selection_list import Selection
 
+from ..widgets.form import FieldRow
 from ..widgets.paths import PathSuggester
 
 
 def _row(label: str, widget) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
+    return FieldRow(Label(label, classes="field-label"), widget)
 
 
 def _folder_input(home: Path, placeholder: str, field_id: str) -> Input:
@@ -34,7 +35,25 @@ class CocoCategory:
     images: int
 
 
-class CocoForm(VerticalScroll):
+class BuilderForm(VerticalScroll):
+    """What the builders' forms share: rows of fields, a help line, and the buttons lined up under the fields."""
+
+    DEFAULT_CSS = """
+    BuilderForm .form-help {
+        color: $text-muted;
+        margin: 0 0 1 0;
+    }
+    BuilderForm .button-row {
+        height: auto;
+        margin: 0 0 1 22;
+    }
+    BuilderForm .button-row Button {
+        margin: 0 1 0 0;
+    }
+    """
+
+
+class CocoForm(BuilderForm):
     """Annotation file, image folder, the class picker with a filter, counts, split, size, seed."""
 
     def __init__(self, home: Path) -> None:
@@ -125,7 +144,7 @@ class CocoForm(VerticalScroll):
         }
 
 
-class FolderForm(VerticalScroll):
+class FolderForm(BuilderForm):
     """An image folder (class subfolders or ``<class>_*.jpg``) to import as a dataset."""
 
     def __init__(self, home: Path) -> None:

@@ -5,6 +5,11 @@ otherwise ``evaluate_run`` in a thread worker (then saved, so the next look is i
 With the run's model (loaded once, in a worker) it also shows the attention rollout over the
 selected mistake (``a``), predicts image files typed into the predictions view (``p``), and
 exports the model as TorchScript or ONNX (``x``).
+
+The run shown, its evaluation and the work under way live in the app's ``EvaluationController``
+(``app.evaluation``), whose ``evaluation`` this screen watches to draw the scores. The mistakes pane,
+the predictions view and the model export are mixins of their own (``evaluate_mistakes``,
+``evaluate_predict``, ``evaluate_export``). Its stylesheet is ``evaluate.tcss``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from textual.widgets import ContentSwitcher, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...engine.run_query import middle_cut
+from ..controllers import app_controller, shown
 from ..tasks import TaskFailed, TaskResult
 from ..widgets.confusion import ConfusionView
 from ..widgets.footer import FittingFooter
@@ -56,6 +62,7 @@ class ReportExported(TaskResult[list], title="Export"):
 class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
     """Scores of the selected run's kept checkpoint on its validation split."""
 
+    CSS_PATH = "evaluate.tcss"
     TITLE = "Evaluate"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export", tooltip="export the report files; in the predictions view, the CSV"),
@@ -66,12 +73,14 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
         Binding("x", "export_model", "Model file", tooltip="export the model as TorchScript or ONNX, verified"),
     ]
 
+    evaluating = app_controller("evaluation", "The run shown here, as the app's controller holds it.")
+    run_dir = shown("evaluating", "run_dir", "The run shown (None before one is chosen).")
+    evaluation = shown("evaluating", "evaluation", "The run's scores (None until read or computed).")
+    busy = shown("evaluating", "busy", 'The work under way on the run ("" when none is).')
+    exported = shown("evaluating", "exported", "The report files last exported for the run.")
+
     def __init__(self) -> None:
         super().__init__(name="evaluate")
-        self.run_dir: Path | None = None
-        self.evaluation = None
-        self.exported: list[Path] = []
-        self.busy = ""
         self._evaluate_when_shown = False
         self._run_choices: set[str] = set()
         """The runs the picker lists (paths as text)."""
@@ -99,12 +108,13 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
                 yield Thumbnail(id="mistake-thumb")
                 yield AttentionHeatMap(id="mistake-heat")
                 yield Static("", id="mistake-caption", markup=False)
-        yield Static("", id="eval-note", markup=False)
+        yield Static("", id="eval-note", classes="screen-note", markup=False)
         yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#mistake-heat").display = False
         self.watch(self.app, "run_dir", self._run_chosen)
+        self.watch(self.evaluating, "evaluation", self._show_evaluation, init=False)
 
     def on_screen_resume(self) -> None:
         # Runs may have appeared since the list was read; reading it is a worker's job.
@@ -150,8 +160,8 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
 
     def show_run(self, run_dir: Path) -> None:
         """Show the run's saved evaluation (read in a worker), or compute it."""
-        self.run_dir = run_dir
-        self.exported = []
+        self.evaluating.run_dir = run_dir
+        self.evaluating.exported = []
         self.sample = None
         self.query_one(PredictionsPanel).clear(f"predictions use {run_dir.name}: enter a path")
         self.tasks.start(EvaluationLoaded, _load, run_dir, run_dir=run_dir)
@@ -160,7 +170,7 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
         if run_dir != self.run_dir:
             return
         if loaded is not None:
-            self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+            self._take_evaluation(loaded)
             self._note(f"{run_dir.name}: e exports, v evaluates again")
         elif self.app.screen is self:
             self.action_evaluate()
@@ -180,7 +190,7 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
         """Evaluate the run's kept checkpoint again (in a worker)."""
         if not self._free_with_a_run():
             return
-        self.busy = "evaluate"
+        self.evaluating.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
         self.tasks.start(EvaluationReady, _evaluate, self.run_dir, run_dir=self.run_dir)
 
@@ -191,7 +201,7 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
             return
         if not self._free_with_a_run():
             return
-        self.busy = "export"
+        self.evaluating.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
         self.tasks.start(ReportExported, _export, self.run_dir, run_dir=self.run_dir)
 
@@ -202,15 +212,15 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
         self._loaded(*message.result)
 
     def on_evaluation_ready(self, message: EvaluationReady) -> None:
-        self.busy = ""
+        self.evaluating.busy = ""
         run_dir, loaded = message.result
         if run_dir == self.run_dir and loaded is not None:
-            self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+            self._take_evaluation(loaded)
             self._note(f"evaluated {run_dir.name}: e exports")
 
     def on_report_exported(self, message: ReportExported) -> None:
-        self.busy = ""
-        self.exported = list(message.result)
+        self.evaluating.busy = ""
+        self.evaluating.exported = list(message.result)
         names = ", ".join(p.name for p in self.exported)
         folder = self.exported[0].parent if self.exported else self.run_dir
         self._note(f"exported to {folder}: {names}")
@@ -218,7 +228,7 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
 
     def on_task_failed(self, message: TaskFailed) -> None:
         if message.task in (EvaluationReady, ReportExported, ModelExported):
-            self.busy = ""
+            self.evaluating.busy = ""
         if message.task is AttentionReady:
             self.query_one(AttentionHeatMap).show_message(f"no attention map: {message.message}")
         elif message.task in (PredictionsReady, PredictionsSaved):
@@ -232,8 +242,14 @@ class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
 
     # --- drawing ------------------------------------------------------------------------------
 
-    def _show_evaluation(self, evaluation, checkpoint: str) -> None:
-        self.evaluation = evaluation
+    def _take_evaluation(self, loaded: tuple) -> None:
+        """Hand a read or computed evaluation (with its facts) to the controller, which redraws it here."""
+        self.evaluating.checkpoint = loaded[1].get("checkpoint", "")
+        self.evaluating.evaluation = loaded[0]
+
+    def _show_evaluation(self, evaluation) -> None:
+        """Draw the run's scores (the controller's ``evaluation`` watcher)."""
+        checkpoint = self.evaluating.checkpoint
         # Short enough for the half of an 80-column bar the run picker leaves; the tooltip says the rest.
         which = f" · {checkpoint}" if checkpoint else ""
         line = self.query_one("#eval-accuracy", Static)

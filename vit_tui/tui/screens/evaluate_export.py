@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..controllers import EvaluationController
 from ..tasks import TaskResult
 from . import evaluate_tools as tools
 from .export_model import ExportModelQuestion
@@ -25,6 +26,7 @@ class ModelExport:
 
     run_dir: Path | None
     busy: str
+    evaluating: EvaluationController
     _onnx_missing: str | None | bool
 
     def on_onnx_checked(self, message: OnnxChecked) -> None:
@@ -32,7 +34,7 @@ class ModelExport:
         self._ask_model_format()
 
     def on_model_exported(self, message: ModelExported) -> None:
-        self.busy = ""
+        self.evaluating.busy = ""
         self._model_exported(message.result)
 
     # --- model export -----------------------------------------------------------------------
@@ -56,7 +58,7 @@ class ModelExport:
     def _export_model_as(self, fmt: str | None) -> None:
         if fmt is None or self.run_dir is None or self.busy:
             return
-        self.busy = "export-model"
+        self.evaluating.busy = "export-model"
         self._note(f"exporting the model of {self.run_dir.name} as {fmt}, then checking it…")
         self.tasks.start(ModelExported, tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
 

@@ -24,7 +24,7 @@ from ...errors import UserError
 from ...presets import PRESETS, preset
 from ..tasks import TaskResult
 from ..widgets.form import ConfigField, field_id
-from .base import VitScreen
+from .base import WIDTH_BREAKPOINTS, VitScreen
 
 FORM_KEYS = ["data.dataset"] + [k for k in cfgmod.all_keys() if k.startswith(("model.", "train."))]
 DEFAULT_CONFIG_FILE = "vit-tui.toml"
@@ -51,6 +51,10 @@ class ModelSummaryReady(TaskResult[str]):
 class ModelScreen(VitScreen):
     """The config form with presets, inline errors, a live summary, and TOML save/load."""
 
+    CSS_PATH = "model.tcss"
+    # Narrower screens would squeeze the descriptions into a few letters a line: they move to one
+    # line under the form, for the focused field.
+    HORIZONTAL_BREAKPOINTS: ClassVar = [*WIDTH_BREAKPOINTS, (INLINE_DOCS_MIN_WIDTH, "-docs-inline")]
     TITLE = "Model"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Start"),
@@ -129,11 +133,6 @@ class ModelScreen(VitScreen):
             self._show_config(cfg)
 
     # --- help for the focused field -----------------------------------------------------------
-
-    def on_resize(self) -> None:
-        # Narrower screens would squeeze the descriptions into a few letters a line: they move to
-        # one line under the form, for the focused field.
-        self.set_class(self.size.width >= INLINE_DOCS_MIN_WIDTH, "-docs-inline")
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         field = next((node for node in event.widget.ancestors_with_self if isinstance(node, ConfigField)), None)

@@ -14,6 +14,9 @@ collapses (enter, → and ←); its detail pane is the study's leaderboard. Mark
 combinations and pressing c tells whether they differ by more than the seed-to-seed spread.
 R starts the course experiment (``study.api.reproduce``) and w a sweep (``study.api.sweep``, from
 its dialog) in a thread worker; the progress shows above the hints and x stops it.
+
+The screen holds the state and the detail pane; the table, filter and sort are ``runs_list``'s
+and the studies started from here ``runs_studies``' (mixins). Its stylesheet is ``runs.tcss``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..widgets.footer import FittingFooter
 from ..widgets.run_detail import detail_text
 from ..widgets.study_progress import StudyProgress
 from ..widgets.study_view import leaderboard_table
-from .base import VitScreen
+from .base import WIDTH_BREAKPOINTS, VitScreen
 from .compare import MAX_RUNS
 from .runs_list import COLUMNS, SIDE_BY_SIDE_MIN_WIDTH, RunList
 from .runs_studies import StudyLauncher
@@ -58,6 +61,8 @@ class RunsCompared(TaskResult[tuple]):
 class RunsScreen(RunList, StudyLauncher, VitScreen):
     """The run list and the highlighted run's details."""
 
+    CSS_PATH = "runs.tcss"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [*WIDTH_BREAKPOINTS, (SIDE_BY_SIDE_MIN_WIDTH, "-side-by-side")]
     TITLE = "Runs"
     AUTO_FOCUS = "#runs-table"
     BINDINGS: ClassVar[list[BindingType]] = [  # most useful first: a narrow footer keeps the first ones
@@ -110,7 +115,7 @@ class RunsScreen(RunList, StudyLauncher, VitScreen):
             with VerticalScroll(id="run-detail"):
                 yield Static("", id="run-detail-text")
         yield StudyProgress(id="study-progress")
-        yield Static("", id="runs-note")
+        yield Static("", id="runs-note", classes="screen-note")
         yield FittingFooter()
 
     def on_mount(self) -> None:
@@ -122,7 +127,7 @@ class RunsScreen(RunList, StudyLauncher, VitScreen):
         self.action_refresh()
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width >= SIDE_BY_SIDE_MIN_WIDTH, "-side-by-side")
+        # The table cuts its cells to the width it has (the side-by-side class comes from the breakpoints).
         if self.rows:
             self._fill_table(set())
 

@@ -2,7 +2,8 @@
 
 Training runs in one thread worker that calls the engine with the bridge sink, so events
 reach the screen only as messages. A detached run is followed by polling its events file;
-both feed the same ``show_event``, so the view is the same either way.
+both feed the same ``show_event``, so the view is the same either way. Detached runs are
+``train_follow``'s, the drawing ``train_view``'s (mixins); the stylesheet is ``train.tcss``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ...engine.events import (
 from ...engine.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
-from ..controllers import TrainingController
+from ..controllers import app_controller, shown
 from ..messages import RunEnd, TrainEvent, TrainingEnded, TrainProgress
 from ..widgets.epochs import EpochTable
 from ..widgets.footer import FittingFooter
@@ -41,11 +42,6 @@ from .train_follow import ENDED, DetachedRuns
 from .train_view import TrainView
 
 
-def _shown(name: str, doc: str) -> property:
-    """A read-only view of one attribute of the app's ``TrainingController`` (the screen's ``training``)."""
-    return property(lambda screen: getattr(screen.training, name), doc=doc)
-
-
 class TrainScreen(DetachedRuns, TrainView, VitScreen):
     """Live training: progress, sparklines, the per-epoch table and the curves."""
 
@@ -54,6 +50,7 @@ class TrainScreen(DetachedRuns, TrainView, VitScreen):
     note_text: var[str] = var("")
     """The note under the charts."""
 
+    CSS_PATH = "train.tcss"
     TITLE = "Train"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "start", "Train"),
@@ -81,7 +78,6 @@ class TrainScreen(DetachedRuns, TrainView, VitScreen):
         self._await_new_start = False
         self._follow_since = 0.0
         self._pid = 0
-        self._training: TrainingController | None = None
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
@@ -112,7 +108,7 @@ class TrainScreen(DetachedRuns, TrainView, VitScreen):
             with Vertical(id="train-charts"):
                 yield ChartView("loss by epoch", id="train-chart")
                 yield ChartView("accuracy by epoch", id="train-acc-chart")
-        yield Static("", id="train-note")
+        yield Static("", id="train-note", classes="screen-note")
         yield FittingFooter()
 
     def on_mount(self) -> None:
@@ -136,18 +132,12 @@ class TrainScreen(DetachedRuns, TrainView, VitScreen):
 
     # --- state ------------------------------------------------------------------------------
 
-    @property
-    def training(self) -> TrainingController:
-        """The run shown here, as the app's controller holds it (kept: it is read after the app has closed)."""
-        if self._training is None:
-            self._training = self.app.training
-        return self._training
-
-    status = _shown("status", "idle, starting, training (in this app), following (a detached run), or how it ended.")
-    run_dir = _shown("run_dir", "The folder of the run shown (None until it has one).")
-    run_name = _shown("run_name", "The run's name.")
-    device = _shown("device", "Device, precision and step path of the run shown.")
-    history = _shown("history", "The run's finished epochs.")
+    training = app_controller("training", "The run shown here, as the app's controller holds it.")
+    status = shown("training", "status", "idle, starting, training, following (a detached run), or how it ended.")
+    run_dir = shown("training", "run_dir", "The folder of the run shown (None until it has one).")
+    run_name = shown("training", "run_name", "The run's name.")
+    device = shown("training", "device", "Device, precision and step path of the run shown.")
+    history = shown("training", "history", "The run's finished epochs.")
 
     @property
     def training_in_app(self) -> bool:
@@ -271,20 +261,19 @@ class TrainScreen(DetachedRuns, TrainView, VitScreen):
             return  # already taken in, or the end of an earlier run
         self._worker = None
         detach, self._detach_requested = self._detach_requested, False
-        end = ended.result
-        if end.run_dir is not None:
-            self.training.run_dir = end.run_dir
-        if end.status == "failed":
+        if ended.run_dir is not None:
+            self.training.run_dir = ended.run_dir
+        if ended.status == "failed":
             self._set_status("failed")
-            self.last_error = end.error
+            self.last_error = ended.error
             if not self._failure_shown:
                 self._failure_shown = True
-                self.app.show_failure("Training failed", end.error, self.run_dir)
+                self.app.show_failure("Training failed", ended.error, self.run_dir)
             return
-        if detach and end.status == "interrupted" and self.run_dir is not None:
+        if detach and ended.status == "interrupted" and self.run_dir is not None:
             self.resume_run(self.run_dir)
             return
-        self._set_status(end.status)
+        self._set_status(ended.status)
 
 def _train(cfg: RunConfig, runs_root: Path, sink: MessageSink, cancel: threading.Event) -> RunEnd:
     """Train in this thread; a failure comes back as the run's end (the app stays up and shows what broke)."""
