@@ -25,6 +25,7 @@ from vit_tui.engine.telemetry.events import null_sink
 from vit_tui.engine.train.trainer import train
 from vit_tui.tui.actions import MAIN_ACTIONS
 from vit_tui.tui.app import VitApp
+from vit_tui.tui.screens.evaluate_predict import PredictionsReady
 from vit_tui.tui.screens.export_model import ExportModelQuestion
 from vit_tui.tui.screens.modals import HelpScreen
 from vit_tui.tui.widgets.heatmap import AttentionHeatMap
@@ -59,7 +60,7 @@ async def predict(pilot, app: VitApp, path: str) -> PredictionsPanel:
     field.focus()
     field.value = path
     await pilot.press("enter")
-    await wait_until(pilot, lambda: not screen.task_busy("predict"))
+    await wait_until(pilot, lambda: not screen.tasks.busy(PredictionsReady))
     await pilot.pause()
     return screen.query_one(PredictionsPanel)
 
@@ -166,7 +167,7 @@ async def test_predictions_of_a_run_switched_away_from_mid_work_are_dropped(home
             await pilot.pause()
             app.run_dir = home / "runs" / "other"
             await pilot.pause()
-        worker = screen._tasks["predict"]
+        worker = screen.tasks.worker(PredictionsReady)
         await wait_until(pilot, lambda: worker.is_finished)
         await pilot.pause()
         panel = screen.query_one(PredictionsPanel)

@@ -1,4 +1,4 @@
-"""Packaging of the app: every package folder is listed, the theme files and stylesheet ship."""
+"""Packaging of the app: every package folder is listed, the theme files and stylesheets ship."""
 
 from __future__ import annotations
 
@@ -36,6 +36,46 @@ def test_themes_folder_maps_to_vit_tui_themes_with_its_files():
     assert "*.toml" in tools["package-data"]["vit_tui.themes"]
     assert "*.tcss" in tools["package-data"]["vit_tui.tui"]
     assert {p.name for p in (ROOT / "themes").glob("*.toml")} >= {"dark.toml", "light.toml", "high-contrast.toml"}
+
+
+def _classes_with_stylesheets() -> list[type]:
+    """The app and every screen class in vit_tui.tui (each module imported, so every class is defined)."""
+    import importlib
+    import pkgutil
+
+    from textual.app import App
+    from textual.screen import Screen
+
+    import vit_tui.tui
+
+    for module in pkgutil.walk_packages(vit_tui.tui.__path__, "vit_tui.tui."):
+        importlib.import_module(module.name)
+    found, pending = [], [App, Screen]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("vit_tui.") and cls.CSS_PATH:
+            found.append(cls)
+    return found
+
+
+def test_every_stylesheet_a_screen_or_the_app_names_exists_and_ships():
+    import fnmatch
+    import inspect
+
+    package_data = _setuptools()["package-data"]
+    classes = _classes_with_stylesheets()
+    assert {cls.__name__ for cls in classes} >= {"VitApp", "RunsScreen", "EvaluateScreen"}
+    for cls in classes:
+        paths = cls.CSS_PATH if isinstance(cls.CSS_PATH, list) else [cls.CSS_PATH]
+        for name in paths:
+            path = (Path(inspect.getfile(cls)).parent / name).resolve()
+            assert path.is_file(), f"{cls.__name__}.CSS_PATH names {name}, which is not there"
+            package = ".".join(path.parent.relative_to(ROOT).parts)
+            patterns = package_data.get(package, [])
+            assert any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns), (
+                f"{path.relative_to(ROOT)} does not ship: add it to [tool.setuptools.package-data] {package!r}"
+            )
 
 
 @pytest.mark.slow

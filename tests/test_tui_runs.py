@@ -15,6 +15,7 @@ from tui_fixtures import (
 from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens.compare import CompareScreen
+from vit_tui.tui.screens.runs import RunDetailsRead, RunsScanned
 from vit_tui.tui.widgets.confusion import ConfusionView
 from vit_tui.tui.widgets.plot import ChartView
 
@@ -157,7 +158,7 @@ async def test_the_list_reads_only_changed_runs_and_updates_their_rows(home):
         listing = screen._listing
         reads = listing.reads
         screen.action_refresh()
-        await wait_until(pilot, lambda: not screen.task_busy("scan"), 10)
+        await wait_until(pilot, lambda: not screen.tasks.busy(RunsScanned), 10)
         assert listing.reads == reads, "an unchanged folder is not read again"
         run = home / "runs" / "cut-short"
         RunFolder(run).write_summary({**RunFolder(run).read_summary(), "epochs_done": 3, "status": "interrupted", "started": "changed"})
@@ -183,12 +184,12 @@ async def test_a_late_result_of_an_earlier_highlight_is_ignored(home):
             release.wait(10)
             return run_details(path)
 
-        slow = screen.run_task("details", slow_details, first)
+        slow = screen.tasks.start(RunDetailsRead, slow_details, first)
         screen.query_one("#runs-table", DataTable).move_cursor(row=1)
         await wait_until(pilot, lambda: screen.details.path == second, 10)
         # The cursor goes back to the first run, but the slow read was replaced by a newer start.
-        screen.run_task("details", run_details, second)
-        await wait_until(pilot, lambda: not screen.task_busy("details"), 10)
+        screen.tasks.start(RunDetailsRead, run_details, second)
+        await wait_until(pilot, lambda: not screen.tasks.busy(RunDetailsRead), 10)
         release.set()
         await wait_until(pilot, lambda: not slow.is_running, 10)
         await pilot.pause(0.2)

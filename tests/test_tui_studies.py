@@ -28,8 +28,9 @@ from vit_tui.study.results import compare_combinations, leaderboard
 from vit_tui.study.stats import pm
 from vit_tui.tui.app import VitApp
 from vit_tui.tui.screens import data as data_screen
+from vit_tui.tui.screens.data import DatasetsListed
 from vit_tui.tui.screens.modals import HelpScreen, QuitWhileTraining
-from vit_tui.tui.screens.model import ModelScreen
+from vit_tui.tui.screens.model import DevicesCounted, ModelScreen
 from vit_tui.tui.screens.study_dialogs import ReproduceDialog
 from vit_tui.tui.widgets.study_progress import StudyProgress
 
@@ -213,7 +214,7 @@ async def test_processes_field_shows_only_with_several_devices(tmp_path, monkeyp
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         model = app.screen
-        await wait_until(pilot, lambda: not model.task_busy("devices"), 30)
+        await wait_until(pilot, lambda: not model.tasks.busy(DevicesCounted), 30)
         await pilot.pause()
         assert not model.query_one("#processes", Select).display and model.processes == 1
     monkeypatch.setattr(ModelScreen, "count_devices", staticmethod(lambda: 2))
@@ -249,7 +250,7 @@ async def test_the_data_screen_lists_in_a_worker_so_keys_work_meanwhile(tmp_path
         data = app.screen
         await pilot.press("2")
         await wait_until(pilot, lambda: app.screen.name == "model", 5)
-        assert data.datasets == [] and data.task_busy("list")
+        assert data.datasets == [] and data.tasks.busy(DatasetsListed)
         release.set()
         await wait_until(pilot, lambda: [p.name for p in data.datasets] == ["tiny"], 10)
 

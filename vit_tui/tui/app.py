@@ -24,6 +24,8 @@ from ..errors import UserError
 from ..presets import preset
 from .actions import VitCommands
 from .bridge import progress_rate
+from .controllers import EvaluationController, TrainingController
+from .screens.base import WIDTH_BREAKPOINTS
 from .screens.data import DataScreen
 from .screens.evaluate import EvaluateScreen
 from .screens.modals import DemoOffer, FailureScreen, HelpScreen, QuitWhileTraining
@@ -32,6 +34,7 @@ from .screens.runs import RunsScreen
 from .screens.train import TrainScreen
 from .settings import load_settings, save_setting
 from .state import DEFAULT_PRESET, AppState
+from .tasks import TaskResult, Tasks
 from .themes import DEFAULT_THEME, load_themes
 
 SCREEN_NAMES = ("data", "model", "train", "evaluate", "runs")
@@ -85,6 +88,17 @@ def prepare_environment(environ: MutableMapping[str, str] = os.environ) -> None:
     progress_rate(environ)  # a bad value is reported now, not by the first run
 
 
+class EngineWarmed(TaskResult[None]):
+    """The engine (and torch) is imported; nothing waits for it, the first train or evaluate is only quicker."""
+
+
+def _import_engine() -> None:
+    """Import the engine (and torch) in the background so the first train or evaluate is quick."""
+    import vit_tui.engine.infer.evaluate  # noqa: F401
+    import vit_tui.engine.train.trainer  # noqa: F401
+    import vit_tui.model.summary  # noqa: F401
+
+
 def _start_process_helpers() -> None:
     """Start multiprocessing's resource tracker while stderr is still the real one.
 
@@ -114,7 +128,7 @@ class VitApp(App[None]):
     }
     MODES: ClassVar = {name: name for name in SCREEN_NAMES}
     DEFAULT_MODE = "data"
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar = WIDTH_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
 
     # The app-wide selections: screens watch them, and every change is an assignment to one of them.
@@ -125,7 +139,7 @@ class VitApp(App[None]):
     form_errors: var[dict[str, str]] = var(dict)
     """Problems the model form has (key -> why); training waits until there are none."""
     smoothing: var[float] = var(0.0)
-    """The EMA weight curves and sparklines are drawn with (``engine.telemetry.smoothing``; remembered in settings)."""
+    """The EMA weight curves and sparklines are drawn with (``engine.smoothing``; remembered in settings)."""
 
     def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
         super().__init__()
@@ -134,13 +148,19 @@ class VitApp(App[None]):
         self.demo_options = demo_options or {}
         self.offer_demo = offer_demo
         self.theme_order: list[str] = []
+        self.training = TrainingController()
+        """The run the train screen shows: its status, counts, rate and history, as reactives."""
+        self.evaluation = EvaluationController()
+        """The run the evaluate screen shows: its folder, evaluation and the work under way, as reactives."""
+        self.tasks = Tasks(self)
+        """The app's own background tasks (warming up the engine)."""
         self.alerts: list[str] = []
         """What was written to the terminal to tell of endings (``alerts.announce``), oldest first."""
 
     # --- start-up -------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self._warm_up()
+        self.tasks.start(EngineWarmed, _import_engine)
         self._register_themes(load_themes())
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.smoothing = float(load_settings().get("smoothing", 0.0))
@@ -150,13 +170,6 @@ class VitApp(App[None]):
         if self.offer_demo:
             self.offer_demo = False
             self.push_screen(DemoOffer(), self._demo_answer)
-
-    @work(thread=True, group="warm-up", exit_on_error=False)
-    def _warm_up(self) -> None:
-        """Import the engine (and torch) in the background so the first train or evaluate is quick."""
-        import vit_tui.engine.infer.evaluate  # noqa: F401
-        import vit_tui.engine.train.trainer  # noqa: F401
-        import vit_tui.model.summary  # noqa: F401
 
     def _register_themes(self, themes: list[Theme]) -> None:
         for theme in themes:

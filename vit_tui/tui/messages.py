@@ -2,7 +2,7 @@
 
 Only ``post_message`` crosses from a worker thread to the UI. Progress-like messages may be
 replaced by a newer one of the same kind while still queued (``can_replace``); messages that
-carry data (epoch results, evaluations, failures) never are.
+carry data (epoch results, a run's end) never are. Task results are in ``tasks``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from textual.message import Message
 
 from ..engine.telemetry.events import Event, StepsLogged
+from .tasks import TaskResult
 
 
 @dataclass
@@ -33,56 +34,29 @@ class TrainProgress(Message):
         return isinstance(message, TrainProgress)
 
 
-@dataclass
-class TrainingEnded(Message):
-    """The training worker returned: ``status`` is finished, interrupted or failed."""
+@dataclass(frozen=True)
+class RunEnd:
+    """How an in-app training worker ended: finished, interrupted or failed (with why)."""
 
     status: str
     run_dir: Path | None
     error: str = ""
-    token: int = 0
-    """Which start of the train screen this worker belongs to; a late message of an earlier run is ignored."""
 
 
-@dataclass
-class TaskProgress(Message):
-    """Progress of a data task (build, import, demo): ``done`` of ``total`` items."""
+class TrainingEnded(TaskResult[RunEnd]):
+    """The training worker returned; a late one of an earlier start is dropped by the task pattern."""
 
-    task: str
-    done: int
-    total: int
-    note: str = ""
+    @property
+    def status(self) -> str:
+        return self.result.status
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, TaskProgress) and message.task == self.task
+    @property
+    def run_dir(self) -> Path | None:
+        return self.result.run_dir
 
-
-@dataclass
-class TaskDone(Message):
-    """A background task finished; ``result`` is what its function returned."""
-
-    task: str
-    result: Any = None
-    worker: Any = None
-    """The worker that computed it (``VitScreen.is_current`` compares it with the task's newest)."""
-
-
-@dataclass
-class TaskFailed(Message):
-    """A background task failed; the app shows ``message`` (and ``run_dir`` when there is one)."""
-
-    task: str
-    message: str
-    run_dir: Path | None = None
-    worker: Any = None
-    """The worker that failed (``VitScreen.is_current`` compares it with the task's newest)."""
-
-
-@dataclass
-class SummaryReady(Message):
-    """The model summary text computed in a worker."""
-
-    text: str
+    @property
+    def error(self) -> str:
+        return self.result.error
 
 
 @dataclass

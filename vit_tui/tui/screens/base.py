@@ -1,24 +1,24 @@
 """The base of the main screens: keys 1-5 first in the footer, then ``?``, then the screen's own.
 
-It also holds the app's one way of running blocking work: ``run_task`` runs a function in a
-thread worker, its result comes back as a ``TaskDone`` (or ``TaskFailed``) message carrying that
-worker, and ``is_current`` tells whether the message is from the newest start of its task, so a
-late result of an earlier start never overwrites a newer one.
+Each screen has ``tasks`` (``tui.tasks.Tasks``), the app's one way of running blocking work.
+
+Layout follows the terminal's width one way: Textual's horizontal breakpoints give the screen one
+class per width band (``-narrow``, ``-wide``; a screen may add a wider band of its own) and the
+screens' stylesheets have a rule per class. Only widgets that redraw their own content (the runs
+table fitting its columns) handle resizes themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.worker import Worker, get_current_worker
 
-from ...errors import UserError
-from ..messages import TaskDone, TaskFailed
+from ..tasks import Tasks
+
+WIDTH_BREAKPOINTS: list[tuple[int, str]] = [(0, "-narrow"), (110, "-wide")]
+"""The app's width bands: from 110 columns the train screen's table and charts stand side by side."""
 
 NAV_BINDINGS: list[BindingType] = [
     Binding("1", "app.goto('data')", "Data"),
@@ -38,37 +38,9 @@ class VitScreen(Screen):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._tasks: dict[str, Worker] = {}
+        self.tasks = Tasks(self)
+        """The screen's background tasks (each result comes back as its own message)."""
 
     def action_leave_field(self) -> None:
         """Take the focus off a text field, so single-key shortcuts work again."""
         self.set_focus(None)
-
-    def run_task(self, task: str, function: Callable[..., Any], *args: Any, run_dir: Path | None = None) -> Worker:
-        """Run ``function(*args)`` in a thread; its result comes back as ``TaskDone`` or ``TaskFailed``."""
-        worker = self.run_worker(
-            partial(_task_body, self, task, function, args, run_dir), thread=True, group=task, exit_on_error=False
-        )
-        self._tasks[task] = worker
-        return worker
-
-    def is_current(self, message: TaskDone | TaskFailed) -> bool:
-        """True when ``message`` comes from the newest start of its task (older results are stale)."""
-        return message.worker is not None and self._tasks.get(message.task) is message.worker
-
-    def task_busy(self, task: str) -> bool:
-        """True while the newest start of ``task`` has not finished."""
-        worker = self._tasks.get(task)
-        return worker is not None and worker.is_running
-
-
-def _task_body(screen: Screen, task: str, function: Callable[..., Any], args: tuple, run_dir: Path | None) -> None:
-    worker = get_current_worker()
-    try:
-        result = function(*args)
-    except UserError as exc:
-        screen.post_message(TaskFailed(task, str(exc), run_dir, worker=worker))
-    except Exception as exc:  # shown in the app, never raised through it
-        screen.post_message(TaskFailed(task, f"{type(exc).__name__}: {exc}", run_dir, worker=worker))
-    else:
-        screen.post_message(TaskDone(task, result, worker=worker))

@@ -47,6 +47,7 @@ TAGS = "ABCDEF"
 class CompareScreen(VitScreen):
     """Two or more runs side by side; esc goes back to the run list."""
 
+    CSS_PATH = "compare.tcss"
     TITLE = "Compare"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),

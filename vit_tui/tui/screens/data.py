@@ -1,13 +1,12 @@
 """Data screen (1): the datasets found, their counts and sample thumbnails, and the builders.
 
 Building (demo set, COCO subset, folder import) runs in a thread worker that reports
-progress as messages; the functions themselves come from ``vit_tui.data``.
+progress as messages; the functions themselves come from ``vit_tui.data``. The builders are
+``data_builders``' (a mixin), their forms ``data_forms``'; the stylesheet is ``data.tcss``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,21 +15,29 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, ItemGrid, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Input, Label, OptionList, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Label, OptionList, ProgressBar, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from ...errors import UserError
-from ..messages import TaskDone, TaskFailed, TaskProgress
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.thumbnails import Thumbnail
 from .base import VitScreen
-from .data_forms import CocoCategory, CocoForm, FolderForm
+from .data_builders import DEMO_NAME, DatasetBuilders
+from .data_forms import CocoForm, FolderForm
 
-DEMO_NAME = "demo"
+
+class DatasetsListed(TaskResult[tuple]):
+    """(every dataset with its list label, whether the chosen one exists)."""
 
 
-class DataScreen(VitScreen):
+class DatasetRead(TaskResult[tuple]):
+    """(dataset, its manifest, a sample per class, what is wrong with it or "")."""
+
+
+class DataScreen(DatasetBuilders, VitScreen):
     """Datasets under ``<home>/data`` and the ways to make one."""
 
+    CSS_PATH = "data.tcss"
     TITLE = "Data"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "make_demo", "Demo"),
@@ -73,13 +80,9 @@ class DataScreen(VitScreen):
 
     # --- the dataset list ---------------------------------------------------------------------
 
-    def has_datasets(self) -> bool:
-        """True when the last listing of ``<home>/data`` found at least one dataset."""
-        return bool(self.datasets)
-
     def action_refresh(self) -> None:
         """Read the data folder again, in a worker (the list is filled when it is read)."""
-        self.run_task("list", _list_datasets, self.app.state.data_root, self.app.state.dataset_path())
+        self.tasks.start(DatasetsListed, _list_datasets, self.app.state.data_root, self.app.state.dataset_path())
 
     def _show_listing(self, listing: list[tuple[Path, str]], chosen_exists: bool) -> None:
         first_listing, self._listed = not self._listed, True
@@ -135,7 +138,7 @@ class DataScreen(VitScreen):
     def show_dataset(self, path: Path) -> None:
         """Counts per class and split, and one sample thumbnail per class (read in a worker)."""
         self.shown = path
-        self.run_task("show", _read_dataset, path)
+        self.tasks.start(DatasetRead, _read_dataset, path)
 
     def _show_dataset(self, path: Path, manifest, samples: list[tuple[str, Path]], problem: str) -> None:
         if path != self.shown:
@@ -151,141 +154,17 @@ class DataScreen(VitScreen):
             for name, sample in samples
         )
 
-    # --- tasks --------------------------------------------------------------------------------
+    def on_datasets_listed(self, message: DatasetsListed) -> None:
+        self._show_listing(*message.result)
 
-    def action_show_coco(self) -> None:
-        """Open the COCO builder tab."""
-        self.query_one(TabbedContent).active = "tab-coco"
-
-    def action_show_import(self) -> None:
-        """Open the folder import tab."""
-        self.query_one(TabbedContent).active = "tab-folder"
-
-    def action_make_demo(self) -> None:
-        """Draw the built-in demo set into ``<home>/data/demo``."""
-        target = self.app.state.data_root / DEMO_NAME
-        if self._claim("demo"):
-            bar = self.query_one("#demo-progress", ProgressBar)
-            bar.display = True
-            bar.update(total=None, progress=0)
-            self.query_one("#dataset-counts", Static).update("drawing the demo set…")
-            self._run_task("demo", _make_demo, target, self.app.demo_options)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        button = event.button.id
-        if button == "coco-read":
-            ann = self.query_one("#coco-ann", Input).value.strip()
-            if self._claim("coco-classes"):
-                self.query_one("#coco-read-note", Static).update("reading…")
-                self._run_task("coco-classes", _read_coco_classes, self._resolve(ann))
-        elif button == "coco-build":
-            self._start_coco_build()
-        elif button == "folder-import":
-            self._start_import()
-
-    def _start_coco_build(self) -> None:
-        try:
-            values = self.query_one(CocoForm).values()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if not values["name"]:
-            self.notify("name: give the dataset a name", severity="error")
-            return
-        values["ann_file"] = self._resolve(values["ann_file"])
-        values["images_dir"] = self._resolve(values["images_dir"])
-        values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim("coco-build"):
-            self.query_one("#coco-progress", ProgressBar).update(total=None, progress=0)
-            self.query_one("#coco-note", Static).update("building…")
-            self._run_task("coco-build", _build_coco, values)
-
-    def _start_import(self) -> None:
-        try:
-            values = self.query_one(FolderForm).values()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if not values["src"] or not values["name"]:
-            self.notify("folder: give the image folder to import", severity="error")
-            return
-        values["src"] = self._resolve(values["src"])
-        values["out_dir"] = self.app.state.data_root / values.pop("name")
-        if self._claim("folder-import"):
-            self.query_one("#folder-progress", ProgressBar).update(total=None, progress=0)
-            self.query_one("#folder-note", Static).update("importing…")
-            self._run_task("folder-import", _import_folder, values)
-
-    def _resolve(self, raw: str) -> Path:
-        path = Path(raw).expanduser()
-        return path if path.is_absolute() else self.app.state.home / path
-
-    def _claim(self, task: str) -> bool:
-        if self.task_running:
-            self.notify(f"Wait for {self.task_running} to finish.", severity="warning")
-            return False
-        self.task_running = task
-        return True
-
-    def _run_task(self, task: str, function: Callable[..., Any], *args: Any) -> None:
-        """Run a data task through the screens' one worker pattern, its progress posted as it goes."""
-
-        def progress(done: int, total: int | None = None, note: str = "", *_: Any, **__: Any) -> None:
-            self.post_message(TaskProgress(task, int(done), int(total or 0), str(note)))
-
-        self.run_task(task, partial(function, *args, progress=progress))
-
-    def _park_bar(self, bar_id: str) -> None:
-        """Hide a bar and stop its indeterminate animation (it would keep redrawing while hidden)."""
-        bar = self.query_one(bar_id, ProgressBar)
-        bar.update(total=1, progress=0)
-        bar.display = False
-
-    def on_task_progress(self, message: TaskProgress) -> None:
-        bar_id = {"demo": "#demo-progress", "coco-build": "#coco-progress", "folder-import": "#folder-progress"}
-        if message.task in bar_id:
-            self.query_one(bar_id[message.task], ProgressBar).update(total=message.total or None, progress=message.done)
-
-    def on_task_done(self, message: TaskDone) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "list":
-            self._show_listing(*message.result)
-            return
-        if message.task == "show":
-            self._show_dataset(*message.result)
-            return
-        self.task_running = ""
-        if message.task == "coco-classes":
-            categories = [CocoCategory(name, int(cat_id), int(count)) for name, cat_id, count in message.result]
-            self.query_one(CocoForm).set_categories(categories)
-            self.query_one("#coco-read-note", Static).update(f"{len(categories)} categories")
-            return
-        path = Path(message.result)
-        notes = {"demo": None, "coco-build": "#coco-note", "folder-import": "#folder-note"}
-        if message.task == "demo":
-            self._park_bar("#demo-progress")
-        elif message.task in notes:
-            self.query_one(notes[message.task], Static).update(f"built {path}")
-        self.choose_dataset(path)
-        self.query_one(TabbedContent).active = "tab-datasets"
-        self.action_refresh()
+    def on_dataset_read(self, message: DatasetRead) -> None:
+        self._show_dataset(*message.result)
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if not self.is_current(message):
-            return
-        if message.task in ("list", "show"):
+        if message.task in (DatasetsListed, DatasetRead):
             self.query_one("#dataset-counts", Static).update(f"cannot read {self.app.state.data_root}: {message.message}")
             return
-        self.task_running = ""
-        if message.task == "demo":
-            self._park_bar("#demo-progress")
-        for task, bar_id in (("coco-build", "#coco-progress"), ("folder-import", "#folder-progress")):
-            if message.task == task:
-                self.query_one(bar_id, ProgressBar).update(total=1, progress=0)
-        if message.task == "coco-classes":
-            self.query_one("#coco-read-note", Static).update("")
-        self.app.show_failure(f"{message.task} failed", message.message)
+        self._build_failed(message)
 
 
 # --- work done in the worker thread ------------------------------------------------------------
@@ -323,34 +202,6 @@ def _read_dataset(path: Path) -> tuple[Path, Any, list[tuple[str, Path]], str]:
         if sample is not None:
             samples.append((name, sample))
     return path, manifest, samples, ""
-
-
-def _make_demo(target: Path, options: dict, progress: Callable) -> Path:
-    """Draw the demo set into ``target``, unless it is already there (then it is only chosen)."""
-    from ...data.demo import make_demo
-    from ...data.store import MANIFEST_NAME
-
-    if (target / MANIFEST_NAME).is_file():
-        return target
-    return make_demo(target, **options)
-
-
-def _read_coco_classes(ann_file: Path, progress: Callable) -> list[tuple[str, int, int]]:
-    from ...data.coco import coco_classes
-
-    return coco_classes(ann_file)
-
-
-def _build_coco(values: dict, progress: Callable) -> Path:
-    from ...data.coco import build_coco
-
-    return build_coco(progress=progress, **values)
-
-
-def _import_folder(values: dict, progress: Callable) -> Path:
-    from ...data.folder import import_folder
-
-    return import_folder(progress=progress, **values)
 
 
 def _first_image(folder: Path, prefix: str) -> Path | None:

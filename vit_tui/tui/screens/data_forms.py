@@ -13,11 +13,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static, Switch
 from textual.widgets.selection_list import Selection
 
+from ..widgets.form import FieldRow
 from ..widgets.paths import PathSuggester
 
 
 def _row(label: str, widget) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
+    return FieldRow(Label(label, classes="field-label"), widget)
+
+
+def _folder_input(home: Path, placeholder: str, field_id: str) -> Input:
+    """A path field that completes folder names under ``home``."""
+    return Input(placeholder=placeholder, id=field_id, compact=True, suggester=PathSuggester(home, folders_only=True))
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,25 @@ class CocoCategory:
     images: int
 
 
-class CocoForm(VerticalScroll):
+class BuilderForm(VerticalScroll):
+    """What the builders' forms share: rows of fields, a help line, and the buttons lined up under the fields."""
+
+    DEFAULT_CSS = """
+    BuilderForm .form-help {
+        color: $text-muted;
+        margin: 0 0 1 0;
+    }
+    BuilderForm .button-row {
+        height: auto;
+        margin: 0 0 1 22;
+    }
+    BuilderForm .button-row Button {
+        margin: 0 1 0 0;
+    }
+    """
+
+
+class CocoForm(BuilderForm):
     """Annotation file, image folder, the class picker with a filter, counts, split, size, seed."""
 
     def __init__(self, home: Path) -> None:
@@ -46,12 +70,7 @@ class CocoForm(VerticalScroll):
         )
         yield _row(
             "image folder",
-            Input(
-                placeholder="…/train2017",
-                id="coco-images",
-                compact=True,
-                suggester=PathSuggester(self.home, folders_only=True),
-            ),
+            _folder_input(self.home, "…/train2017", "coco-images"),
         )
         yield Horizontal(
             Button("Read classes", id="coco-read", compact=True), Static("", id="coco-read-note"), classes="button-row"
@@ -125,7 +144,7 @@ class CocoForm(VerticalScroll):
         }
 
 
-class FolderForm(VerticalScroll):
+class FolderForm(BuilderForm):
     """An image folder (class subfolders or ``<class>_*.jpg``) to import as a dataset."""
 
     def __init__(self, home: Path) -> None:
@@ -140,12 +159,7 @@ class FolderForm(VerticalScroll):
         )
         yield _row(
             "folder",
-            Input(
-                placeholder="path/to/images",
-                id="folder-dir",
-                compact=True,
-                suggester=PathSuggester(self.home, folders_only=True),
-            ),
+            _folder_input(self.home, "path/to/images", "folder-dir"),
         )
         yield _row("name", Input("", placeholder="dataset name under data/", id="folder-out", compact=True))
         yield _row("size", Input("64", id="folder-size", compact=True, type="integer"))

@@ -11,7 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -20,6 +19,7 @@ from textual.widgets import Label, Static
 
 from ... import schemas
 from ...errors import UserError
+from ..tasks import TaskResult, Tasks
 
 LIMIT_S = 180
 
@@ -34,6 +34,21 @@ def run_doctor_subprocess(device: str = "auto", timeout_s: float = LIMIT_S) -> d
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(lines[-1] if lines else f"vit-tui doctor ended with code {done.returncode}")
         return schemas.load_dict(out, schemas.DoctorReport)
+
+
+class DoctorReportReady(TaskResult[object]):
+    """The doctor's table, or one line saying why there is none."""
+
+
+def doctor_table() -> object:
+    """The doctor's report as its table (run in a worker: the probes take up to a minute)."""
+    try:
+        report = run_doctor_subprocess()
+    except (OSError, RuntimeError, ValueError, UserError, subprocess.TimeoutExpired) as exc:
+        return f"doctor failed: {exc}"
+    from ...views.doctor import table
+
+    return table(report)
 
 
 class DoctorScreen(ModalScreen[None]):
@@ -53,6 +68,7 @@ class DoctorScreen(ModalScreen[None]):
 
     def __init__(self) -> None:
         super().__init__(classes="modal")
+        self.tasks = Tasks(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -62,18 +78,10 @@ class DoctorScreen(ModalScreen[None]):
             yield Label("arrows or page keys scroll · enter or esc closes", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self._probe()
+        self.tasks.start(DoctorReportReady, doctor_table)
 
-    @work(thread=True, exit_on_error=False)
-    def _probe(self) -> None:
-        try:
-            report = run_doctor_subprocess()
-        except (OSError, RuntimeError, ValueError, UserError, subprocess.TimeoutExpired) as exc:
-            self.app.call_from_thread(self._show, f"doctor failed: {exc}")
-            return
-        from ...views.doctor import table
-
-        self.app.call_from_thread(self._show, table(report))
+    def on_doctor_report_ready(self, message: DoctorReportReady) -> None:
+        self._show(message.result)
 
     def _show(self, content: object) -> None:
         self.query_one("#doctor-report", Static).update(content)

@@ -5,6 +5,11 @@ otherwise ``evaluate_run`` in a thread worker (then saved, so the next look is i
 With the run's model (loaded once, in a worker) it also shows the attention rollout over the
 selected mistake (``a``), predicts image files typed into the predictions view (``p``), and
 exports the model as TorchScript or ONNX (``x``).
+
+The run shown, its evaluation and the work under way live in the app's ``EvaluationController``
+(``app.evaluation``), whose ``evaluation`` this screen watches to draw the scores. The mistakes pane,
+the predictions view and the model export are mixins of their own (``evaluate_mistakes``,
+``evaluate_predict``, ``evaluate_export``). Its stylesheet is ``evaluate.tcss``.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets import ContentSwitcher, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ...engine.runs.query import middle_cut
-from ...errors import UserError
-from ..messages import TaskDone, TaskFailed
+from ..controllers import app_controller, shown
+from ..tasks import TaskFailed, TaskResult
 from ..widgets.confusion import ConfusionView
 from ..widgets.footer import FittingFooter
 from ..widgets.heatmap import AttentionHeatMap
@@ -30,15 +35,34 @@ from ..widgets.predictions import PredictionsPanel
 from ..widgets.thumbnails import Thumbnail
 from . import evaluate_tools as tools
 from .base import VitScreen
-from .export_model import ExportModelQuestion
+from .evaluate_export import ModelExport, ModelExported
+from .evaluate_mistakes import AttentionReady, MistakesView
+from .evaluate_predict import PredictionsReady, PredictionsSaved, PredictionsView
 
 RUN_LABEL_NAME = 24
 """The most of a run's name the run picker shows (its status follows)."""
 
 
-class EvaluateScreen(VitScreen):
+class RunsListed(TaskResult[list], title="Run-list"):
+    """The runs the picker offers, newest first."""
+
+
+class EvaluationLoaded(TaskResult[tuple], title="Load"):
+    """(run folder, its saved evaluation and facts, or None when it has none)."""
+
+
+class EvaluationReady(TaskResult[tuple], title="Evaluate"):
+    """(run folder, the evaluation just computed and saved, with its facts)."""
+
+
+class ReportExported(TaskResult[list], title="Export"):
+    """The report files written for the run."""
+
+
+class EvaluateScreen(MistakesView, PredictionsView, ModelExport, VitScreen):
     """Scores of the selected run's kept checkpoint on its validation split."""
 
+    CSS_PATH = "evaluate.tcss"
     TITLE = "Evaluate"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export", tooltip="export the report files; in the predictions view, the CSV"),
@@ -49,12 +73,14 @@ class EvaluateScreen(VitScreen):
         Binding("x", "export_model", "Model file", tooltip="export the model as TorchScript or ONNX, verified"),
     ]
 
+    evaluating = app_controller("evaluation", "The run shown here, as the app's controller holds it.")
+    run_dir = shown("evaluating", "run_dir", "The run shown (None before one is chosen).")
+    evaluation = shown("evaluating", "evaluation", "The run's scores (None until read or computed).")
+    busy = shown("evaluating", "busy", 'The work under way on the run ("" when none is).')
+    exported = shown("evaluating", "exported", "The report files last exported for the run.")
+
     def __init__(self) -> None:
         super().__init__(name="evaluate")
-        self.run_dir: Path | None = None
-        self.evaluation = None
-        self.exported: list[Path] = []
-        self.busy = ""
         self._evaluate_when_shown = False
         self._run_choices: set[str] = set()
         """The runs the picker lists (paths as text)."""
@@ -82,16 +108,17 @@ class EvaluateScreen(VitScreen):
                 yield Thumbnail(id="mistake-thumb")
                 yield AttentionHeatMap(id="mistake-heat")
                 yield Static("", id="mistake-caption", markup=False)
-        yield Static("", id="eval-note", markup=False)
+        yield Static("", id="eval-note", classes="screen-note", markup=False)
         yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#mistake-heat").display = False
         self.watch(self.app, "run_dir", self._run_chosen)
+        self.watch(self.evaluating, "evaluation", self._show_evaluation, init=False)
 
     def on_screen_resume(self) -> None:
         # Runs may have appeared since the list was read; reading it is a worker's job.
-        self.run_task("run-list", _list_runs, self.app.state.runs_root)
+        self.tasks.start(RunsListed, _list_runs, self.app.state.runs_root)
         if self._evaluate_when_shown:
             self._evaluate_when_shown = False
             self.action_evaluate()
@@ -133,17 +160,17 @@ class EvaluateScreen(VitScreen):
 
     def show_run(self, run_dir: Path) -> None:
         """Show the run's saved evaluation (read in a worker), or compute it."""
-        self.run_dir = run_dir
-        self.exported = []
+        self.evaluating.run_dir = run_dir
+        self.evaluating.exported = []
         self.sample = None
         self.query_one(PredictionsPanel).clear(f"predictions use {run_dir.name}: enter a path")
-        self.run_task("load", _load, run_dir, run_dir=run_dir)
+        self.tasks.start(EvaluationLoaded, _load, run_dir, run_dir=run_dir)
 
     def _loaded(self, run_dir: Path, loaded) -> None:
         if run_dir != self.run_dir:
             return
         if loaded is not None:
-            self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
+            self._take_evaluation(loaded)
             self._note(f"{run_dir.name}: e exports, v evaluates again")
         elif self.app.screen is self:
             self.action_evaluate()
@@ -163,9 +190,9 @@ class EvaluateScreen(VitScreen):
         """Evaluate the run's kept checkpoint again (in a worker)."""
         if not self._free_with_a_run():
             return
-        self.busy = "evaluate"
+        self.evaluating.busy = "evaluate"
         self._note(f"evaluating {self.run_dir.name}…")
-        self.run_task("evaluate", _evaluate, self.run_dir, run_dir=self.run_dir)
+        self.tasks.start(EvaluationReady, _evaluate, self.run_dir, run_dir=self.run_dir)
 
     def action_export(self) -> None:
         """Write the run's CSV, PNG and Markdown exports and list them (the predictions CSV in that view)."""
@@ -174,176 +201,55 @@ class EvaluateScreen(VitScreen):
             return
         if not self._free_with_a_run():
             return
-        self.busy = "export"
+        self.evaluating.busy = "export"
         self._note(f"exporting {self.run_dir.name}…")
-        self.run_task("export", _export, self.run_dir, run_dir=self.run_dir)
+        self.tasks.start(ReportExported, _export, self.run_dir, run_dir=self.run_dir)
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if not self.is_current(message):
-            return
-        if message.task == "run-list":
-            self._show_run_choices(message.result)
-        elif message.task == "load":
-            self._loaded(*message.result)
-        elif message.task == "evaluate":
-            self.busy = ""
-            run_dir, loaded = message.result
-            if run_dir == self.run_dir and loaded is not None:
-                self._show_evaluation(loaded[0], loaded[1].get("checkpoint", ""))
-                self._note(f"evaluated {run_dir.name}: e exports")
-        elif message.task == "export":
-            self.busy = ""
-            self.exported = list(message.result)
-            names = ", ".join(p.name for p in self.exported)
-            folder = self.exported[0].parent if self.exported else self.run_dir
-            self._note(f"exported to {folder}: {names}")
-            self.notify(f"exported {len(self.exported)} files")
-        else:
-            self._model_task_done(message.task, message.result)
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self._show_run_choices(message.result)
+
+    def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
+        self._loaded(*message.result)
+
+    def on_evaluation_ready(self, message: EvaluationReady) -> None:
+        self.evaluating.busy = ""
+        run_dir, loaded = message.result
+        if run_dir == self.run_dir and loaded is not None:
+            self._take_evaluation(loaded)
+            self._note(f"evaluated {run_dir.name}: e exports")
+
+    def on_report_exported(self, message: ReportExported) -> None:
+        self.evaluating.busy = ""
+        self.evaluating.exported = list(message.result)
+        names = ", ".join(p.name for p in self.exported)
+        folder = self.exported[0].parent if self.exported else self.run_dir
+        self._note(f"exported to {folder}: {names}")
+        self.notify(f"exported {len(self.exported)} files")
 
     def on_task_failed(self, message: TaskFailed) -> None:
-        if not self.is_current(message):
-            return
-        if message.task in ("evaluate", "export", "export-model"):
-            self.busy = ""
-        if message.task == "attention":
+        if message.task in (EvaluationReady, ReportExported, ModelExported):
+            self.evaluating.busy = ""
+        if message.task is AttentionReady:
             self.query_one(AttentionHeatMap).show_message(f"no attention map: {message.message}")
-        elif message.task in ("predict", "save-predictions"):
+        elif message.task in (PredictionsReady, PredictionsSaved):
             # Bad input typed on the screen: one line in the panel, no dialog.
             self.query_one(PredictionsPanel).say(message.message)
         else:
-            self._note(f"{message.task} failed")
-            self.app.show_failure(f"{message.task.capitalize()} failed", message.message, message.run_dir)
-
-    def _model_task_done(self, task: str, result) -> None:
-        if task == "attention":
-            self._attention_maps[(result.run_dir, result.image)] = result
-            self._show_attention()
-        elif task == "predict":
-            self._predicted(result)
-        elif task == "save-predictions":
-            self.query_one(PredictionsPanel).say(f"saved {result}")
-            self.notify(f"predictions saved to {result}", markup=False)
-        elif task == "onnx-check":
-            self._onnx_missing = result
-            self._ask_model_format()
-        elif task == "export-model":
-            self.busy = ""
-            self._model_exported(result)
+            self._note(f"{message.task.title.lower()} failed")
+            self.app.show_failure(f"{message.task.title} failed", message.message, message.run_dir)
 
     # --- attention --------------------------------------------------------------------------
 
-    def action_attention(self) -> None:
-        """Show (or hide) the attention rollout over the selected mistake instead of its thumbnail."""
-        self.attention_on = not self.attention_on
-        self.query_one("#mistake-thumb").display = not self.attention_on
-        self.query_one("#mistake-heat").display = self.attention_on
-        if self.attention_on:
-            self._show_attention()
-
-    def _show_attention(self) -> None:
-        """Draw the map of the selected sample: from the cache, or start computing it."""
-        if not self.attention_on:
-            return
-        heat = self.query_one(AttentionHeatMap)
-        if self.run_dir is None or self.sample is None:
-            heat.show_message("no sample: pick a run with mistakes whose images are still there")
-            return
-        cached = self._attention_maps.get((self.run_dir, self.sample))
-        if cached is not None:
-            heat.show_map(cached.image, cached.grid, cached.legend)
-            return
-        heat.show_message("computing the attention rollout…")
-        self.run_task("attention", tools.attention_rollout, self.models, self.run_dir, self.sample)
-
-    # --- predictions ------------------------------------------------------------------------
-
-    @property
-    def predictions_shown(self) -> bool:
-        return self.query_one("#eval-views", ContentSwitcher).current == "eval-predict"
-
-    def action_predict(self) -> None:
-        """Switch to the predictions view and its path field, or back to the scores."""
-        switcher = self.query_one("#eval-views", ContentSwitcher)
-        if self.predictions_shown:
-            switcher.current = "eval-left"
-            if self.run_dir is not None:
-                self._note(f"{self.run_dir.name}: e exports, v evaluates again")
-            return
-        switcher.current = "eval-predict"
-        self.query_one("#predict-path", Input).focus()
-        self._note("enter predicts · → completes the path · esc leaves the field · then p shows the scores again")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "predict-path":
-            return
-        panel = self.query_one(PredictionsPanel)
-        if self.run_dir is None:
-            panel.say("pick a run first (s)")
-            return
-        if not panel.path_text():
-            panel.say("type an image file or a folder of images")
-            return
-        source = panel.resolve(panel.path_text())
-        panel.clear(f"predicting {source.name} with {self.run_dir.name}…")
-        self.run_task("predict", tools.predict, self.models, self.run_dir, source)
-
-    def _predicted(self, result: tools.PredictionsResult) -> None:
-        if result.run_dir != self.run_dir:
-            return  # the run changed while it worked: these are the old run's answers
-        panel = self.query_one(PredictionsPanel)
-        panel.show_predictions(result.predictions, result.source)
-        if len(result.predictions) > 1:
-            self.query_one("#predict-table", DataTable).focus()
-        else:
-            self.set_focus(None)
-        self._note("e saves the predictions as CSV · p shows the scores again")
-
-    def save_predictions(self) -> None:
-        """Write the predictions shown as CSV into the run's predictions/ folder (in a worker)."""
-        panel = self.query_one(PredictionsPanel)
-        if not panel.predictions or self.run_dir is None:
-            panel.say("nothing to save yet: enter a path first")
-            return
-        self.run_task("save-predictions", tools.save_predictions, self.run_dir, panel.source, panel.predictions)
-
-    # --- model export -----------------------------------------------------------------------
-
-    def action_export_model(self) -> None:
-        """Ask TorchScript or ONNX, then export the run's kept checkpoint (verified) in a worker."""
-        if not self._free_with_a_run():
-            return
-        if self._onnx_missing is False:
-            # Importing onnxruntime takes a while: check once, off the UI thread.
-            self.run_task("onnx-check", tools.onnx_missing)
-            return
-        self._ask_model_format()
-
-    def _ask_model_format(self) -> None:
-        if self.run_dir is None:
-            return
-        missing = self._onnx_missing if isinstance(self._onnx_missing, str) else None
-        self.app.push_screen(ExportModelQuestion(self.run_dir.name, missing), self._export_model_as)
-
-    def _export_model_as(self, fmt: str | None) -> None:
-        if fmt is None or self.run_dir is None or self.busy:
-            return
-        self.busy = "export-model"
-        self._note(f"exporting the model of {self.run_dir.name} as {fmt}, then checking it…")
-        self.run_task("export-model", tools.export_model, self.run_dir, fmt, run_dir=self.run_dir)
-
-    def _model_exported(self, result) -> None:
-        text = (
-            f"{result.fmt} model written to {result.model_path} · max difference from PyTorch "
-            f"{result.max_abs_diff:.1e} (allowed {result.allowed_diff:.1e})"
-        )
-        self._note(text)
-        self.notify(text, title="model exported", timeout=10, markup=False)
-
     # --- drawing ------------------------------------------------------------------------------
 
-    def _show_evaluation(self, evaluation, checkpoint: str) -> None:
-        self.evaluation = evaluation
+    def _take_evaluation(self, loaded: tuple) -> None:
+        """Hand a read or computed evaluation (with its facts) to the controller, which redraws it here."""
+        self.evaluating.checkpoint = loaded[1].get("checkpoint", "")
+        self.evaluating.evaluation = loaded[0]
+
+    def _show_evaluation(self, evaluation) -> None:
+        """Draw the run's scores (the controller's ``evaluation`` watcher)."""
+        checkpoint = self.evaluating.checkpoint
         # Short enough for the half of an 80-column bar the run picker leaves; the tooltip says the rest.
         which = f" · {checkpoint}" if checkpoint else ""
         line = self.query_one("#eval-accuracy", Static)
@@ -368,26 +274,6 @@ class EvaluateScreen(VitScreen):
             self.query_one("#mistake-thumb", Thumbnail).set_image(None)
             self.query_one("#mistake-caption", Static).update("no mistakes")
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "mistake-list" and event.option.id is not None:
-            self._show_mistake(int(event.option.id))
-
-    def _show_mistake(self, number: int) -> None:
-        if self.evaluation is None or self.run_dir is None:
-            return
-        mistake = self.evaluation.mistakes[number]
-        path = _mistake_image(self.run_dir, mistake.file, self.app.state.home)
-        self.sample = path
-        self._show_attention()
-        thumb = self.query_one("#mistake-thumb", Thumbnail)
-        try:
-            thumb.set_image(path if path is not None else None)
-        except OSError:
-            thumb.set_image(None)
-        self.query_one("#mistake-caption", Static).update(
-            f"{mistake.file}\ntrue {mistake.true} · said {mistake.predicted} ({mistake.probability:.1%})"
-        )
-
     def _note(self, text: str) -> None:
         self.query_one("#eval-note", Static).update(text)
 
@@ -407,24 +293,6 @@ def _per_class_table(per_class: list[dict]) -> Table:
             str(row["support"]),
         )
     return table
-
-
-def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:
-    """The validation image a mistake refers to (file names are relative to the split folder)."""
-    from ...engine.runs.folder import RunFolder
-
-    if not file_name:
-        return None
-    try:
-        dataset = Path(RunFolder(run_dir).read_config().data.dataset).expanduser()
-    except UserError:
-        return None
-    if not dataset.is_absolute():
-        dataset = home / dataset
-    for candidate in (dataset / "val" / file_name, dataset / file_name, Path(file_name)):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 # --- work done in worker threads ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -22,9 +22,9 @@ from ... import config as cfgmod
 from ...config import ConfigError, RunConfig, field_errors, get_value, with_value
 from ...errors import UserError
 from ...presets import PRESETS, preset
-from ..messages import SummaryReady, TaskDone
+from ..tasks import TaskResult
 from ..widgets.form import ConfigField, field_id
-from .base import VitScreen
+from .base import WIDTH_BREAKPOINTS, VitScreen
 
 FORM_KEYS = ["data.dataset"] + [k for k in cfgmod.all_keys() if k.startswith(("model.", "train."))]
 DEFAULT_CONFIG_FILE = "vit-tui.toml"
@@ -40,9 +40,21 @@ def _visible_devices() -> int:
     return visible_devices()
 
 
+class DevicesCounted(TaskResult[int]):
+    """How many devices a run could use."""
+
+
+class ModelSummaryReady(TaskResult[str]):
+    """The model summary text of the form's config."""
+
+
 class ModelScreen(VitScreen):
     """The config form with presets, inline errors, a live summary, and TOML save/load."""
 
+    CSS_PATH = "model.tcss"
+    # Narrower screens would squeeze the descriptions into a few letters a line: they move to one
+    # line under the form, for the focused field.
+    HORIZONTAL_BREAKPOINTS: ClassVar = [*WIDTH_BREAKPOINTS, (INLINE_DOCS_MIN_WIDTH, "-docs-inline")]
     TITLE = "Model"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Start"),
@@ -95,7 +107,7 @@ class ModelScreen(VitScreen):
         self.watch(self.app, "config", self._config_changed, init=False)
         self.query_one("#processes", Select).display = False
         # Counting devices imports torch and asks the driver: a worker, so the form shows at once.
-        self.run_task("devices", type(self).count_devices)
+        self.tasks.start(DevicesCounted, type(self).count_devices)
 
     count_devices: ClassVar[Callable[[], int]] = staticmethod(_visible_devices)
     """How many devices a run could use; more than one shows the processes field (tests set it)."""
@@ -106,8 +118,8 @@ class ModelScreen(VitScreen):
         field = self.query_one("#processes", Select)
         return int(field.value) if field.display and isinstance(field.value, int) else 1
 
-    def on_task_done(self, message: TaskDone) -> None:
-        if message.task == "devices" and self.is_current(message) and message.result > 1:
+    def on_devices_counted(self, message: DevicesCounted) -> None:
+        if message.result > 1:
             field = self.query_one("#processes", Select)
             count = int(message.result)
             field.set_options([(f"{n} process{'es' * (n > 1)}", n) for n in range(1, count + 1)])
@@ -121,11 +133,6 @@ class ModelScreen(VitScreen):
             self._show_config(cfg)
 
     # --- help for the focused field -----------------------------------------------------------
-
-    def on_resize(self) -> None:
-        # Narrower screens would squeeze the descriptions into a few letters a line: they move to
-        # one line under the form, for the focused field.
-        self.set_class(self.size.width >= INLINE_DOCS_MIN_WIDTH, "-docs-inline")
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         field = next((node for node in event.widget.ancestors_with_self if isinstance(node, ConfigField)), None)
@@ -204,34 +211,11 @@ class ModelScreen(VitScreen):
     # --- summary ------------------------------------------------------------------------------
 
     def _refresh_summary(self, cfg: RunConfig) -> None:
-        self._summary_worker(cfg.model, _class_count(self.app.state.dataset_path()))
+        self.tasks.start(ModelSummaryReady, format_summary, cfg.model, _class_count(self.app.state.dataset_path()))
 
-    @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
-    def _summary_worker(self, model_cfg: cfgmod.ModelConfig, classes: int) -> None:
-        from ...model.summary import summarize
-
-        try:
-            summary = summarize(model_cfg, classes)
-        except Exception as exc:  # a shape the model cannot build: say so instead of crashing
-            self.post_message(SummaryReady(f"cannot summarise this model: {exc}"))
-            return
-        lines = [
-            "[b]Summary[/b]",
-            f"parameters   {summary.params:>14,}",
-            f"sequence     {summary.seq_len:>8} tokens",
-            f"FLOPs/image  {summary.flops_per_image / 1e6:>12,.1f} M",
-            f"classes      {classes:>14}",
-            "",
-        ]
-        # Columns as wide as their longest entry: the panel is narrow at 80 columns.
-        name_width = max(len(name) for name, _ in summary.rows)
-        count_width = max(len(f"{count:,}") for _, count in summary.rows)
-        lines += [f"{name:<{name_width}} {count:>{count_width},}" for name, count in summary.rows]
-        self.post_message(SummaryReady("\n".join(lines)))
-
-    def on_summary_ready(self, message: SummaryReady) -> None:
-        self.summary_text = message.text
-        self.query_one("#model-summary", Static).update(message.text)
+    def on_model_summary_ready(self, message: ModelSummaryReady) -> None:
+        self.summary_text = message.result
+        self.query_one("#model-summary", Static).update(message.result)
 
     # --- buttons and files --------------------------------------------------------------------
 
@@ -288,3 +272,26 @@ def _class_count(dataset: Path) -> int:
         return len(read_manifest(dataset).classes)
     except UserError:
         return 5
+
+
+def format_summary(model_cfg: cfgmod.ModelConfig, classes: int) -> str:
+    """The summary panel's text: parameters, sequence length, FLOPs per image and each part's parameters."""
+    from ...model.summary import summarize
+
+    try:
+        summary = summarize(model_cfg, classes)
+    except Exception as exc:  # a shape the model cannot build: say so instead of crashing
+        return f"cannot summarise this model: {exc}"
+    lines = [
+        "[b]Summary[/b]",
+        f"parameters   {summary.params:>14,}",
+        f"sequence     {summary.seq_len:>8} tokens",
+        f"FLOPs/image  {summary.flops_per_image / 1e6:>12,.1f} M",
+        f"classes      {classes:>14}",
+        "",
+    ]
+    # Columns as wide as their longest entry: the panel is narrow at 80 columns.
+    name_width = max(len(name) for name, _ in summary.rows)
+    count_width = max(len(f"{count:,}") for _, count in summary.rows)
+    lines += [f"{name:<{name_width}} {count:>{count_width},}" for name, count in summary.rows]
+    return "\n".join(lines)

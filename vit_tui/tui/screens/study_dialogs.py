@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...errors import UserError
@@ -50,6 +51,16 @@ class StudyDialog(ModalScreen[dict | None]):
             self.query_one(f"#{self.FIELD_PREFIX}-problem", Static).update(str(exc))
             return
         self.dismiss(options)
+
+    def closing(self) -> ComposeResult:
+        """Under the fields: the line that names a problem, then Start and Cancel."""
+        prefix = self.FIELD_PREFIX
+        yield Static("", id=f"{prefix}-problem")
+        yield Horizontal(
+            Button("Start", id=f"{prefix}-start", variant="primary", compact=True),
+            Button("Cancel", id=f"{prefix}-cancel", compact=True),
+            classes="dialog-buttons",
+        )
 
     def options(self) -> dict[str, Any]:
         """The study's keyword arguments from the fields; a ``UserError`` naming the field when wrong."""
@@ -97,25 +108,23 @@ class ReproduceDialog(StudyDialog):
                 "loss, accuracy and confusion figures and comparison.md.",
                 id="reproduce-about",
             )
-            with Horizontal(classes="study-field"):
-                yield Label("dataset")
-                yield Select(
-                    [(p.name, str(p)) for p in self.datasets], prompt="a dataset of this home", compact=True,
-                    id="reproduce-data", value=str(self.datasets[0]) if self.datasets else Select.NULL,
-                )
-            with Horizontal(classes="study-field"):
-                yield Label("or COCO")
-                yield Input(placeholder="COCO root: builds the 5-class reference set", compact=True, id="reproduce-coco")
-            with Horizontal(classes="study-field"):
-                yield Label("seeds")
-                yield Input("1", compact=True, id="reproduce-seeds", tooltip="comma-separated, e.g. 1,2,3")
-            with Horizontal(classes="study-field"):
-                yield Label("epochs")
-                yield Input(placeholder="the presets' own", compact=True, id="reproduce-epochs")
-            yield Static("", id="reproduce-problem")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Start", id="reproduce-start", variant="primary", compact=True)
-                yield Button("Cancel", id="reproduce-cancel", compact=True)
+            yield _field(
+                "dataset",
+                Select(
+                    [(p.name, str(p)) for p in self.datasets],
+                    prompt="a dataset of this home",
+                    compact=True,
+                    id="reproduce-data",
+                    value=str(self.datasets[0]) if self.datasets else Select.NULL,
+                ),
+            )
+            yield _field(
+                "or COCO",
+                Input(placeholder="COCO root: builds the 5-class reference set", compact=True, id="reproduce-coco"),
+            )
+            yield _field("seeds", Input("1", compact=True, id="reproduce-seeds", tooltip="comma-separated, e.g. 1,2,3"))
+            yield _field("epochs", Input(placeholder="the presets' own", compact=True, id="reproduce-epochs"))
+            yield from self.closing()
 
     def options(self) -> dict[str, Any]:
         """``data`` or ``coco``, ``seeds`` and ``epochs`` as ``reproduce`` takes them (UserError naming the field)."""
@@ -203,22 +212,15 @@ class SweepDialog(StudyDialog):
                 "sweep.md/csv/png with mean ± std per combination. ctrl+s starts.",
                 id="sweep-about",
             )
-            with Horizontal(classes="study-field"):
-                yield Label("base")
-                yield Select(choices, value=CURRENT, allow_blank=False, compact=True, id="sweep-base")
-            with Horizontal(classes="study-field"):
-                yield Label("grid")
-                yield TextArea("model.heads=2,4", id="sweep-grid", compact=True, tooltip="one KEY=V1,V2 per line")
-            with Horizontal(classes="study-field"):
-                yield Label("seeds")
-                yield Input("1", compact=True, id="sweep-seeds", tooltip="comma-separated, e.g. 1,2,3")
-            with Horizontal(classes="study-field"):
-                yield Label("devices")
-                yield Input(placeholder="every visible GPU, else the config's", compact=True, id="sweep-devices")
-            yield Static("", id="sweep-problem")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Start", id="sweep-start", variant="primary", compact=True)
-                yield Button("Cancel", id="sweep-cancel", compact=True)
+            yield _field("base", Select(choices, value=CURRENT, allow_blank=False, compact=True, id="sweep-base"))
+            yield _field(
+                "grid", TextArea("model.heads=2,4", id="sweep-grid", compact=True, tooltip="one KEY=V1,V2 per line")
+            )
+            yield _field("seeds", Input("1", compact=True, id="sweep-seeds", tooltip="comma-separated, e.g. 1,2,3"))
+            yield _field(
+                "devices", Input(placeholder="every visible GPU, else the config's", compact=True, id="sweep-devices")
+            )
+            yield from self.closing()
 
     def options(self) -> dict[str, Any]:
         """``base``, ``grid``, ``seeds`` and ``devices`` as ``study.api.sweep`` takes them, the plan checked."""
@@ -240,6 +242,11 @@ class SweepDialog(StudyDialog):
         devices = _as_field("devices", parse_devices, self.query_one("#sweep-devices", Input).value.strip() or None)
         plan_sweep(self.home, base, grid, seeds, devices=devices)
         return {"base": base, "grid": grid, "seeds": seeds, "devices": devices}
+
+
+def _field(label: str, widget: Widget) -> Horizontal:
+    """One labelled field row of a study dialog."""
+    return Horizontal(Label(label), widget, classes="study-field")
 
 
 def _as_field(field: str, parse: Any, value: Any) -> Any:

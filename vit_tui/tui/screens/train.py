@@ -2,7 +2,8 @@
 
 Training runs in one thread worker that calls the engine with the bridge sink, so events
 reach the screen only as messages. A detached run is followed by polling its events file;
-both feed the same ``show_event``, so the view is the same either way.
+both feed the same ``show_event``, so the view is the same either way. Detached runs are
+``train_follow``'s, the drawing ``train_view``'s (mixins); the stylesheet is ``train.tcss``.
 """
 
 from __future__ import annotations
@@ -11,44 +12,45 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ...config import RunConfig, field_errors
 from ...engine.telemetry.events import (
-    EpochEnded,
     EvalDone,
 )
 from ...engine.train.trainer_slot import running_trainer
 from ...errors import UserError
 from ..bridge import MessageSink
-from ..messages import TaskDone, TaskFailed, TrainEvent, TrainingEnded, TrainProgress
+from ..controllers import app_controller, shown
+from ..messages import RunEnd, TrainEvent, TrainingEnded, TrainProgress
 from ..widgets.epochs import EpochTable
 from ..widgets.footer import FittingFooter
 from ..widgets.gpu_facts import GpuFactsLine
 from ..widgets.plot import ChartView
 from ..widgets.sparkline import LabelledSparkline
 from .base import VitScreen
+from .train_follow import ENDED, DetachedRuns
 from .train_view import TrainView
 
-FOLLOW_INTERVAL_S = 0.25
-FOLLOW_GIVE_UP_S = 60.0
-ENDED = ("finished", "interrupted", "failed")
 
-
-class TrainScreen(TrainView, VitScreen):
+class TrainScreen(DetachedRuns, TrainView, VitScreen):
     """Live training: progress, sparklines, the per-epoch table and the curves."""
 
+    status_text: var[str] = var("")
+    """The status line (set by ``_draw_status``; shown only when it changes)."""
+    note_text: var[str] = var("")
+    """The note under the charts."""
+
+    CSS_PATH = "train.tcss"
     TITLE = "Train"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "start", "Train"),
@@ -60,20 +62,13 @@ class TrainScreen(TrainView, VitScreen):
 
     def __init__(self) -> None:
         super().__init__(name="train")
-        self.run_dir: Path | None = None
-        self.run_name = ""
-        self.status = "idle"
-        """idle, starting, training (in this app), following (a detached run), or how it ended."""
-        self.device = ""
         self.last_error = ""
-        self.history: list[EpochEnded] = []
         self.eval_done: EvalDone | None = None
         self._cancel = threading.Event()
         self._detach_requested = False
         """Resume the in-app run detached once its worker has ended; consumed only by ``_worker_ended``."""
         self._worker: Worker | None = None
-        self._run_token = 0
-        """Counts in-app starts, so the end of an earlier run's worker cannot touch a newer run."""
+        """The in-app training worker until its end is taken in (a late end of an earlier start is dropped)."""
         self._detach_job: Worker | None = None
         self._follower = None
         self._follow_timer: Timer | None = None
@@ -83,18 +78,15 @@ class TrainScreen(TrainView, VitScreen):
         self._await_new_start = False
         self._follow_since = 0.0
         self._pid = 0
-        self._epochs = 0
-        self._progress = 0.0
-        """Epochs done of the run shown, the current one's steps counting as a fraction (for the run's ETA)."""
         self._chart_kind = "loss"
         self._failure_shown = False
         self._detach_pending = False
-        self._widget_cache: dict[str, Widget] = {}
-        """Widgets the hot path updates, looked up once."""
-        self._text_cache: dict[str, str] = {}
-        """The text each Label or Static shows now, so an unchanged one is not updated."""
-        self._lr: float | None = None
-        self._speed = 0.0
+        # The widgets the hot path feeds, made here so it never looks them up.
+        self.loss_spark = LabelledSparkline("loss", id="loss-spark")
+        self.acc_spark = LabelledSparkline("acc", fmt="{:.1%}", id="acc-spark")
+        self.epoch_bar = ProgressBar(total=1, show_eta=True, id="epoch-bar")
+        self.step_bar = ProgressBar(total=1, show_eta=False, id="step-bar")
+        self.epoch_table = EpochTable(id="epoch-table")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="train-top"):
@@ -102,24 +94,50 @@ class TrainScreen(TrainView, VitScreen):
             yield GpuFactsLine(lambda: self.device, id="gpu-facts")
             with Horizontal(classes="bar-row"):
                 yield Label("epoch", classes="bar-label")
-                yield ProgressBar(total=1, show_eta=True, id="epoch-bar")
+                yield self.epoch_bar
                 yield Label("", id="epoch-count", classes="bar-count")
             with Horizontal(classes="bar-row"):
                 yield Label("step", classes="bar-label")
-                yield ProgressBar(total=1, show_eta=False, id="step-bar")
+                yield self.step_bar
                 yield Label("", id="step-count", classes="bar-count")
             with Horizontal(id="sparks"):
-                yield LabelledSparkline("loss", id="loss-spark")
-                yield LabelledSparkline("acc", fmt="{:.1%}", id="acc-spark")
+                yield self.loss_spark
+                yield self.acc_spark
         with Horizontal(id="train-body"):
-            yield EpochTable(id="epoch-table")
+            yield self.epoch_table
             with Vertical(id="train-charts"):
                 yield ChartView("loss by epoch", id="train-chart")
                 yield ChartView("accuracy by epoch", id="train-acc-chart")
-        yield Static("", id="train-note")
+        yield Static("", id="train-note", classes="screen-note")
         yield FittingFooter()
 
+    def on_mount(self) -> None:
+        run = self.training
+        for name in ("status", "run_name", "device", "rate", "progress", "history"):
+            self.watch(run, name, self._draw_status, init=False)
+        self.watch(run, "epoch", self._draw_epoch_count, init=False)
+        self.watch(run, "step", self._draw_step_count, init=False)
+
+    def watch_status_text(self, text: str) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    def watch_note_text(self, text: str) -> None:
+        self.query_one("#train-note", Static).update(text)
+
+    def _draw_epoch_count(self, epoch: tuple[int, int] | None) -> None:
+        self.query_one("#epoch-count", Label).update(f"{epoch[0]}/{epoch[1]}" if epoch else "")
+
+    def _draw_step_count(self, step: tuple[int, int] | None) -> None:
+        self.query_one("#step-count", Label).update(f"{step[0]}/{step[1]}" if step else "")
+
     # --- state ------------------------------------------------------------------------------
+
+    training = app_controller("training", "The run shown here, as the app's controller holds it.")
+    status = shown("training", "status", "idle, starting, training, following (a detached run), or how it ended.")
+    run_dir = shown("training", "run_dir", "The folder of the run shown (None until it has one).")
+    run_name = shown("training", "run_name", "The run's name.")
+    device = shown("training", "device", "Device, precision and step path of the run shown.")
+    history = shown("training", "history", "The run's finished epochs.")
 
     @property
     def training_in_app(self) -> bool:
@@ -151,8 +169,8 @@ class TrainScreen(TrainView, VitScreen):
         if cfg is None:
             return
         self._begin_view("starting")
-        self._run_token += 1
-        self._worker = self._train_worker(cfg, self.app.state.runs_root, self._run_token)
+        sink = MessageSink(self.post_message)
+        self._worker = self.tasks.start(TrainingEnded, _train, cfg, self.app.state.runs_root, sink, self._cancel)
 
     def action_stop(self) -> None:
         """Stop the run; the engine saves a checkpoint so it can be resumed."""
@@ -224,23 +242,6 @@ class TrainScreen(TrainView, VitScreen):
 
     # --- the worker ---------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
-    def _train_worker(self, cfg: RunConfig, runs_root: Path, token: int) -> TrainingEnded:
-        from ...engine.train.trainer import train
-
-        sink = MessageSink(self.post_message)
-        # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
-        try:
-            result = train(cfg, sink, self._cancel, runs_root=runs_root)
-            ended = TrainingEnded(result.status, Path(result.run_dir), token=token)
-        except UserError as exc:
-            ended = TrainingEnded("failed", None, error=str(exc), token=token)
-        except Exception as exc:  # the app stays up and shows what broke
-            ended = TrainingEnded("failed", None, error=f"{type(exc).__name__}: {exc}", token=token)
-        sink.flush()
-        self.post_message(ended)
-        return ended
-
     def on_train_event(self, message: TrainEvent) -> None:
         self.show_event(message.event)
 
@@ -256,12 +257,12 @@ class TrainScreen(TrainView, VitScreen):
         This is the one place that resumes a run detached: the request is consumed here, so the
         run's own process is started once however the stop was asked for.
         """
-        if ended.token != self._run_token or self._worker is None:
+        if not ended.ticket.current or self._worker is None:
             return  # already taken in, or the end of an earlier run
         self._worker = None
         detach, self._detach_requested = self._detach_requested, False
         if ended.run_dir is not None:
-            self.run_dir = ended.run_dir
+            self.training.run_dir = ended.run_dir
         if ended.status == "failed":
             self._set_status("failed")
             self.last_error = ended.error
@@ -270,146 +271,21 @@ class TrainScreen(TrainView, VitScreen):
                 self.app.show_failure("Training failed", ended.error, self.run_dir)
             return
         if detach and ended.status == "interrupted" and self.run_dir is not None:
-            self._resume_detached(self.run_dir)
+            self.resume_run(self.run_dir)
             return
         self._set_status(ended.status)
 
-    # --- detached runs ------------------------------------------------------------------------
+def _train(cfg: RunConfig, runs_root: Path, sink: MessageSink, cancel: threading.Event) -> RunEnd:
+    """Train in this thread; a failure comes back as the run's end (the app stays up and shows what broke)."""
+    from ...engine.train.trainer import train
 
-    def start_processes(self, processes: int) -> None:
-        """Train the current config data-parallel in ``processes`` processes under torchrun, detached, and follow it."""
-        if self.busy:
-            self.notify("A run is already on; x stops it.", severity="warning")
-            return
-        cfg = self._checked_config()
-        if cfg is not None:
-            self._start_detached(cfg, processes=processes)
-
-    def _start_detached(self, cfg: RunConfig, resume: Path | None = None, processes: int = 1) -> None:
-        """Start (or resume) a run in its own process from a worker, then follow it."""
-        if self._detach_pending:
-            return
-        self._detach_pending = True
-        self._set_status("starting")
-        self._note(
-            "starting the run in its own process…" if resume is None else f"resuming {resume.name} in its own process…"
-        )
-        if processes > 1:
-            self._note(f"starting the run in {processes} processes under torchrun…")
-        self._detach_job = self.run_task(
-            "detach", _start_process, cfg, self.app.state.runs_root, resume, processes, run_dir=resume
-        )
-
-    def on_task_done(self, message: TaskDone) -> None:
-        if message.task == "follow-check" and self.is_current(message):
-            self._follow_checked(*message.result)
-        if message.task == "detach" and self.is_current(message):
-            self._detach_pending = False
-            self.follow(message.result, fresh=True)
-
-    def on_task_failed(self, message: TaskFailed) -> None:
-        if message.task == "detach" and self.is_current(message):
-            self._detach_pending = False
-            self._set_status("failed")
-            self._note("the detached run did not start")
-            self.app.show_failure("Could not start the detached run", message.message, message.run_dir)
-
-    def resume_run(self, run_dir: Path) -> None:
-        """Continue an interrupted run in its own process and follow it."""
-        from ...engine.runs.folder import RunFolder
-
-        self._start_detached(RunFolder(run_dir).read_config(), resume=run_dir)
-
-    def _resume_detached(self, run_dir: Path) -> None:
-        from ...engine.runs.folder import RunFolder
-
-        self._start_detached(RunFolder(run_dir).read_config(), resume=run_dir)
-
-    def follow(self, run_dir: Path, fresh: bool = True) -> None:
-        """Show a run that trains in another process by reading its events file as it grows.
-
-        ``fresh`` says the process was only just started (or restarted to resume): an end seen
-        in the events file before its new start belongs to an earlier process and is not final.
-        """
-        from ...engine.runs.folder import RunFolder
-
-        self.stop_following()
-        self._begin_view("following")
-        self.run_dir = run_dir
-        self.run_name = run_dir.name
-        self._follower = RunFolder(run_dir).follow()
-        self._follow_quiet_s = 0.0
-        self._follow_polls = 0
-        self._await_new_start = fresh
-        self._follow_since = time.time()
-        self._follow_timer = self.set_interval(FOLLOW_INTERVAL_S, self._poll_follower)
-        self._note(f"following {run_dir.name} (its own process; x asks it to stop)")
-        self._poll_follower()
-
-    @property
-    def following(self) -> bool:
-        """True while a detached run's events file is being followed."""
-        return self._follow_timer is not None
-
-    def stop_following(self) -> None:
-        """Stop polling a detached run (the run itself goes on)."""
-        if self._follow_timer is not None:
-            self._follow_timer.stop()
-            self._follow_timer = None
-        self._follower = None
-
-    def _poll_follower(self) -> None:
-        if self._follower is None:
-            return
-        events = self._follower.poll()
-        for event in events:
-            self.show_event(event)
-        self._follow_polls += 1
-        if self.status in ENDED and not self._await_new_start:
-            self.stop_following()
-            return
-        self._follow_quiet_s = 0.0 if events else self._follow_quiet_s + FOLLOW_INTERVAL_S
-        if not events and self._follow_quiet_s >= 2.0:
-            self._check_follow_alive()
-
-    def _check_follow_alive(self) -> None:
-        if self.run_dir is None:
-            return
-        if self._await_new_start:
-            if self._follow_quiet_s >= FOLLOW_GIVE_UP_S:
-                self._set_status("failed")
-                self._note("the detached run did not start; see events.jsonl and summary.json in its folder")
-                self.stop_following()
-            return
-        if not self.task_busy("follow-check"):
-            self.run_task("follow-check", _run_status, self.run_dir, run_dir=self.run_dir)
-
-    def _follow_checked(self, run_dir: Path, status: str) -> None:
-        """The followed run's status as its files say (read in a worker); an ended one stops the following."""
-        if not self.following or run_dir != self.run_dir or self._await_new_start:
-            return
-        if status in ENDED:
-            self._set_status(status)
-            self._note(f"the run's process has ended ({status})")
-            self.stop_following()
-
-    def on_unmount(self) -> None:
-        self._cancel.set()
-        self.stop_following()
-
-
-def _run_status(run_dir: Path) -> tuple[Path, str]:
-    """(run_dir, its status from summary.json and its lock; "" before it has one)."""
-    from ...engine.runs.folder import RunFolder
-
-    summary = RunFolder(run_dir).read_summary()
-    return run_dir, RunFolder(run_dir).effective_status(summary) if summary else ""
-
-
-def _start_process(cfg: RunConfig, runs_root: Path, resume: Path | None, processes: int = 1) -> Path:
-    """Start (or resume) a run in its own process (``processes`` > 1: under torchrun); its folder."""
-    from ...engine.parallel.detach import start_detached
-    from ...engine.parallel.launch import Launch
-
-    launch = Launch(nproc_per_node=processes) if processes > 1 else None
-    return Path(start_detached(cfg, runs_root=runs_root, resume=resume, launch=launch))
+    # A failure names no folder here: the screen knows this run's folder from its RunStarted, if any.
+    try:
+        result = train(cfg, sink, cancel, runs_root=runs_root)
+        return RunEnd(result.status, Path(result.run_dir))
+    except UserError as exc:
+        return RunEnd("failed", None, error=str(exc))
+    except Exception as exc:
+        return RunEnd("failed", None, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        sink.flush()  # every event before the end

@@ -1,4 +1,4 @@
-"""The train screen's drawing: how each engine event changes the progress bars, table and charts.
+"""The train screen's drawing: how each engine event changes the run's state, bars, table and charts.
 
 Kept apart from the screen's actions and threads so either can be read on its own; the screen
 mixes this in and calls ``show_event`` for events from its worker and from followed runs.
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-
-from textual.widgets import ProgressBar
 
 from ...engine.telemetry.eta import format_eta, run_eta
 from ...engine.telemetry.events import (
@@ -23,36 +21,30 @@ from ...engine.telemetry.events import (
     RunStarted,
     StepsLogged,
 )
-from ..widgets.epochs import EpochTable
 from ..widgets.plot import ChartView, Series
-from ..widgets.sparkline import LabelledSparkline
 
 
 class TrainView:
-    """Event-to-widget updates of the train screen (a mixin of ``TrainScreen``)."""
+    """Event-to-state updates of the train screen (a mixin of ``TrainScreen``).
+
+    What the run is (status, name, counts, rate, history) goes to the app's ``TrainingController``,
+    whose watchers redraw the lines; the bars, sparklines, table and charts are fed directly.
+    """
 
     def _begin_view(self, status: str) -> None:
         self._cancel = threading.Event()
         self._detach_requested = False
-        # Nothing of the previous run may leak into this one (a failure before RunStarted names no folder).
-        self.run_dir = None
-        self.run_name = ""
-        self.device = ""
         self._failure_shown = False
-        self.history = []
         self.eval_done = None
         self.last_error = ""
         self._pid = 0
-        self._progress = 0.0
-        self.query_one("#loss-spark", LabelledSparkline).reset()
-        self.query_one("#acc-spark", LabelledSparkline).reset()
-        self.query_one(EpochTable).show_history([])
-        self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=0)
-        self.query_one("#step-bar", ProgressBar).update(total=1, progress=0)
-        self._set_text("#epoch-count", "")
-        self._set_text("#step-count", "")
+        self.training.reset(status)
+        self.loss_spark.reset()
+        self.acc_spark.reset()
+        self.epoch_table.show_history([])
+        self.epoch_bar.update(total=1, progress=0)
+        self.step_bar.update(total=1, progress=0)
         self._draw_chart()
-        self._set_status(status)
 
     def show_event(self, event: Event) -> None:
         """Update the view for one engine event (from the worker or from an events file)."""
@@ -61,18 +53,20 @@ class TrainView:
             handler(event)
 
     def _show_RunStarted(self, event: RunStarted) -> None:  # noqa: N802 - named after the event
-        self.run_dir = Path(event.run_dir)
-        self.run_name = event.name
+        run = self.training
+        run.run_dir = Path(event.run_dir)
+        run.run_name = event.name
         self._pid = event.pid
-        self.device = f"{event.device} · {event.precision} · {event.step_path.split(' (')[0]}"
-        self.history = [row for row in self.history if row.epoch <= event.start_epoch]
-        if event.start_epoch and not self.history:
-            self.history = _history_from_files(self.run_dir, event.start_epoch)
-        self.query_one(EpochTable).show_history(self.history)
-        self._epochs = event.epochs
-        self.query_one("#epoch-bar", ProgressBar).update(total=event.epochs, progress=event.start_epoch)
-        self._set_text("#epoch-count", f"{event.start_epoch}/{event.epochs}")
-        self.query_one("#step-bar", ProgressBar).update(total=event.steps_per_epoch, progress=0)
+        run.device = f"{event.device} · {event.precision} · {event.step_path.split(' (')[0]}"
+        history = [row for row in run.history if row.epoch <= event.start_epoch]
+        if event.start_epoch and not history:
+            history = _history_from_files(run.run_dir, event.start_epoch)
+        run.history = history
+        self.epoch_table.show_history(history)
+        run.epochs = event.epochs
+        self.epoch_bar.update(total=event.epochs, progress=event.start_epoch)
+        run.epoch = (event.start_epoch, event.epochs)
+        self.step_bar.update(total=event.steps_per_epoch, progress=0)
         if self.following:
             if event.started >= self._follow_since - 5.0:
                 self._await_new_start = False
@@ -90,35 +84,26 @@ class TrainView:
 
     def _show_StepsLogged(self, event: StepsLogged) -> None:  # noqa: N802
         # The hottest path of the view (up to ~10 times a second while training shares the
-        # cores with it): cached widgets, and text is only replaced when it changes.
-        self._widget("#loss-spark").push(event.loss)
-        self._widget("#acc-spark").push(event.acc)
-        self._widget("#step-bar").update(total=event.steps_per_epoch, progress=event.step)
-        self._set_text("#step-count", f"{event.step}/{event.steps_per_epoch}")
-        self._set_text("#epoch-count", f"{event.epoch}/{self._epochs}")
-        self._progress = (event.epoch - 1) + event.step / max(1, event.steps_per_epoch)
-        self._widget("#epoch-bar").update(progress=self._progress)
-        self._status_line(lr=event.lr, speed=event.images_per_s)
-
-    def _widget(self, selector: str):
-        """A widget of the view, looked up once."""
-        if selector not in self._widget_cache:
-            self._widget_cache[selector] = self.query_one(selector)
-        return self._widget_cache[selector]
-
-    def _set_text(self, selector: str, text: str) -> None:
-        """Replace a Label's or Static's text only when it differs (an update costs a layout pass)."""
-        if self._text_cache.get(selector) != text:
-            self._text_cache[selector] = text
-            self._widget(selector).update(text)
+        # cores with it): widgets held since compose, and the controller's reactives redraw a
+        # line only when its value changes.
+        run = self.training
+        self.loss_spark.push(event.loss)
+        self.acc_spark.push(event.acc)
+        self.step_bar.update(total=event.steps_per_epoch, progress=event.step)
+        run.step = (event.step, event.steps_per_epoch)
+        run.epoch = (event.epoch, run.epochs)
+        run.progress = (event.epoch - 1) + event.step / max(1, event.steps_per_epoch)
+        self.epoch_bar.update(progress=run.progress)
+        run.rate = (event.lr, event.images_per_s or 0.0)
 
     def _show_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
-        self.history = [row for row in self.history if row.epoch < event.epoch] + [event]
-        self.query_one(EpochTable).show_history(self.history)
-        self._progress = float(event.epoch)
-        self.query_one("#epoch-bar", ProgressBar).update(total=event.epochs, progress=event.epoch)
-        self._set_text("#epoch-count", f"{event.epoch}/{event.epochs}")
-        self._status_line(lr=event.lr, speed=event.images_per_s)
+        run = self.training
+        run.history = [row for row in run.history if row.epoch < event.epoch] + [event]
+        self.epoch_table.show_history(run.history)
+        run.progress = float(event.epoch)
+        self.epoch_bar.update(total=event.epochs, progress=event.epoch)
+        run.epoch = (event.epoch, event.epochs)
+        run.rate = (event.lr, event.images_per_s or 0.0)
         self._draw_chart()
 
     def _show_EvalDone(self, event: EvalDone) -> None:  # noqa: N802
@@ -129,7 +114,7 @@ class TrainView:
         self._note(f"saved the {event.kind} checkpoint (epoch {event.epoch})")
 
     def _show_RunFinished(self, event: RunFinished) -> None:  # noqa: N802
-        self.run_dir = Path(event.run_dir)
+        self.training.run_dir = Path(event.run_dir)
         self.app.run_dir = self.run_dir
         if self._detach_requested and event.status == "interrupted":
             self._note("checkpoint saved; resuming in its own process…")
@@ -141,7 +126,8 @@ class TrainView:
         self._note(f"{event.status}: {event.epochs_done} epochs, {best} · {hint}")
 
     def _show_RunFailed(self, event: RunFailed) -> None:  # noqa: N802
-        self.run_dir = Path(event.run_dir) if event.run_dir else self.run_dir
+        if event.run_dir:
+            self.training.run_dir = Path(event.run_dir)
         self.last_error = event.message
         self._set_status("failed")
         self._announce(event)
@@ -161,40 +147,42 @@ class TrainView:
             announce(self.app, notice)
 
     def _set_status(self, status: str) -> None:
-        self.status = status
-        self._status_line()
+        self.training.status = status
+        self._draw_status()
 
-    def _status_line(self, lr: float | None = None, speed: float | None = None) -> None:
-        if lr is not None:
-            self._lr, self._speed = lr, speed or 0.0
-        parts = [f"[b]{self.run_name or 'no run'}[/b]", self.status]
-        if self.device:
-            parts.append(self.device)
-        if self._lr is not None:
-            parts.append(f"lr {self._lr:.2e}")
-            parts.append(f"{self._speed:,.0f} img/s")
-        if self.status in ("training", "following"):
-            left = run_eta([row.seconds for row in self.history], self._epochs, self._progress)
+    def _draw_status(self) -> None:
+        """The status line from the controller's state (its watchers call this as the run changes)."""
+        run = self.training
+        parts = [f"[b]{run.run_name or 'no run'}[/b]", run.status]
+        if run.device:
+            parts.append(run.device)
+        if run.rate is not None:
+            lr, speed = run.rate
+            parts.append(f"lr {lr:.2e}")
+            parts.append(f"{speed:,.0f} img/s")
+        if run.status in ("training", "following"):
+            left = run_eta([row.seconds for row in run.history], run.epochs, run.progress)
             if left is not None:  # the whole run's time left (the epoch bar's own ETA is the epoch's)
                 parts.append(f"run ETA {format_eta(left)}")
-        memory = _gpu_memory(self.device) if self.training_in_app else ""
+        memory = _gpu_memory(run.device) if self.training_in_app else ""
         if memory:
             parts.append(memory)
-        self._set_text("#train-status", " · ".join(parts))
+        self.status_text = " · ".join(parts)
 
     def _note(self, text: str) -> None:
-        self._set_text("#train-note", text)
+        self.note_text = text
 
     def _draw_chart(self) -> None:
         """The loss chart (or accuracy, after c) and, on wide screens, accuracy beneath it."""
-        epochs = [float(row.epoch) for row in self.history]
+        history = self.training.history
+        epochs = [float(row.epoch) for row in history]
         loss = [
-            Series("train loss", epochs, [row.train_loss for row in self.history]),
-            Series("val loss", epochs, [row.val_loss for row in self.history]),
+            Series("train loss", epochs, [row.train_loss for row in history]),
+            Series("val loss", epochs, [row.val_loss for row in history]),
         ]
         acc = [
-            Series("train acc", epochs, [row.train_acc for row in self.history]),
-            Series("val acc", epochs, [row.val_acc for row in self.history]),
+            Series("train acc", epochs, [row.train_acc for row in history]),
+            Series("val acc", epochs, [row.val_acc for row in history]),
         ]
         first = self.query_one("#train-chart", ChartView)
         if self._chart_kind == "loss":
@@ -208,8 +196,9 @@ def _history_from_files(run_dir: Path, up_to_epoch: int) -> list[EpochEnded]:
     """Epoch rows of a resumed run, read back from its metrics file."""
     from ...engine.runs.folder import RunFolder
 
-    summary = RunFolder(run_dir).read_summary()
-    rows = [r for r in RunFolder(run_dir).read_metrics() if r["epoch"] <= up_to_epoch]
+    folder = RunFolder(run_dir)
+    summary = folder.read_summary()
+    rows = [r for r in folder.read_metrics() if r["epoch"] <= up_to_epoch]
     best_epoch = int(summary.get("best_epoch", 0))
     epochs = int(summary.get("epochs", up_to_epoch))
     best_acc = float(summary.get("best_val_acc", 0.0))

@@ -37,8 +37,65 @@ def display_value(value: Any) -> str:
     return str(value)
 
 
+class FieldRow(Horizontal):
+    """One form row: its label (class ``field-label``) and its Input, Select or Switch filling the rest."""
+
+    DEFAULT_CSS = """
+    FieldRow.field-row {
+        height: auto;
+        min-height: 1;
+    }
+    FieldRow.field-row .field-label {
+        width: 22;
+        color: $text-muted;
+        padding: 0 1 0 0;
+    }
+    FieldRow.field-row Input, FieldRow.field-row Select {
+        width: 1fr;
+    }
+    FieldRow.field-row Switch {
+        height: 1;
+        border: none;
+        padding: 0;
+        width: auto;
+    }
+    """
+
+    def __init__(self, *children: Widget) -> None:
+        super().__init__(*children, classes="field-row")
+
+
 class ConfigField(Vertical):
     """One config key: ``key [control]`` with the error line beneath it."""
+
+    DEFAULT_CSS = """
+    ConfigField.config-field {
+        height: auto;
+    }
+    ConfigField .switch-value {
+        width: 1fr;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    ConfigField .field-doc {
+        display: none;
+        color: $text-muted;
+        padding: 0 0 0 2;
+    }
+    ConfigField .field-error {
+        display: none;
+        color: $error;
+        padding: 0 0 0 22;
+        height: auto;
+    }
+    ConfigField.config-field.-invalid .field-error {
+        display: block;
+    }
+    ConfigField.config-field.-invalid FieldRow.field-row .field-label {
+        color: $error;
+        text-style: bold;
+    }
+    """
 
     @dataclass
     class Changed(Message):
@@ -57,7 +114,7 @@ class ConfigField(Vertical):
         self.tooltip = cfgmod.field_doc(key)
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="field-row"):
+        with FieldRow():
             yield Label(self.key, classes="field-label")
             yield self._control(self._initial)
             if self.key in SWITCHES:

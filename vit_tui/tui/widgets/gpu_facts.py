@@ -8,15 +8,24 @@ device, NVML or a driver it stays hidden.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from textual.widgets import Static
-from textual.worker import Worker
 
 from ...engine.telemetry.gpu_facts import GpuFactsReader, cuda_index, format_facts
+from ..tasks import TaskResult, Tasks
 
 REFRESH_S = 1.0
+
+
+class GpuFactsRead(TaskResult[tuple]):
+    """(the device read, its facts line or None when NVML had none)."""
+
+
+def read_facts(reader: GpuFactsReader) -> tuple[str, str | None]:
+    """(device, "GPU ..." line or None) from one NVML reading."""
+    facts = reader.read()
+    return reader.device, f"GPU {format_facts(facts)}" if facts is not None else None
 
 
 class GpuFactsLine(Static):
@@ -36,7 +45,7 @@ class GpuFactsLine(Static):
         super().__init__("", id=id)
         self._device_of = device_of
         self._reader: GpuFactsReader | None = None
-        self._reading: Worker | None = None
+        self.tasks = Tasks(self)
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self._refresh)
@@ -50,17 +59,11 @@ class GpuFactsLine(Static):
         if self._reader is None or self._reader.device != device:
             self._reader = GpuFactsReader(device)
         # One reading at a time: a driver that hangs must not gather a thread a second.
-        if self._reading is None or self._reading.is_finished:
-            reader = self._reader
-            self._reading = self.run_worker(
-                lambda: self._read(reader), thread=True, group="gpu-facts", exit_on_error=False
-            )
+        if not self.tasks.busy(GpuFactsRead):
+            self.tasks.start(GpuFactsRead, read_facts, self._reader)
 
-    def _read(self, reader: GpuFactsReader) -> None:
-        facts = reader.read()
-        text = f"GPU {format_facts(facts)}" if facts is not None else None
-        with contextlib.suppress(RuntimeError):  # the app closed while NVML answered
-            self.app.call_from_thread(self._show, reader.device, text)
+    def on_gpu_facts_read(self, message: GpuFactsRead) -> None:
+        self._show(*message.result)
 
     def _show(self, device: str, text: str | None) -> None:
         # A reading that comes back after the run on screen changed belongs to the previous device.
