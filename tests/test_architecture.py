@@ -244,13 +244,11 @@ def test_the_import_graph_has_no_cycle():
     assert cycle == [], "import cycle: " + " -> ".join(cycle)
 
 
-@pytest.mark.xfail(strict=False, reason="engine, tui and config modules are split in parts not landed yet")
 def test_no_module_over_the_line_limit():
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
     assert long == {}, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
-@pytest.mark.xfail(strict=False, reason="engine, tui and config functions are split in parts not landed yet")
 def test_no_function_over_the_line_limit():
     long = []
     for module, path in MODULES.items():

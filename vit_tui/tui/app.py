@@ -139,7 +139,7 @@ class VitApp(App[None]):
     form_errors: var[dict[str, str]] = var(dict)
     """Problems the model form has (key -> why); training waits until there are none."""
     smoothing: var[float] = var(0.0)
-    """The EMA weight curves and sparklines are drawn with (``engine.smoothing``; remembered in settings)."""
+    """The EMA weight curves and sparklines are drawn with (``engine.telemetry.smoothing``; remembered in settings)."""
 
     def __init__(self, home: str | Path = ".", *, demo_options: dict | None = None, offer_demo: bool = True) -> None:
         super().__init__()

@@ -181,16 +181,10 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
-def make_train_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    data: TrainData | StreamedTrainData,
-    cfg: RunConfig,
-    device: torch.device,
-    **kwargs,
-) -> TrainStep:
-    """A captured-graph step when the run allows one, else the eager (or compiled) step.
+def make_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, data: TrainData | StreamedTrainData,
+                    cfg: RunConfig, device: torch.device, **kwargs) -> TrainStep:  # fmt: skip
+    """A captured-graph step when the run allows one, else the eager (or compiled) step; ``TrainStep``'s arguments.
 
     The returned step's ``describe()`` says which, with the reason for an eager fallback.
     """

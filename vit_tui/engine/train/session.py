@@ -177,26 +177,11 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     step.fallback_reason = step.fallback_reason or compile_problem or graph_off
     if graph_off:
         sink(PhaseChanged("warning", graph_off))
-    session = Session(
-        cfg=cfg,
-        device=device,
-        precision=precision,
-        classes=classes,
-        train=train,
-        val_images=val_images,
-        val_labels=val_split.labels,
-        val_files=list(val_split.files),
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        step=step,
-        perm_gen=perm_gen,
-        aug_gen=aug_gen,
-        params=count_parameters(model),
-        state=SessionState(),
-        holding=holding,
-        group=group,
-    )
+    session = Session(cfg=cfg, device=device, precision=precision, classes=classes, train=train,
+                      val_images=val_images, val_labels=val_split.labels, val_files=list(val_split.files),
+                      model=model, optimizer=optimizer, scheduler=scheduler, step=step, perm_gen=perm_gen,
+                      aug_gen=aug_gen, params=count_parameters(model), state=SessionState(), holding=holding,
+                      group=group)  # fmt: skip
     if resume is not None:
         session.state = _load_resume(session, resume, sink)
     if step.path == "compiled":

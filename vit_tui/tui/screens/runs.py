@@ -5,9 +5,9 @@ loss and validation accuracy per epoch as sparklines, how its config differs fro
 it names, and its files. The folder is scanned every two seconds in a thread worker that reads
 again only the runs whose files changed; details are read in a worker too.
 
-Mark two or more runs (up to six) with space and press c: ``engine.export.compare_runs`` writes
+Mark two or more runs (up to six) with space and press c: ``engine.report.compare.compare_runs`` writes
 the comparison files and the compare view shows every run's curves overlaid, the metrics side by
-side and the confusion matrices. / filters the list and s sorts it (``engine.run_query``).
+side and the confusion matrices. / filters the list and s sorts it (``engine.runs.query``).
 
 A study's runs (a sweep or the course experiment) sit under one group row that expands and
 collapses (enter, → and ←); its detail pane is the study's leaderboard. Marking runs of two of its
@@ -100,7 +100,7 @@ class RunsScreen(RunList, StudyLauncher, VitScreen):
         self._timer: Timer | None = None
         self._study_cancel = threading.Event()
         self.filter_text = ""
-        """The filter in force (``engine.run_query``'s language; empty shows every run)."""
+        """The filter in force (``engine.runs.query``'s language; empty shows every run)."""
         self.sort_column = ""
         """The column the list is sorted by (empty: newest first)."""
         self.sort_reverse = False
