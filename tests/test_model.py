@@ -13,7 +13,7 @@ from vit_tui.config import ModelConfig, RunConfig, field_errors
 from vit_tui.model.attention import DLStudioAttention, EinsumAttention, MultiHeadAttention
 from vit_tui.model.size_estimate import sequence_length
 from vit_tui.model.summary import summarize
-from vit_tui.model.vit import build_model, count_parameters
+from vit_tui.model.vit import build_model, count_parameters, set_drop_path_generator
 from vit_tui.presets import preset
 
 
@@ -197,7 +197,15 @@ def _mha_config(
 
 
 def _timm_vit(
-    image: int, patch: int, classes: int, embed: int, depth: int, heads: int, ratio: float, pool: str = "token"
+    image: int,
+    patch: int,
+    classes: int,
+    embed: int,
+    depth: int,
+    heads: int,
+    ratio: float,
+    pool: str = "token",
+    drop_path: float = 0.0,
 ) -> torch.nn.Module:
     timm = pytest.importorskip("timm")
     # pool=mean is timm's class_token=False, global_pool='avg' (which puts its LayerNorm in fc_norm).
@@ -212,6 +220,7 @@ def _timm_vit(
         num_heads=heads,
         mlp_ratio=ratio,
         qkv_bias=True,
+        drop_path_rate=drop_path,
         **layout,
     )
 
@@ -246,6 +255,50 @@ def test_mha_with_timms_weights_gives_timms_logits(
             for block in ours.blocks:
                 block.attn.fused_attn = fused
             torch.testing.assert_close(ours(images), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_drop_path_rates_rise_per_block_as_timms() -> None:
+    theirs = _timm_vit(32, 8, 5, 24, 4, 2, 2.0, drop_path=0.3)
+    ours = build_model(replace(_mha_config(32, 8, 24, 4, 2, 2.0), drop_path=0.3), 5)
+    # timm puts an Identity where the rate is 0.
+    expected = [getattr(block.drop_path1, "drop_prob", 0.0) for block in theirs.blocks]
+    assert [block.drop_path1.rate for block in ours.blocks] == expected
+    assert [block.drop_path2.rate for block in ours.blocks] == expected
+    assert expected[0] == 0.0 and expected[-1] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_mha_with_drop_path_gives_timms_logits(training: bool) -> None:
+    """Identity in eval mode; in training mode the same per-sample draws as timm's DropPath from the same RNG."""
+    torch.manual_seed(6)
+    theirs = _timm_vit(32, 8, 5, 24, 3, 2, 2.0, drop_path=0.5).double().train(training)
+    ours = build_model(replace(_mha_config(32, 8, 24, 3, 2, 2.0), drop_path=0.5), 5).double().train(training)
+    with torch.no_grad():
+        for param in theirs.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    images = torch.randn(8, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        torch.manual_seed(11)
+        expected = theirs(images)
+        torch.manual_seed(11)
+        got = ours(images)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+        if training:  # the draws mattered: the same model without them differs
+            assert not torch.allclose(got, theirs.eval()(images))
+
+
+def test_drop_path_draws_from_the_generator_it_is_given() -> None:
+    torch.manual_seed(3)
+    model = build_model(replace(_mha_config(32, 8, 24, 3, 2, 2.0), drop_path=0.5), 5).train()
+    images = torch.randn(8, 3, 32, 32)
+    outputs = []
+    for _ in range(2):
+        set_drop_path_generator(model, torch.Generator().manual_seed(4))
+        torch.manual_seed(len(outputs))  # the global RNG differs between the two
+        with torch.no_grad():
+            outputs.append(model(images))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
 
 
 def test_mha_starts_from_timms_default_init() -> None:

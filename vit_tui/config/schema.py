@@ -24,6 +24,8 @@ KEEPS = ("best", "last")
 CUDA_GRAPH_MODES = ("auto", "off")
 TRACKERS = ("tensorboard", "wandb")
 TRACKERS_EXTRA = "pip install 'vit-tui[trackers]'"
+PRETRAINED_EXTRA = "pip install 'vit-tui[pretrained]'"
+INIT_FILE_SUFFIXES = (".safetensors", ".pth", ".bin")
 MAX_IMAGE_SIZE = 1024
 """The largest image side: datasets, the model and previews all hold whole images in memory."""
 MAX_SEED = 2**63 - 1
@@ -80,6 +82,15 @@ class ModelConfig:
     ffn: str = setting("flattened", "flattened (the reference's L*E -> 2*L*E -> L*E) or mlp (per token).", FFNS)
     mlp_ratio: float = setting(4.0, "Hidden size of the per-token MLP as a multiple of embed_dim.")
     dropout: float = setting(0.0, "Dropout probability after attention and inside the feed-forward part.")
+    drop_path: float = setting(
+        0.0,
+        "Stochastic depth in [0, 1): residual branches dropped per sample, rising to this rate in the last block. mha only.",
+    )
+    init: str = setting(
+        "none",
+        "Start weights: none, timm:<name> (timm's pretrained weights and shape) or a timm ViT file "
+        "(.safetensors, .pth, .bin). mha with the patch stem only; needs " + PRETRAINED_EXTRA + ".",
+    )
 
 
 @dataclass

@@ -17,9 +17,11 @@ from ..model.size_estimate import estimate_parameters
 from ..sizes import SIZE_EXAMPLES, parse_size
 from .schema import (
     CHOICES,
+    INIT_FILE_SUFFIXES,
     MAX_IMAGE_SIZE,
     MAX_PARAMETERS,
     MAX_SEED,
+    PRETRAINED_EXTRA,
     TRACKERS,
     TRACKERS_EXTRA,
     ConfigError,
@@ -36,6 +38,8 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
         errors.append(ConfigError("data.dataset", "is empty; give a dataset folder"))
     errors += _model_shape_errors(cfg.model)
     errors += _model_layout_errors(cfg.model)
+    errors += _drop_path_errors(cfg.model)
+    errors += _init_errors(cfg.model)
     if not errors:  # the estimate needs a model that is otherwise sound
         errors += _size_errors(cfg.model)
     errors += _train_number_errors(cfg.train)
@@ -104,6 +108,48 @@ def _model_layout_errors(m: ModelConfig) -> Iterator[ConfigError]:
         yield ConfigError("model.mlp_ratio", f"must be positive, got {m.mlp_ratio}")
     if not 0 <= m.dropout < 1:
         yield ConfigError("model.dropout", f"must be in [0, 1), got {m.dropout}")
+
+
+def _drop_path_errors(m: ModelConfig) -> Iterator[ConfigError]:
+    if not 0 <= m.drop_path < 1:
+        yield ConfigError("model.drop_path", f"must be in [0, 1), got {m.drop_path}")
+    elif m.drop_path > 0 and m.attention != "mha":
+        # The reference layouts reproduce the course model, which has no stochastic depth.
+        yield ConfigError(
+            "model.drop_path", f"stochastic depth is in the mha blocks only, not {m.attention}; set model.drop_path=0"
+        )
+
+
+def _init_errors(m: ModelConfig) -> Iterator[ConfigError]:
+    """``model.init``: its form, the layout timm's ViT weights fit, and timm being installed."""
+    init = m.init.strip()
+    if init == "none":
+        return
+    if init.startswith("timm:"):
+        if not init[len("timm:") :].strip():
+            yield ConfigError("model.init", "timm: needs a model name, e.g. timm:vit_tiny_patch16_224.augreg_in21k")
+            return
+    elif not init.lower().endswith(INIT_FILE_SUFFIXES):
+        yield ConfigError(
+            "model.init",
+            f"{init!r} is neither none, timm:<name> nor a weights file ({', '.join(INIT_FILE_SUFFIXES)})",
+        )
+        return
+    layout = {
+        "attention": ("mha", m.attention),
+        "stem": ("patch", m.stem),
+        "ffn": ("mlp", m.ffn),
+        "pool": ("token", m.pool),
+    }
+    for key, (needed, value) in layout.items():
+        if value != needed:
+            yield ConfigError(
+                "model.init",
+                f"timm ViT weights load into model.{key}={needed}, not {value}; set model.{key}={needed} or model.init=none",
+            )
+            return
+    if importlib.util.find_spec("timm") is None:
+        yield ConfigError("model.init", f"loading weights needs timm; run {PRETRAINED_EXTRA} or set model.init=none")
 
 
 def _size_errors(m: ModelConfig) -> Iterator[ConfigError]:

@@ -11,7 +11,9 @@
   (no class token, the patch tokens averaged, then the LayerNorm ``fc_norm``, then the head).
   ``stem="conv"`` replaces the patch Conv2d by timm's ``ConvStem`` inside a ``HybridEmbed``
   (3x3 stride-2 convolutions with BatchNorm and ReLU down to the same patch grid); the
-  transformer after it is unchanged.
+  transformer after it is unchanged. ``drop_path`` is timm's stochastic depth: each block's
+  two residual branches are dropped per sample at a rate rising linearly from 0 in the first
+  block to ``drop_path`` in the last, drawn from the generator ``set_drop_path_generator`` gives.
 
 ``ffn`` is independent of the layout: ``flattened`` is the reference's L*E -> 2*L*E -> L*E
 feed-forward, ``mlp`` the usual per-token MLP. ``build_model`` is the one builder.
@@ -176,10 +178,46 @@ class Mlp(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
-class Block(nn.Module):
-    """``x + attn(LN1(x))`` then ``x + mlp(LN2(x))``, LayerNorm eps 1e-6."""
+class DropPath(nn.Module):
+    """timm's ``DropPath``: zero a residual branch for a random part of the batch, scale the rest by 1/keep.
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    Identity in eval mode and at rate 0. The draws come from ``generator`` (the run's, so reruns and
+    resumes repeat them; a captured CUDA graph replays them) or, without one, the global RNG.
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rate == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep, generator=self.generator)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:g}"
+
+
+def drop_path_rates(rate: float, blocks: int) -> list[float]:
+    """Per-block rates as timm computes them: evenly spaced from 0 to ``rate``."""
+    # On the CPU whatever the default device: a summary builds the model on the meta device.
+    return [x.item() for x in torch.linspace(0, rate, blocks, device="cpu")]
+
+
+def set_drop_path_generator(model: nn.Module, generator: torch.Generator | None) -> None:
+    """Make every ``DropPath`` in ``model`` draw from ``generator`` (on the model's device)."""
+    for module in model.modules():
+        if isinstance(module, DropPath):
+            module.generator = generator
+
+
+class Block(nn.Module):
+    """``x + drop_path(attn(LN1(x)))`` then ``x + drop_path(mlp(LN2(x)))``, LayerNorm eps 1e-6."""
+
+    def __init__(self, cfg: ModelConfig, drop_path: float = 0.0) -> None:
         super().__init__()
         seq_len = sequence_length(cfg)
         self.norm1 = nn.LayerNorm(cfg.embed_dim, eps=1e-6)
@@ -190,10 +228,13 @@ class Block(nn.Module):
             self.mlp: nn.Module = FlattenedFeedForward(seq_len, cfg.embed_dim, cfg.dropout)
         else:
             self.mlp = Mlp(cfg.embed_dim, cfg.mlp_ratio, cfg.dropout)
+        # Parameter-free, so the state dict keeps timm's keys.
+        self.drop_path1 = DropPath(drop_path)
+        self.drop_path2 = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x)))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop_path1(self.drop(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
 class StandardViT(nn.Module):
@@ -214,7 +255,8 @@ class StandardViT(nn.Module):
         # A plain None attribute (as timm's) keeps cls_token out of the state dict.
         self.cls_token = None if self.mean_pool else nn.Parameter(torch.empty(1, 1, cfg.embed_dim))
         self.pos_embed = nn.Parameter(torch.empty(1, sequence_length(cfg), cfg.embed_dim))
-        self.blocks = nn.Sequential(*(Block(cfg) for _ in range(cfg.blocks)))
+        rates = drop_path_rates(cfg.drop_path, cfg.blocks)
+        self.blocks = nn.Sequential(*(Block(cfg, rate) for rate in rates))
         self.norm = nn.Identity() if self.mean_pool else nn.LayerNorm(cfg.embed_dim, eps=1e-6)
         self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=1e-6) if self.mean_pool else nn.Identity()
         self.head = nn.Linear(cfg.embed_dim, num_classes)
