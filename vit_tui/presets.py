@@ -1,4 +1,5 @@
-"""Named starting configs, each with what it is for: ``reference``, ``reference-einsum``, ``fast``, ``accurate``.
+"""Named starting configs, each with what it is for: ``reference``, ``reference-einsum``, ``fast``, ``accurate``,
+``finetune-tiny`` and ``finetune-small``.
 
 ``reference`` is the course experiment's table (see the README); the others change only
 what their name promises. ``PRESETS`` is the one table: a preset's description takes its
@@ -123,6 +124,50 @@ def _standard(
     )
 
 
+def _finetune(name: str, embed_dim: int, heads: int) -> RunConfig:
+    """timm's ViT shape (12 blocks, patch stem, 16 px patches) with a short fine-tuning recipe.
+
+    At the datasets' 64 px the 16 px patches make a 4x4 grid, to which the loader resamples
+    timm's 14x14 position embeddings; a low lr and few epochs keep what the weights learned.
+    """
+    return RunConfig(
+        model=ModelConfig(
+            image_size=64,
+            patch_size=16,
+            embed_dim=embed_dim,
+            heads=heads,
+            blocks=12,
+            attention="mha",
+            stem="patch",
+            ffn="mlp",
+            mlp_ratio=4.0,
+            drop_path=0.1,
+        ),
+        train=TrainConfig(
+            epochs=10,
+            batch_size=64,
+            optimizer="adamw",
+            lr=1e-4,
+            betas=(0.9, 0.999),
+            weight_decay=0.05,
+            schedule="cosine",
+            warmup_epochs=1.0,
+            label_smoothing=0.1,
+            grad_clip=1.0,
+            augment="flip-crop",
+            precision="auto",
+            seed=1,
+            deterministic=False,
+        ),
+        preset=name,
+    )
+
+
+_FINETUNE_PURPOSE = (
+    "fine-tuning timm's {shape} from pretrained weights: set model.init to "
+    "timm:{name}.augreg_in21k_ft_in1k or a file (none by default)"
+)
+
 _MEASURED = "bench/BENCHMARKS.md#the-presets-on-the-2-core-cpu"
 
 PRESETS: dict[str, Preset] = {
@@ -142,6 +187,14 @@ PRESETS: dict[str, Preset] = {
             _standard("accurate", embed_dim=192, blocks=6, dropout=0.1, epochs=40, batch_size=128, warmup_epochs=3.0),
             "fast's design, wider and deeper, with dropout, for a GPU",
             _MEASURED,
+        ),
+        Preset(
+            _finetune("finetune-tiny", embed_dim=192, heads=3),
+            _FINETUNE_PURPOSE.format(shape="ViT-Ti/16", name="vit_tiny_patch16_224"),
+        ),
+        Preset(
+            _finetune("finetune-small", embed_dim=384, heads=6),
+            _FINETUNE_PURPOSE.format(shape="ViT-S/16", name="vit_small_patch16_224"),
         ),
     )
 }
