@@ -26,6 +26,7 @@ def run_summary(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.classes < 2:
         raise UserError("--classes", f"needs at least 2 classes, got {args.classes}")
+    init = _init_line(cfg, args.classes)
     summary = summarize(cfg.model, args.classes)
     m = cfg.model
     title = (
@@ -52,4 +53,16 @@ def run_summary(args: argparse.Namespace) -> int:
         f"{summary.flops_per_image / 1e6:,.1f} MFLOP per image (forward)"
     )
     console.print(f"total parameters: {summary.params:,}")
+    if init:
+        console.print(f"model.init: {init}")
     return 0
+
+
+def _init_line(cfg, classes: int) -> str:
+    """What ``model.init`` loads ("" for none); a ``timm:<name>`` gives ``cfg`` timm's shape first."""
+    from ..model.pretrained import describe_init, init_shape, wants_init
+
+    if not wants_init(cfg.model):
+        return ""
+    cfg.model = init_shape(cfg.model)
+    return describe_init(cfg.model, classes)

@@ -29,6 +29,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..config.schema import PRETRAINED_EXTRA
 from ..errors import UserError
+from .vit import build_model
 
 FIELD = "model.init"
 FILE_BASE_MODEL = "vit_tiny_patch16_224"
@@ -90,6 +91,30 @@ def init_shape(m: ModelConfig) -> ModelConfig:
         patch_size=int(ref.patch_embed.patch_size[0]),
         mlp_ratio=block.mlp.fc1.out_features / ref.embed_dim,
     )
+
+
+def initial_model(m: ModelConfig, num_classes: int, load: bool = True) -> tuple[nn.Module, str]:
+    """The model ``m`` describes, with ``model.init``'s weights when ``load``; a line saying what was loaded, or ""."""
+    model = build_model(m, num_classes)
+    if not (load and wants_init(m)):
+        return model, ""
+    return model, load_init(model, m, num_classes).describe()
+
+
+def describe_init(m: ModelConfig, num_classes: int) -> str:
+    """What ``model.init`` loads, for a summary: a file is loaded into a throwaway model; a timm name is not fetched."""
+    name = timm_name(m.init)
+    if name is None:
+        return load_init(build_model(m, num_classes), m, num_classes).describe()
+    ref = _timm_model(import_timm(), name, pretrained=False, meta=True)
+    grid = ref.pretrained_cfg.get("input_size", (3, 224, 224))[-1] // m.patch_size
+    ours = m.image_size // m.patch_size
+    parts = [f"timm:{name}: timm's shape, weights fetched through timm when a run starts"]
+    if grid != ours:
+        parts.append(f"pos_embed resampled from {grid}x{grid} to {ours}x{ours}")
+    if ref.pretrained_cfg.get("num_classes") != num_classes:
+        parts.append(f"head re-initialised for {num_classes} classes")
+    return ", ".join(parts)
 
 
 def load_init(model: nn.Module, m: ModelConfig, num_classes: int) -> InitReport:

@@ -149,9 +149,11 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
     data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
     """
+    from ...model.pretrained import init_shape, initial_model, timm_name
     from ...model.vit import count_parameters, set_drop_path_generator
 
-    cfg = _with_init_shape(cfg)
+    if timm_name(cfg.model.init):  # timm's shape for its weights, checked again
+        cfg = config_mod.validate(replace(cfg, model=init_shape(cfg.model)))
     t = cfg.train
     group = group or Group(Ranks(), resolve_device(t.device))
     device = group.device
@@ -163,7 +165,11 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     val_images = fit_images(val_split.images, cfg.model.image_size)
 
     sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
-    model = group.prepare(_build_model(cfg, len(classes), sink, resuming=resume is not None).to(device))
+    # A resumed run loads its own weights below, not model.init's.
+    model, loaded = initial_model(cfg.model, len(classes), load=resume is None)
+    if loaded:
+        sink(PhaseChanged("note", f"model.init: {loaded}"))
+    model = group.prepare(model.to(device))
     step_cfg, graph_off = _step_config(cfg, group)
     optimizer = make_optimizer(model, step_cfg, device, streamed=train.streamed)
     scheduler = make_scheduler(optimizer, cfg, len(train) // t.batch_size)
@@ -190,26 +196,6 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     if step.path == "compiled":
         sink(PhaseChanged("warm-up", "compiling the model; the first steps take longer"))
     return session
-
-
-def _with_init_shape(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with timm's model shape when ``model.init`` names a timm model (checked again with it)."""
-    from ...model.pretrained import init_shape, wants_init
-
-    if not wants_init(cfg.model):
-        return cfg
-    return config_mod.validate(replace(cfg, model=init_shape(cfg.model)))
-
-
-def _build_model(cfg: RunConfig, num_classes: int, sink: Sink, resuming: bool) -> torch.nn.Module:
-    """The configured model, with ``model.init``'s weights in a new run (a resumed one loads its own)."""
-    from ...model.pretrained import load_init, wants_init
-    from ...model.vit import build_model
-
-    model = build_model(cfg.model, num_classes)
-    if wants_init(cfg.model) and not resuming:
-        sink(PhaseChanged("note", f"model.init: {load_init(model, cfg.model, num_classes).describe()}"))
-    return model
 
 
 def _load_data(
