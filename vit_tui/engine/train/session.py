@@ -21,6 +21,7 @@ from ... import config as config_mod
 from ...config import ConfigError, RunConfig
 from ...data.imaging import fit_images
 from ...errors import UserError
+from ...model.size_estimate import describe_layout
 from ..device.determinism import seed_everything
 from ..device.placement import resolve_device
 from ..device.precision import choose_precision, cuda_capability
@@ -149,7 +150,7 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
     data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
     """
-    from ...model.vit import build_model, count_parameters
+    from ...model.build import build_model, count_parameters
 
     t = cfg.train
     group = group or Group(Ranks(), resolve_device(t.device))
@@ -161,7 +162,7 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     classes, train, holding, val_split = _load_data(cfg, sink, device)
     val_images = fit_images(val_split.images, cfg.model.image_size)
 
-    sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
+    sink(PhaseChanged("building model", describe_layout(cfg.model)))
     model = group.prepare(build_model(cfg.model, len(classes)).to(device))
     step_cfg, graph_off = _step_config(cfg, group)
     optimizer = make_optimizer(model, step_cfg, device, streamed=train.streamed)
