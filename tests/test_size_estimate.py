@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 from dataclasses import replace
 
 import pytest
 import torch
 
-from vit_tui.model.size_estimate import estimate_parameters
 from vit_tui.config.schema import ARCHS
 from vit_tui.model.build import build_model
+from vit_tui.model.size_estimate import estimate_parameters
 from vit_tui.presets import PRESETS, preset
 
 
