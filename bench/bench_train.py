@@ -41,7 +41,7 @@ from vit_tui.data.store import load_split, read_manifest  # noqa: E402
 from vit_tui.engine.runs.folder import RunFolder  # noqa: E402
 from vit_tui.engine.telemetry.events import EpochEnded  # noqa: E402
 from vit_tui.engine.train.trainer import train  # noqa: E402
-from vit_tui.model.vit import build_model  # noqa: E402
+from vit_tui.model.build import build_model  # noqa: E402
 from vit_tui.presets import preset  # noqa: E402
 
 MODELS = {

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from vit_tui.config import RunConfig
 from vit_tui.data.augment import augment_batch, to_model_input
 from vit_tui.engine.train.optimizer import lr_factor
-from vit_tui.model.vit import build_model
+from vit_tui.model.build import build_model
 
 
 @dataclass

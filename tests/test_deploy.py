@@ -1,6 +1,6 @@
 """``vit-tui export``: TorchScript and ONNX files of tiny trained runs, loaded back and run.
 
-One tiny run per attention variant (and the conv stem) is trained once per module. Each export is
+One tiny run per attention variant (and the conv stem, and the CNN) is trained once per module. Each export is
 loaded back the way a user would (``torch.jit.load``, ``onnxruntime``) and compared with the
 PyTorch model on two batch sizes; the CLI's exports are compared with ``vit-tui predict``.
 ONNX tests skip when onnxruntime is not installed.
@@ -40,6 +40,7 @@ VARIANTS = {
     "mha-conv-stem": ["model.attention=mha", "model.ffn=mlp", "model.stem=conv", "model.pool=mean"],
     "dlstudio": ["model.attention=dlstudio", "model.ffn=flattened"],
     "einsum": ["model.attention=einsum", "model.ffn=mlp"],
+    "resnet18": ["model.arch=resnet18", "model.width=4"],
 }
 needs_onnx = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ONNX_PACKAGES),
@@ -133,7 +134,8 @@ def test_export_round_trip_matches_pytorch_at_two_batch_sizes(trained_run, fmt, 
     assert sidecar["preprocessing"]["normalization"]["std"] == [0.5] * 3
     assert sidecar["preprocessing"]["resize"]["mode"] == "stretch"
     assert sidecar["output"]["shape"] == ["batch", len(classes)]
-    assert sidecar["model"]["attention"] == cfg.model.attention
+    assert sidecar["model"]["arch"] == cfg.model.arch
+    assert sidecar["model"].get("attention") == (None if cfg.model.arch == "resnet18" else cfg.model.attention)
     assert sidecar["verification"]["max_abs_diff"] == result.max_abs_diff
     assert sidecar["verification"]["batch_sizes"][1] == 1
     assert embedded_sidecar(out, fmt) == sidecar

@@ -1,15 +1,17 @@
-"""The torch-free parameter count equals the built model's, for every preset as it is."""
+"""The torch-free parameter count equals the built model's, for every preset and every ``model.arch``."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
+from vit_tui.config.schema import ARCHS
+from vit_tui.model.build import build_model
 from vit_tui.model.size_estimate import estimate_parameters
-from vit_tui.model.vit import build_model
 from vit_tui.presets import PRESETS, preset
 
 
@@ -20,6 +22,15 @@ def test_estimate_equals_the_built_models_parameter_count(name: str, num_classes
     with torch.device("meta"):  # shapes only: no memory, no initialisation
         model = build_model(model_cfg, num_classes)
     assert estimate_parameters(model_cfg, num_classes) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("width", [8, 16, 64])
+def test_estimate_equals_the_built_model_for_every_arch(arch: str, width: int) -> None:
+    model_cfg = replace(preset("fast").model, arch=arch, width=width)
+    with torch.device("meta"):
+        model = build_model(model_cfg, 7)
+    assert estimate_parameters(model_cfg, 7) == sum(p.numel() for p in model.parameters())
 
 
 def test_size_estimate_imports_no_torch() -> None:

@@ -24,6 +24,7 @@ from PIL import Image
 from scipy import stats
 from tui_fixtures import make_tiny_dataset
 
+from vit_tui import config as config_mod
 from vit_tui.engine.runs.folder import RunFolder
 from vit_tui.engine.runs.listing import list_runs
 from vit_tui.study.results import leaderboard, list_studies
@@ -249,6 +250,21 @@ def test_reproduce_on_an_existing_dataset_writes_figures_and_comparison(home):
     assert runs == {f"rep-{v}-seed{s}" for v in ("reference", "reference-einsum") for s in (1, 2)}
     attention = {json.loads((home / "runs" / r / "study.json").read_text())["label"] for r in runs}
     assert attention == {"reference", "reference-einsum"}
+
+
+def test_reproduce_with_cnn_adds_the_cnn_to_the_runs_figures_and_comparison(home):
+    done = vit(home, "reproduce", "--data", home / "data" / "tiny", "--epochs", "1", "--seeds", "1", "--with-cnn",
+               "--out", home / "rep-cnn", *sets([*REPRODUCE_SETS, "model.width=4"]))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    markdown = check_reproduction(home / "rep-cnn", seeds=1)
+    assert "| resnet18 | none (CNN) |" in markdown.split("\n\n")[2]
+    assert "**reference-einsum " in markdown and " vs resnet18 " in markdown  # a verdict per pair
+    runs = {p.name for p in (home / "runs").glob("rep-cnn-*")}
+    assert runs == {f"rep-cnn-{v}-seed1" for v in ("reference", "reference-einsum", "resnet18")}
+    cnn = config_mod.load(home / "runs" / "rep-cnn-resnet18-seed1" / "config.toml")
+    assert cnn.model.arch == "resnet18" and cnn.model.width == 4 and cnn.train.optimizer == "adam"
+    with Image.open(home / "rep-cnn" / "accuracy_curves.png") as image:
+        assert image.width > 2 * image.height  # three panels side by side
 
 
 def test_reproduce_refuses_to_override_the_attention_it_compares(home):

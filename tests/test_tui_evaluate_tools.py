@@ -34,10 +34,12 @@ from vit_tui.tui.widgets.predictions import PredictionsPanel
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    """A tiny dataset, a one-epoch run of it (``tiny``), a fixed run to switch to, and a folder of photos."""
+    """A tiny dataset, one-epoch runs of it (``tiny``, the CNN ``cnn``), a fixed run to switch to, and a folder of photos."""
     root = tmp_path_factory.mktemp("home")
     data = make_tiny_dataset(root / "data")
     train(tiny_config(str(data)), null_sink, runs_root=root / "runs", name="tiny")
+    cnn = tiny_config(str(data), ["model.arch=resnet18", "model.width=4"])
+    train(cnn, null_sink, runs_root=root / "runs", name="cnn")
     make_fixed_run(root / "runs", "other", dataset=str(data))
     photos = root / "photos" / "nested"
     photos.mkdir(parents=True)
@@ -86,6 +88,21 @@ async def test_a_lays_the_rollout_over_the_selected_mistake_and_a_again_hides_it
         await pilot.press("a")
         await pilot.pause()
         assert not heat.display and screen.query_one("#mistake-thumb").display
+
+
+async def test_a_on_a_cnn_run_is_a_notice_and_the_thumbnail_stays(home):
+    app = VitApp(home, offer_demo=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await open_evaluate(app, pilot, home / "runs" / "cnn")
+        screen = app.screen
+        await pilot.press("a")
+        await pilot.pause()
+        assert not screen.attention_on and not screen.query_one(AttentionHeatMap).display
+        assert screen.query_one("#mistake-thumb").display
+        assert any("run cnn is a CNN" in str(n.message) for n in app._notifications)
+        await pilot.press("p")  # the screen goes on working
+        await pilot.pause()
+        assert screen.predictions_shown
 
 
 async def test_the_path_field_completes_a_partial_path(home):

@@ -105,3 +105,23 @@ async def test_presets_summary_and_toml(home):
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert app.state.config == before
+
+
+async def test_choosing_the_cnn_greys_out_the_vit_settings_and_back(home):
+    app = VitApp(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_model(app, pilot)
+
+        def field(key: str) -> ConfigField:
+            return screen.query_one(f"#field-{key.replace('.', '--')}", ConfigField)
+
+        vit_only = ("model.heads", "model.embed_dim", "model.patch_size", "model.attention", "model.stem")
+        assert field("model.width").disabled and not any(field(key).disabled for key in vit_only)
+        await _type_into(pilot, screen, "model.arch", "resnet18")
+        assert app.state.config.model.arch == "resnet18"
+        assert all(field(key).disabled for key in vit_only) and not field("model.width").disabled
+        assert not field("model.image_size").disabled and not field("train.lr").disabled
+        await wait_until(pilot, lambda: "none (a CNN)" in screen.summary_text)
+        assert "stage 4" in screen.summary_text and not screen.errors
+        await _type_into(pilot, screen, "model.arch", "vit")
+        assert field("model.width").disabled and not any(field(key).disabled for key in vit_only)

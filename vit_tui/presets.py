@@ -1,5 +1,5 @@
 """Named starting configs, each with what it is for: ``reference``, ``reference-einsum``, ``fast``, ``accurate``,
-``finetune-tiny`` and ``finetune-small``.
+``cnn``, ``finetune-tiny`` and ``finetune-small``.
 
 ``reference`` is the course experiment's table (see the README); the others change only
 what their name promises. ``PRESETS`` is the one table: a preset's description takes its
@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass, replace
 
 from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
-from .model.size_estimate import estimate_parameters
+from .model.size_estimate import describe_layout, estimate_parameters, is_cnn
 
 DESCRIBED_CLASSES = 5
 """Classes the described parameter count assumes: the demo set's and cifar10-5's, as measured."""
@@ -36,11 +36,15 @@ class Preset:
         """One line for the command palette, its numbers read from the config."""
         m, t = self.config.model, self.config.train
         params = estimate_parameters(m, DESCRIBED_CLASSES)
-        layout = f"{m.attention} attention, {m.ffn} feed-forward, {m.stem} stem"
-        size = (
-            f"E={m.embed_dim}, {m.blocks} blocks, {m.heads} heads, {m.image_size} px in {m.patch_size} px patches, "
-            f"{params / 1e6:.2g}M parameters"
-        )
+        if is_cnn(m):
+            layout = describe_layout(m)
+            size = f"stages {m.width}-{8 * m.width} channels, {m.image_size} px, {params / 1e6:.2g}M parameters"
+        else:
+            layout = f"{describe_layout(m)}, {m.stem} stem"
+            size = (
+                f"E={m.embed_dim}, {m.blocks} blocks, {m.heads} heads, {m.image_size} px in {m.patch_size} px patches, "
+                f"{params / 1e6:.2g}M parameters"
+            )
         recipe = f"{t.optimizer} {_short_number(t.lr)}, {t.schedule}, batch {t.batch_size}, {t.epochs} epochs"
         measured = f"; measured: {self.measured}" if self.measured else ""
         return f"{self.purpose} ({layout}); {size}; {recipe}{measured}"
@@ -163,10 +167,35 @@ def _finetune(name: str, embed_dim: int, heads: int) -> RunConfig:
     )
 
 
+def _cnn() -> RunConfig:
+    """The CNN baseline with the usual CIFAR recipe: SGD 0.1 with momentum, weight decay 5e-4, cosine, flip-crop.
+
+    Width 16 keeps a CPU epoch practical (width 64, torchvision's, costs 16 times the FLOPs).
+    """
+    return RunConfig(
+        model=ModelConfig(arch="resnet18", width=16, image_size=64),
+        train=TrainConfig(
+            epochs=30,
+            batch_size=128,
+            optimizer="sgd",
+            lr=0.1,
+            weight_decay=5e-4,
+            schedule="cosine",
+            warmup_epochs=1.0,
+            augment="flip-crop",
+            precision="auto",
+            seed=1,
+            deterministic=False,
+        ),
+        preset="cnn",
+    )
+
+
 _FINETUNE_PURPOSE = (
     "fine-tuning timm's {shape} from pretrained weights: set model.init to "
     "timm:{name}.augreg_in21k_ft_in1k or a file (none by default)"
 )
+
 
 _MEASURED = "bench/BENCHMARKS.md#the-presets-on-the-2-core-cpu"
 
@@ -188,6 +217,7 @@ PRESETS: dict[str, Preset] = {
             "fast's design, wider and deeper, with dropout, for a GPU",
             _MEASURED,
         ),
+        Preset(_cnn(), "the CNN baseline to compare against: ResNet-18 for small images"),
         Preset(
             _finetune("finetune-tiny", embed_dim=192, heads=3),
             _FINETUNE_PURPOSE.format(shape="ViT-Ti/16", name="vit_tiny_patch16_224"),

@@ -125,9 +125,11 @@ def run_attention(args: argparse.Namespace) -> int:
     from ..engine.runs.folder import RunFolder
 
     run_dir = RunFolder.resolve(args.run, Path(args.home) / "runs").path
+    from ..engine.infer.attention_maps import export_attention, refuse_cnn
+
+    refuse_cnn(run_dir, RunFolder(run_dir).read_config().model)
     files = image_files(args.images)
     _check_device(args.device)
-    from ..engine.infer.attention_maps import export_attention
 
     for path in export_attention(run_dir, files, args.out, checkpoint=args.checkpoint, device=args.device):
         print(f"wrote {path}")

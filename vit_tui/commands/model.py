@@ -20,7 +20,7 @@ def run_summary(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..errors import UserError
-    from ..model.size_estimate import has_class_token
+    from ..model.size_estimate import describe_layout, has_class_token, is_cnn
     from ..model.summary import summarize
 
     cfg = config_from_args(args)
@@ -29,9 +29,10 @@ def run_summary(args: argparse.Namespace) -> int:
     init = _init_line(cfg, args.classes)
     summary = summarize(cfg.model, args.classes)
     m = cfg.model
-    title = (
-        f"{cfg.preset or 'custom'}: {m.attention} attention, {m.ffn} feed-forward, "
-        f"E={m.embed_dim}, {m.heads} heads, {m.blocks} blocks, {m.image_size}/{m.patch_size}"
+    title = f"{cfg.preset or 'custom'}: {describe_layout(m)}, " + (
+        f"stages {m.width}-{2 * m.width}-{4 * m.width}-{8 * m.width}, {m.image_size} px"
+        if is_cnn(m)
+        else f"E={m.embed_dim}, {m.heads} heads, {m.blocks} blocks, {m.image_size}/{m.patch_size}"
         + (", mean pooling" if not has_class_token(m) else "")
         + (", conv stem" if m.stem == "conv" else "")
     )
@@ -45,13 +46,13 @@ def run_summary(args: argparse.Namespace) -> int:
     table.add_row("[bold]total[/bold]", f"[bold]{summary.params:,}[/bold]", "100.0%")
     console = Console()
     console.print(table)
-    patches = (m.image_size // m.patch_size) ** 2
-    tokens = f"{patches} patches + class token" if has_class_token(m) else f"{patches} patches, no class token"
-    console.print(
-        f"sequence length {summary.seq_len} ({tokens}), "
-        f"{summary.tokens_per_image} tokens per image, "
-        f"{summary.flops_per_image / 1e6:,.1f} MFLOP per image (forward)"
-    )
+    flops = f"{summary.flops_per_image / 1e6:,.1f} MFLOP per image (forward)"
+    if is_cnn(m):
+        console.print(f"a CNN: no tokens; ViT-only settings are ignored; {flops}")
+    else:
+        patches = (m.image_size // m.patch_size) ** 2
+        tokens = f"{patches} patches + class token" if has_class_token(m) else f"{patches} patches, no class token"
+        console.print(f"sequence length {summary.seq_len} ({tokens}), {summary.tokens_per_image} tokens per image, {flops}")
     console.print(f"total parameters: {summary.params:,}")
     if init:
         console.print(f"model.init: {init}")

@@ -40,6 +40,9 @@ def _add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs per run (default: the presets' 20)")
     parser.add_argument("--seeds", default="1", metavar="LIST", help="seeds, e.g. 1,2,3 (default 1)")
     parser.add_argument("--out", metavar="DIR", help="folder for figures and comparison.md (default <home>/reproduce)")
+    parser.add_argument(
+        "--with-cnn", action="store_true", help="also train the CNN baseline (resnet18, the reference's recipe) per seed"
+    )
     add_set_option(parser, "change a setting of both presets, e.g. --set train.batch_size=64 (not model.attention)")
     _add_format(parser)
 
@@ -93,6 +96,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         "overrides": args.overrides,
         "out": args.out,
         "html": args.format == "html",
+        "with_cnn": args.with_cnn,
     }
     return _run(lambda sink, cancel: reproduce(args.home, **options, sink=sink, cancel=cancel))
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..data.augment_names import AUGMENTS
 from ..errors import UserError
 
+ARCHS = ("vit", "resnet18")
 ATTENTIONS = ("dlstudio", "einsum", "mha")
 FFNS = ("flattened", "mlp")
 POOLS = ("token", "mean")
@@ -26,6 +27,13 @@ TRACKERS = ("tensorboard", "wandb")
 TRACKERS_EXTRA = "pip install 'vit-tui[trackers]'"
 PRETRAINED_EXTRA = "pip install 'vit-tui[pretrained]'"
 INIT_FILE_SUFFIXES = (".safetensors", ".pth", ".bin")
+MAX_CNN_WIDTH = 256
+"""The widest first ResNet stage ``model.width`` may ask for (torchvision's is 64)."""
+VIT_ONLY_KEYS = (
+    "patch_size", "embed_dim", "heads", "blocks", "attention", "pool", "stem", "ffn", "mlp_ratio", "dropout",
+    "drop_path", "init",
+)
+"""The model settings a CNN (``model.arch`` other than vit) ignores; the form greys them out."""
 MAX_IMAGE_SIZE = 1024
 """The largest image side: datasets, the model and previews all hold whole images in memory."""
 MAX_SEED = 2**63 - 1
@@ -57,8 +65,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Shape of the Vision Transformer."""
+    """Shape of the network: the Vision Transformer, or the CNN baseline."""
 
+    arch: str = setting(
+        "vit",
+        "vit (the Vision Transformer) or resnet18 (the CNN baseline: ResNet-18 with a 3x3 stem, no max-pool).",
+        ARCHS,
+    )
+    width: int = setting(16, "resnet18 only: channels of the first stage (then x2, x4, x8); 64 is torchvision's.")
     image_size: int = setting(64, "Input side in pixels; images are square.")
     patch_size: int = setting(16, "Patch side in pixels; must divide image_size.")
     embed_dim: int = setting(100, "Embedding size E; must be divisible by heads.")

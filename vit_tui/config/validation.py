@@ -13,11 +13,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..model.size_estimate import estimate_parameters
+from ..model.size_estimate import estimate_parameters, is_cnn
 from ..sizes import SIZE_EXAMPLES, parse_size
 from .schema import (
     CHOICES,
     INIT_FILE_SUFFIXES,
+    MAX_CNN_WIDTH,
     MAX_IMAGE_SIZE,
     MAX_PARAMETERS,
     MAX_SEED,
@@ -36,10 +37,13 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
     errors: list[ConfigError] = []
     if not cfg.data.dataset.strip():
         errors.append(ConfigError("data.dataset", "is empty; give a dataset folder"))
-    errors += _model_shape_errors(cfg.model)
-    errors += _model_layout_errors(cfg.model)
-    errors += _drop_path_errors(cfg.model)
-    errors += _init_errors(cfg.model)
+    if is_cnn(cfg.model):  # a CNN ignores the ViT's settings (VIT_ONLY_KEYS), so they are not checked
+        errors += _cnn_errors(cfg.model)
+    else:
+        errors += _model_shape_errors(cfg.model)
+        errors += _model_layout_errors(cfg.model)
+        errors += _drop_path_errors(cfg.model)
+        errors += _init_errors(cfg.model)
     if not errors:  # the estimate needs a model that is otherwise sound
         errors += _size_errors(cfg.model)
     errors += _train_number_errors(cfg.train)
@@ -57,6 +61,15 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 # --- the model --------------------------------------------------------------------------------
+
+
+def _cnn_errors(m: ModelConfig) -> Iterator[ConfigError]:
+    """The architecture's name, the image side and the CNN's width."""
+    yield from _choice("model.arch", m.arch)
+    if not 0 < m.image_size <= MAX_IMAGE_SIZE:
+        yield ConfigError("model.image_size", f"must be between 1 and {MAX_IMAGE_SIZE} pixels, got {m.image_size}")
+    if not 1 <= m.width <= MAX_CNN_WIDTH:
+        yield ConfigError("model.width", f"must be between 1 and {MAX_CNN_WIDTH} channels (64 is torchvision's), got {m.width}")
 
 
 def _model_shape_errors(m: ModelConfig) -> Iterator[ConfigError]:

@@ -188,7 +188,7 @@ def _tiny_losses(device, *extra: str, steps: int = STEPS) -> tuple[list[float], 
     """Per-step losses of a tiny model on random images, and the step's path (eager, cuda-graph)."""
     import torch
 
-    from ..model.vit import build_model
+    from ..model.build import build_model
     from .train.batches import TrainData
     from .train.graph_step import make_train_step
     from .train.optimizer import make_optimizer, make_scheduler

@@ -29,7 +29,8 @@ from torch import nn
 from ..config import ModelConfig
 from ..config.schema import PRETRAINED_EXTRA
 from ..errors import UserError
-from .vit import build_model
+from .build import build_model
+from .size_estimate import is_cnn
 
 FIELD = "model.init"
 FILE_BASE_MODEL = "vit_tiny_patch16_224"
@@ -58,8 +59,8 @@ class InitReport:
 
 
 def wants_init(m: ModelConfig) -> bool:
-    """Whether ``model.init`` asks for weights."""
-    return m.init.strip() != "none"
+    """Whether ``model.init`` asks for weights (a CNN ignores it, as it does every ViT-only setting)."""
+    return m.init.strip() != "none" and not is_cnn(m)
 
 
 def import_timm() -> ModuleType:

@@ -1,11 +1,11 @@
-"""The model's shape arithmetic and its parameter count, without torch.
+"""The model's shape arithmetic and its parameter count, without torch (the ViT and the CNN).
 
 The config refuses a model too large to build from this count alone (it runs on every keystroke
 in the form, before anything is built), and ``runs``, ``compare`` and ``attach`` must start
 without torch, so this module imports nothing: it reads a ``ModelConfig`` through the
 ``ModelShape`` protocol. ``vit.py`` takes its token count, conv-stem widths and MLP hidden sizes
 from here, so the model and the count cannot drift apart; a test checks the count against the
-built model for every preset.
+built model for every preset and every ``model.arch``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Protocol
 class ModelShape(Protocol):
     """The ``ModelConfig`` fields the arithmetic reads."""
 
+    arch: str
+    width: int
     image_size: int
     patch_size: int
     embed_dim: int
@@ -26,6 +28,27 @@ class ModelShape(Protocol):
     stem: str
     ffn: str
     mlp_ratio: float
+
+
+RESNET18_LAYERS = (2, 2, 2, 2)
+"""BasicBlocks per stage of ResNet-18."""
+
+
+def is_cnn(model: ModelShape) -> bool:
+    """Whether ``model.arch`` names a convolutional network (no tokens, no attention maps)."""
+    return model.arch != "vit"
+
+
+def resnet_stage_widths(width: int) -> tuple[int, int, int, int]:
+    """Channels of the four ResNet stages: ``width * (1, 2, 4, 8)`` (torchvision's at width 64)."""
+    return (width, 2 * width, 4 * width, 8 * width)
+
+
+def describe_layout(model: ModelShape) -> str:
+    """The network's kind in a few words: ``mha attention, mlp feed-forward`` or ``resnet18 CNN, width 16``."""
+    if is_cnn(model):
+        return f"{model.arch} CNN, width {model.width}"
+    return f"{model.attention} attention, {model.ffn} feed-forward"
 
 
 def patch_count(model: ModelShape) -> int:
@@ -89,8 +112,29 @@ def _feed_forward(model: ModelShape) -> int:
     return _linear(model.embed_dim, hidden) + _linear(hidden, model.embed_dim)
 
 
+def _basic_block(n_in: int, n_out: int, stride: int) -> int:
+    """Two 3x3 convolutions without bias, each with a BatchNorm; a 1x1 projection where the shape changes."""
+    total = 9 * n_in * n_out + 9 * n_out * n_out + 2 * 2 * n_out
+    if stride != 1 or n_in != n_out:
+        total += n_in * n_out + 2 * n_out
+    return total
+
+
+def resnet_stage_parameters(width: int) -> list[int]:
+    """Parameters of the stem (3x3 conv and BatchNorm) and of each of the four stages."""
+    counts = [9 * 3 * width + 2 * width]
+    n_in = width
+    for stage, (n_out, blocks) in enumerate(zip(resnet_stage_widths(width), RESNET18_LAYERS)):
+        stride = 1 if stage == 0 else 2
+        counts.append(_basic_block(n_in, n_out, stride) + (blocks - 1) * _basic_block(n_out, n_out, 1))
+        n_in = n_out
+    return counts
+
+
 def estimate_parameters(model: ModelShape, num_classes: int = 100) -> int:
-    """The parameter count ``model`` describes, by arithmetic (``vit.build_model`` builds exactly these)."""
+    """The parameter count ``model`` describes, by arithmetic (``build.build_model`` builds exactly these)."""
+    if is_cnn(model):
+        return sum(resnet_stage_parameters(model.width)) + _linear(8 * model.width, num_classes)
     E = model.embed_dim
     block = _attention(model) + _feed_forward(model) + 2 * 2 * E  # and two LayerNorms
     head = _linear(E, num_classes)

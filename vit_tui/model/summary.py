@@ -1,4 +1,4 @@
-"""Model summary: parameters per component, sequence length and forward FLOPs per image.
+"""Model summary: parameters per component (per stage for the CNN), sequence length and forward FLOPs per image.
 
 The model is built on the ``meta`` device, so a summary costs no memory and no weight
 initialisation, and FLOPs come from PyTorch's own counter on one image.
@@ -13,13 +13,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import ModelConfig
-from .size_estimate import has_class_token, sequence_length
-from .vit import build_model
+from .build import build_model
+from .size_estimate import has_class_token, is_cnn, sequence_length
 
 
 @dataclass(frozen=True)
 class ModelSummary:
-    """What a model costs: ``rows`` are (component, parameters) in forward order."""
+    """What a model costs: ``rows`` are (component, parameters) in forward order; a CNN has no tokens (0)."""
 
     params: int
     rows: list[tuple[str, int]]
@@ -47,6 +47,14 @@ def _component(name: str, embeddings: str, stem: str) -> str:
     return f"{block} {_BLOCK_PARTS[parts[2]]}"
 
 
+def _cnn_component(name: str) -> str:
+    """torchvision's ResNet names: ``conv1``/``bn1`` the stem, ``layerN`` stage N, ``fc`` the classifier."""
+    top = name.split(".")[0]
+    if top.startswith("layer"):
+        return f"stage {top[len('layer'):]}"
+    return "classifier" if top == "fc" else "stem"
+
+
 def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
     """Summarise the model ``model_cfg`` describes (the config is assumed valid)."""
     with torch.device("meta"):
@@ -55,15 +63,17 @@ def summarize(model_cfg: ModelConfig, num_classes: int = 5) -> ModelSummary:
     # Mean pooling has no class token, so that row holds the positions alone.
     embeddings = "class token + positions" if has_class_token(model_cfg) else "positions"
     stem = "conv stem" if model_cfg.stem == "conv" else "patch embedding"
+    cnn = is_cnn(model_cfg)
     rows: OrderedDict[str, int] = OrderedDict()
     for name, param in model.named_parameters():
-        key = _component(name, embeddings, stem)
+        key = _cnn_component(name) if cnn else _component(name, embeddings, stem)
         rows[key] = rows.get(key, 0) + param.numel()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(image)
-    rows.move_to_end(embeddings, last=False)
-    rows.move_to_end(stem, last=False)
-    seq_len = sequence_length(model_cfg)
+    if not cnn:
+        rows.move_to_end(embeddings, last=False)
+        rows.move_to_end(stem, last=False)
+    seq_len = 0 if cnn else sequence_length(model_cfg)
     return ModelSummary(
         params=sum(rows.values()),
         rows=list(rows.items()),

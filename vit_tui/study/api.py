@@ -54,10 +54,12 @@ def reproduce(
     overrides: Sequence[str] = (),
     out: str | Path | None = None,
     html: bool = False,
+    with_cnn: bool = False,
     sink: Sink = lambda event: None,
     cancel: threading.Event | None = None,
 ) -> StudyReport:
-    """The course experiment: the reference dataset (built from ``coco`` unless ``data``), both presets per seed."""
+    """The course experiment: the reference dataset (built from ``coco`` unless ``data``), both presets per seed
+    (and with ``with_cnn`` the CNN baseline)."""
     from ..data.store import read_manifest
     from .reproduce import reference_dataset, reproduce_plan, write_reproduce_outputs
 
@@ -69,7 +71,7 @@ def reproduce(
     else:
         dataset = (Path(coco_out) if coco_out is not None else home / "data" / "coco5").absolute()
     plan = reproduce_plan(dataset, list(seeds), epochs=epochs, overrides=list(overrides), out_dir=out_dir,
-                          runs_root=home / "runs")
+                          runs_root=home / "runs", with_cnn=with_cnn)
     check_plan(plan)  # before the dataset is built: a bad seed or --out is refused in a second, not an hour
     if data is None:
 

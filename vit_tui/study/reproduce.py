@@ -1,5 +1,8 @@
 """The course experiment in one go: the reference dataset, both attention variants per seed, the figures.
 
+With ``with_cnn`` a third variant, ``resnet18``, trains the CNN baseline (``model.arch=resnet18``
+at its default width) on the reference's data and training settings, beside the two ViTs.
+
 ``reference_dataset`` builds airplane/bus/cat/dog/pizza (2,000 sampled per class with seed 5:
 1,500 train, 500 val, 64 px) unless it is there; ``reproduce_plan`` makes one job per preset and
 seed; ``write_reproduce_outputs`` draws the report's three figures and writes ``comparison.md``.
@@ -7,6 +10,7 @@ seed; ``write_reproduce_outputs`` draws the report's three figures and writes ``
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,18 +22,22 @@ import numpy as np
 from .. import config as config_mod
 from ..errors import UserError
 from ..files import write_text
+from ..model.size_estimate import describe_layout, is_cnn
 from ..presets import preset
 from .plan import Job, StudyPlan, name_prefix, study_name
 from .results import Combination, RunRecord, combinations, read_records
 from .stats import compare_seeds, mean_std, pm
 
 VARIANTS = ("reference", "reference-einsum")
+CNN_VARIANT = "resnet18"
+"""The CNN baseline's label: the reference preset with ``model.arch=resnet18``."""
+COMPARED_KEYS = ("model.attention", "model.arch")
 REFERENCE_BUILD = {"per_class": 2000, "train_per_class": 1500, "size": 64, "seed": 5}
 LOSS_PNG = "loss_curves.png"
 ACCURACY_PNG = "accuracy_curves.png"
 CONFUSION_PNG = "confusion_matrices.png"
 COMPARISON_MD = "comparison.md"
-VARIANT_COLOURS = {"reference": "#1f77b4", "reference-einsum": "#d62728"}
+VARIANT_COLOURS = {"reference": "#1f77b4", "reference-einsum": "#d62728", CNN_VARIANT: "#2ca02c"}
 
 
 def reference_dataset(coco_root: str | os.PathLike, out: str | os.PathLike, allow_fewer: bool, progress=None) -> Path:
@@ -78,17 +86,27 @@ def _reproduce_advice(why: str, advice: str) -> str:
     return f"{why.rpartition('; ')[0] or why}; {advice}"
 
 
+def _variant_config(variant: str, overrides: list[str]) -> config_mod.RunConfig:
+    """A variant's config: its preset (the CNN: the reference's with ``model.arch=resnet18``) and the overrides."""
+    if variant == CNN_VARIANT:
+        return config_mod.apply_overrides(preset("reference"), [*overrides, f"model.arch={CNN_VARIANT}"])
+    return config_mod.apply_overrides(preset(variant), overrides)
+
+
 def reproduce_plan(
-    dataset: Path, seeds: list[int], *, epochs: int | None, overrides: list[str], out_dir: Path, runs_root: Path
-) -> StudyPlan:
-    """Both presets for every seed on ``dataset``; ``overrides`` apply to both (never the attention)."""
-    if any(item.partition("=")[0].strip() == "model.attention" for item in overrides):
-        raise UserError("--set", "model.attention is what reproduce compares; it cannot be overridden")
+    dataset: Path, seeds: list[int], *, epochs: int | None, overrides: list[str], out_dir: Path, runs_root: Path,
+    with_cnn: bool = False,
+) -> StudyPlan:  # fmt: skip
+    """Both presets (and with ``with_cnn`` the CNN) for every seed on ``dataset``; ``overrides`` apply to all."""
+    for key in COMPARED_KEYS:
+        if any(item.partition("=")[0].strip() == key for item in overrides):
+            raise UserError("--set", f"{key} is what reproduce compares; it cannot be overridden")
+    variants = (*VARIANTS, CNN_VARIANT) if with_cnn else VARIANTS
     name = study_name(out_dir)
-    prefix = name_prefix(name, out_dir, runs_root, "reproduce", [f"{v}-seed{s}" for v in VARIANTS for s in seeds])
+    prefix = name_prefix(name, out_dir, runs_root, "reproduce", [f"{v}-seed{s}" for v in variants for s in seeds])
     jobs = []
-    for variant in VARIANTS:
-        cfg = config_mod.apply_overrides(preset(variant), overrides)
+    for variant in variants:
+        cfg = _variant_config(variant, overrides)
         if epochs is not None:
             cfg = config_mod.with_value(cfg, "train.epochs", epochs)
         cfg = config_mod.with_value(cfg, "data.dataset", str(dataset.absolute()))
@@ -100,6 +118,7 @@ def reproduce_plan(
         "seeds": seeds,
         "epochs": epochs,
         "overrides": list(overrides),
+        "with_cnn": with_cnn,
     }
     return StudyPlan("reproduce", name, out_dir, runs_root, tuple(jobs), spec)
 
@@ -127,12 +146,25 @@ def write_reproduce_outputs(out_dir: str | os.PathLike, html: bool = False) -> l
 
 
 def _attention(run: RunRecord) -> str:
+    """The run's attention variant; ``none (CNN)`` for the CNN."""
     from ..engine.runs.folder import RunFolder
 
     try:
-        return RunFolder(run.path).read_config().model.attention
+        model = RunFolder(run.path).read_config().model
     except UserError:
         return "?"
+    return "none (CNN)" if is_cnn(model) else model.attention
+
+
+def _network(run: RunRecord) -> str:
+    """A panel's title words: ``dlstudio attention`` or ``resnet18 CNN, width 16``."""
+    from ..engine.runs.folder import RunFolder
+
+    try:
+        model = RunFolder(run.path).read_config().model
+    except UserError:
+        return "?"
+    return describe_layout(model) if is_cnn(model) else f"{model.attention} attention"
 
 
 def _per_epoch(runs: list[RunRecord], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,12 +218,12 @@ def _side_by_side(path: Path, variants: list[Combination], draw: Callable, legen
     """One panel a variant, sharing the y axis: ``draw(ax, runs, colour)`` fills each, then the common dressing."""
     from ..figures import epoch_axis, figure, save_figure
 
-    fig = figure(10, 4.2)
+    fig = figure(5 * max(2, len(variants)), 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(variants), sharey=True))
     for ax, variant in zip(axes, variants):
         runs = variant.finished
         draw(ax, runs, VARIANT_COLOURS.get(variant.label, "#444444"))
-        ax.set_title(f"{variant.label} ({_attention(runs[0])} attention)")
+        ax.set_title(f"{variant.label} ({_network(runs[0])})")
         epoch_axis(ax)
         ax.set_xlabel(f"epoch ({_seed_note(runs)})")
         ax.grid(alpha=0.3)
@@ -264,9 +296,8 @@ def _write_comparison(
          "final train loss", "epochs", "s/epoch"),
         rows,
     )
-    if len(variants) == 2:
-        verdict = compare_seeds(variants[0].label, variants[0].accuracies, variants[1].label, variants[1].accuracies)
-        lines += [f"**{verdict.text}.**", ""]
+    for a, b in itertools.combinations(variants, 2):
+        lines += [f"**{compare_seeds(a.label, a.accuracies, b.label, b.accuracies).text}.**", ""]
     for png in written:
         if png.suffix == ".png":
             lines += [f"![{png.stem.replace('_', ' ')}]({png.name})", ""]

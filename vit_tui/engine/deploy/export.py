@@ -33,6 +33,7 @@ from torch import nn
 from ... import __version__, files
 from ...config import RunConfig
 from ...errors import UserError
+from ...model.size_estimate import is_cnn
 from ...outputs import output_file
 from ..infer.evaluate import load_val_split
 from ..infer.model import load_run_model, resize_mode
@@ -387,12 +388,13 @@ def _sidecar(
             "shape": ["batch", len(classes)],
             "meaning": "logits in the order of classes; softmax over dim 1 gives the probabilities",
         },
-        "model": {
-            "attention": cfg.model.attention,
-            "stem": cfg.model.stem,
-            "pool": cfg.model.pool,
-            "ffn": cfg.model.ffn,
-            "image_size": size,
-        },
+        "model": _model_facts(cfg),
         "exported_with": {"vit_tui": __version__, "torch": torch.__version__},
     }
+
+
+
+def _model_facts(cfg: RunConfig) -> dict[str, Any]:
+    """The network in the sidecar: the CNN's width, or the ViT's layout."""
+    keys = ("arch", "width") if is_cnn(cfg.model) else ("arch", "attention", "stem", "pool", "ffn")
+    return {**{key: getattr(cfg.model, key) for key in keys}, "image_size": cfg.model.image_size}

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from ...data.imaging import image_files
+from ...errors import UserError
 from ...figures import FIGURE_DPI
 from ...files import write_with
 from ...model.attention import record_attention
-from ...model.size_estimate import has_class_token
+from ...model.size_estimate import has_class_token, is_cnn
 from ...outputs import claim_folder, output_folder
 from .model import RunModel, open_run
 
@@ -64,6 +65,15 @@ class ImageAttention:
     heads: np.ndarray  # (blocks, heads, g, g): what each head gives each patch, as computed
     rollout: np.ndarray  # (g, g), sums to 1
     top: tuple[tuple[str, float], ...]
+
+
+def refuse_cnn(run_dir: str | os.PathLike, model_cfg) -> None:
+    """One line for a CNN run: it has no attention to draw."""
+    if is_cnn(model_cfg):
+        raise UserError(
+            f"run {Path(run_dir).name}",
+            f"is a CNN (model.arch={model_cfg.arch}), which has no attention to show; attention maps are for ViT runs",
+        )
 
 
 def attention_weights(model: torch.nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,6 +150,7 @@ def rollout_grid(run: RunModel, image: np.ndarray | str | os.PathLike) -> np.nda
     """
     from ...data.imaging import fit_images
 
+    refuse_cnn(Path(run.meta.get("path", "run")).parent.parent, run.cfg.model)
     if isinstance(image, np.ndarray):
         batch = fit_images(torch.from_numpy(image[None]), run.cfg.model.image_size).to(run.device)
     else:
@@ -245,6 +256,7 @@ def export_attention(
     if out_dir is not None:
         out = output_folder(out_dir, "--out", kind="attention", reuse=True)
     run = open_run(run_dir, checkpoint, device)
+    refuse_cnn(run_dir, run.cfg.model)
     attentions = image_attention(run, run.read_images(files), files)
     variant, class_token = run.cfg.model.attention, has_class_token(run.cfg.model)
     written, out = [], claim_folder(out, "attention")

@@ -25,7 +25,7 @@ def load_run_model(
     run_dir: str | os.PathLike, checkpoint: str = "best", device: torch.device | None = None
 ) -> tuple[torch.nn.Module, RunConfig, list[str], dict[str, Any]]:
     """The model of a run's checkpoint (eval mode), its config, classes and checkpoint metadata."""
-    from ...model.vit import build_model
+    from ...model.build import build_model
 
     if checkpoint not in ("best", "last"):
         raise UserError("--checkpoint", f"unknown checkpoint {checkpoint!r}; use best or last")

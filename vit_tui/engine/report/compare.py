@@ -18,6 +18,7 @@ from ... import config as config_mod
 from ...errors import UserError
 from ...figures import epoch_axis, figure, save_figure
 from ...files import staged_folder, write_text
+from ...model.size_estimate import is_cnn
 from ...outputs import claim_folder, marker_kind, output_folder
 from ..infer.metrics import Evaluation, load_evaluation
 from ..runs.folder import RunFolder
@@ -121,8 +122,8 @@ def _comparison_row(run: Path, name: str, cfg: config_mod.RunConfig, summary: di
         "run": name,
         "status": summary.get("status", "?"),
         "preset": cfg.preset or "custom",
-        "attention": cfg.model.attention,
-        "ffn": cfg.model.ffn,
+        "attention": "none (CNN)" if is_cnn(cfg.model) else cfg.model.attention,
+        "ffn": "none (CNN)" if is_cnn(cfg.model) else cfg.model.ffn,
         "params": int(summary.get("params", 0)),
         "epochs_done": len(history),
         "best_epoch": int(summary.get("best_epoch", 0)),

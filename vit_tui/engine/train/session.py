@@ -21,6 +21,7 @@ from ... import config as config_mod
 from ...config import ConfigError, RunConfig
 from ...data.imaging import fit_images
 from ...errors import UserError
+from ...model.size_estimate import describe_layout
 from ..device.determinism import seed_everything
 from ..device.placement import resolve_device
 from ..device.precision import choose_precision, cuda_capability
@@ -149,8 +150,9 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     Under torchrun ``group`` gives the rank's device; the model is prepared and wrapped for
     data-parallel training there, and ``session.model`` stays the plain model (saved, evaluated).
     """
+    from ...model.build import count_parameters
     from ...model.pretrained import init_shape, initial_model, timm_name
-    from ...model.vit import count_parameters, set_drop_path_generator
+    from ...model.vit import set_drop_path_generator
 
     if timm_name(cfg.model.init):  # timm's shape for its weights, checked again
         cfg = config_mod.validate(replace(cfg, model=init_shape(cfg.model)))
@@ -164,7 +166,7 @@ def build_session(cfg: RunConfig, sink: Sink, resume: dict[str, Any] | None, gro
     classes, train, holding, val_split = _load_data(cfg, sink, device)
     val_images = fit_images(val_split.images, cfg.model.image_size)
 
-    sink(PhaseChanged("building model", f"{cfg.model.attention} attention, {cfg.model.ffn} feed-forward"))
+    sink(PhaseChanged("building model", describe_layout(cfg.model)))
     # A resumed run loads its own weights below, not model.init's.
     model, loaded = initial_model(cfg.model, len(classes), load=resume is None)
     if loaded:

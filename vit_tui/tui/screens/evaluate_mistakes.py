@@ -35,6 +35,9 @@ class MistakesView:
 
     def action_attention(self) -> None:
         """Show (or hide) the attention rollout over the selected mistake instead of its thumbnail."""
+        if not self.attention_on and _is_cnn_run(self.run_dir):
+            self.notify(f"run {self.run_dir.name} is a CNN: it has no attention to show", severity="warning")
+            return
         self.attention_on = not self.attention_on
         self.query_one("#mistake-thumb").display = not self.attention_on
         self.query_one("#mistake-heat").display = self.attention_on
@@ -75,6 +78,19 @@ class MistakesView:
         self.query_one("#mistake-caption", Static).update(
             f"{mistake.file}\ntrue {mistake.true} · said {mistake.predicted} ({mistake.probability:.1%})"
         )
+
+
+def _is_cnn_run(run_dir: Path | None) -> bool:
+    """Whether the run is a CNN (``model.arch`` not vit), read from its config without torch."""
+    from ...engine.runs.folder import RunFolder
+    from ...model.size_estimate import is_cnn
+
+    if run_dir is None:
+        return False
+    try:
+        return is_cnn(RunFolder(run_dir).read_config().model)
+    except UserError:
+        return False
 
 
 def _mistake_image(run_dir: Path, file_name: str, home: Path) -> Path | None:

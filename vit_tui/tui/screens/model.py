@@ -20,7 +20,9 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ... import config as cfgmod
 from ...config import ConfigError, RunConfig, field_errors, get_value, with_value
+from ...config.schema import VIT_ONLY_KEYS
 from ...errors import UserError
+from ...model.size_estimate import is_cnn
 from ...presets import PRESETS, preset
 from ..tasks import TaskResult
 from ..widgets.form import ConfigField, field_id
@@ -166,6 +168,7 @@ class ModelScreen(VitScreen):
         for field in self.query(ConfigField):
             field.show_error(errors.get(field.key, ""))
         self.query_one("#start-training", Button).disabled = bool(errors)
+        self._grey_out_unused(cfg)
         problems = self.query_one("#model-errors", Static)
         problems.update(
             f"[b]{len(errors)} problem{'s' * (len(errors) != 1)}[/b] — fix the marked fields" if errors else ""
@@ -173,6 +176,14 @@ class ModelScreen(VitScreen):
         problems.set_class(bool(errors), "-visible")
         if not any(key.startswith("model.") for key in errors):
             self._refresh_summary(cfg)
+
+    def _grey_out_unused(self, cfg: RunConfig) -> None:
+        """Disable the settings the chosen network ignores: the ViT's for a CNN, the width for a ViT."""
+        cnn = is_cnn(cfg.model)
+        for field in self.query(ConfigField):
+            section, _, name = field.key.partition(".")
+            if section == "model":
+                field.disabled = (name in VIT_ONLY_KEYS) if cnn else name == "width"
 
     def _show_config(self, cfg: RunConfig) -> None:
         """Put every value of ``cfg`` into the form."""
@@ -285,7 +296,7 @@ def format_summary(model_cfg: cfgmod.ModelConfig, classes: int) -> str:
     lines = [
         "[b]Summary[/b]",
         f"parameters   {summary.params:>14,}",
-        f"sequence     {summary.seq_len:>8} tokens",
+        f"sequence     {summary.seq_len:>8} tokens" if summary.seq_len else "sequence     none (a CNN)",
         f"FLOPs/image  {summary.flops_per_image / 1e6:>12,.1f} M",
         f"classes      {classes:>14}",
         "",
