@@ -24,6 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .augment_draws import uniform as _uniform
 from .augment_names import AUGMENTS
 
 MEAN = 0.5
@@ -68,12 +69,6 @@ def _is_nhwc(images: torch.Tensor) -> bool:
     if images.is_floating_point() and images.shape[1] == 3:
         return False
     raise ValueError(f"expected uint8 (N, H, W, 3) or float (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
-
-
-def _uniform(count: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``count`` uniform numbers in [0, 1) drawn on the generator's device, moved to ``device``."""
-    source = generator.device if generator is not None else device
-    return torch.rand(count, generator=generator, device=source).to(device)
 
 
 def _reflect(index: torch.Tensor, length: int) -> torch.Tensor:
