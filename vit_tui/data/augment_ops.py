@@ -72,13 +72,15 @@ def _base_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
 def grayscale(x: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) luma, floored as torchvision's uint8 saturation and contrast floor it."""
     r, g, b = x.unbind(1)
-    return (r * GRAY_WEIGHTS[0] + g * GRAY_WEIGHTS[1] + b * GRAY_WEIGHTS[2]).floor_().unsqueeze(1)
+    # The same sequence of float operations as torchvision, so the floor lands on the same side.
+    return r.mul(GRAY_WEIGHTS[0]).add_(g, alpha=GRAY_WEIGHTS[1]).add_(b, alpha=GRAY_WEIGHTS[2]).floor_().unsqueeze(1)
 
 
 def blend(x: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``factor * x + (1 - factor) * degenerate``, clamped and truncated to uint8 values (torchvision's ``_blend``)."""
-    f = factor.to(x.dtype).view(-1, 1, 1, 1)
-    return (x * f + degenerate * (1 - f)).clamp_(0, 255).floor_()
+    f, rest = _weights(factor, x.dtype)
+    # addcmul, as torchvision's add_(..., alpha=) rounds the product and sum once (a fused multiply-add on CPU).
+    return (x * f).addcmul_(degenerate.expand_as(x), rest.expand_as(x)).clamp_(0, 255).floor_()
 
 
 def blurred_for_sharpness(x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +94,15 @@ def blurred_for_sharpness(x: torch.Tensor) -> torch.Tensor:
 
 def sharpen(x: torch.Tensor, blurred: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """torchvision's ``adjust_sharpness`` blend: ``x + (1 - factor) * (blurred - x)``, clamped and truncated."""
-    f = factor.to(x.dtype).view(-1, 1, 1, 1)
-    return (x + (blurred - x) * (1 - f)).clamp_(0, 255).floor_()
+    _, rest = _weights(factor, x.dtype)
+    return x.addcmul(blurred - x, rest.expand_as(x)).clamp_(0, 255).floor_()
+
+
+def _weights(factor: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``factor`` and ``1 - factor`` as (N, 1, 1, 1) of ``dtype``, the difference taken in float64 as torchvision's
+    Python floats take it (in float32 it would lose the low bits of a small magnitude)."""
+    factor = factor.to(torch.float64)
+    return factor.to(dtype).view(-1, 1, 1, 1), (1.0 - factor).to(dtype).view(-1, 1, 1, 1)
 
 
 def _sharpness_kernel(device: torch.device) -> torch.Tensor:
