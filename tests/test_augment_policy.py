@@ -114,3 +114,13 @@ def test_randaugment_magnitude_zero_changes_only_what_needs_no_magnitude():
     assert out.shape == images.shape
     with pytest.raises(ValueError, match="policy must be one of"):
         apply_policy(images, "autoaugment", 9, None)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dense_path_for_capture_gives_the_same_pixels_as_the_cpu_path(seed):
+    images = _images(seed).repeat(4, 1, 1, 1).permute(0, 3, 1, 2).float()
+    generator = torch.Generator().manual_seed(seed)
+    op = (torch.rand(32, generator=generator) * len(OPS)).long()
+    level = (torch.rand(32, generator=generator) * 31).long()
+    m = magnitude_table("trivialaugment", 20, 24)[op, level] * torch.where(torch.rand(32, generator=generator) < 0.5, -1, 1)
+    assert torch.equal(apply_ops(images, op, m, dense=True), apply_ops(images, op, m, dense=False))

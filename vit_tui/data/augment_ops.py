@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 _BASE_GRIDS: dict[tuple[str, int, int], torch.Tensor] = {}
-_SHARPNESS_KERNELS: dict[str, torch.Tensor] = {}
 
 
 def affine(x: torch.Tensor, angle: torch.Tensor, translate: torch.Tensor, shear: torch.Tensor,
@@ -84,11 +83,18 @@ def blend(x: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> to
 
 
 def blurred_for_sharpness(x: torch.Tensor) -> torch.Tensor:
-    """torchvision's sharpness degenerate: a rounded 3x3 smoothing inside, the image itself on the border."""
+    """torchvision's sharpness degenerate: a rounded 3x3 smoothing inside, the image itself on the border.
+
+    The kernel (1 around, 5 in the middle, over 13) as two shifted box sums rather than a
+    depthwise convolution, which is slow on the CPU; the sums are exact integers, and k/13 is
+    never within float error of a half, so the rounding matches the convolution's.
+    """
     height, width = x.shape[-2:]
     if height <= 2 or width <= 2:
         return x
-    blurred = F.conv2d(x, _sharpness_kernel(x.device).to(x.dtype), groups=3).round_()
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]  # (N, C, H-2, W-2) 3x3 sums
+    blurred = ((box + 4 * x[..., 1:-1, 1:-1]) / 13.0).round_()
     return F.pad(blurred, (1, 1, 1, 1)) + x * _border_mask(height, width, x.device, x.dtype)
 
 
@@ -103,15 +109,6 @@ def _weights(factor: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, to
     Python floats take it (in float32 it would lose the low bits of a small magnitude)."""
     factor = factor.to(torch.float64)
     return factor.to(dtype).view(-1, 1, 1, 1), (1.0 - factor).to(dtype).view(-1, 1, 1, 1)
-
-
-def _sharpness_kernel(device: torch.device) -> torch.Tensor:
-    key = str(device)
-    if key not in _SHARPNESS_KERNELS:
-        a, b = 1.0 / 13.0, 5.0 / 13.0
-        kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], dtype=torch.float32, device=device)
-        _SHARPNESS_KERNELS[key] = kernel.expand(3, 1, 3, 3).contiguous()
-    return _SHARPNESS_KERNELS[key]
 
 
 def _border_mask(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -152,7 +149,7 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
     n, c, height, width = x.shape
     flat = x.reshape(n * c, height * width)
     values = torch.arange(256, device=x.device, dtype=x.dtype).expand(n * c, 256).contiguous()
-    cum_hist = torch.searchsorted(flat.sort(dim=1).values, values, right=True)  # count of v <= k: (NC, 256)
+    cum_hist = torch.searchsorted(flat.sort(dim=1).values.contiguous(), values, right=True)  # count of v <= k: (NC, 256)
     hist = torch.diff(cum_hist, dim=1, prepend=torch.zeros_like(cum_hist[:, :1]))
     top = flat.amax(dim=1, keepdim=True).long()
     step = torch.div(height * width - hist.gather(1, top), 255, rounding_mode="floor")  # (NC, 1)

@@ -60,7 +60,7 @@ def apply_policy(images: torch.Tensor, policy: str, magnitude: int = 9,
         return images
     n, height, width, _ = images.shape
     table, signed = _device_tables(policy, height, width, images.device)
-    x = images.permute(0, 3, 1, 2).float()
+    x = images.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
     rounds = 1 if policy == "trivialaugment" else RANDAUGMENT_OPS
     for _ in range(rounds):
         op = draws.index(n, len(OPS), generator, images.device)
@@ -74,20 +74,40 @@ def apply_policy(images: torch.Tensor, policy: str, magnitude: int = 9,
     return x.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-def apply_ops(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-    """Each image of float ``(N, 3, H, W)`` ``x`` changed by its op (N,) (an index of ``OPS``) at its magnitude (N,)."""
-    is_op = {name: (op == i).view(-1, 1, 1, 1) for name, i in _OP.items()}
-    out = ops.solarize(ops.posterize(x, _where(op, "posterize", magnitude.trunc(), 8.0)),
-                       _where(op, "solarize", magnitude, 256.0))  # fmt: skip
-    out = torch.where(is_op["autocontrast"], ops.autocontrast(x), out)
-    out = torch.where(is_op["equalize"], ops.equalize(x), out)
-    out = torch.where(_any(is_op, "shear-x", "shear-y", "translate-x", "translate-y", "rotate"), _geometric(x, op, magnitude), out)
-    factor = 1.0 + magnitude
+def apply_ops(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor, dense: bool | None = None) -> torch.Tensor:
+    """Each image of float ``(N, 3, H, W)`` ``x`` changed by its op (N,) (an index of ``OPS``) at its magnitude (N,).
+
+    ``dense`` (the default off the CPU) runs every op on the whole batch and selects per image:
+    static shapes and no host reads, so a CUDA graph can capture it. Otherwise (the CPU default)
+    each op runs only on the images that drew it, about 10x less work; both give the same pixels.
+    """
+    if dense is None:
+        dense = x.device.type != "cpu"
+    out = x if dense else x.clone()
+    for names, fn in _GROUPS:
+        chosen = _any_of(op, names)
+        if dense:
+            out = torch.where(chosen.view(-1, 1, 1, 1), fn(x, op, magnitude), out)
+            continue
+        rows = chosen.nonzero()[:, 0]
+        if rows.numel():
+            out[rows] = fn(x[rows], op[rows], magnitude[rows])
+    return out
+
+
+def _blends(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    """Brightness (towards black), colour (towards grey) and contrast (towards the mean grey) at ``1 + magnitude``."""
     gray = ops.grayscale(x)
-    degenerate = torch.where(is_op["color"], gray, gray.mean(dim=(1, 2, 3), keepdim=True))
-    degenerate = torch.where(is_op["brightness"], torch.zeros_like(degenerate), degenerate)
-    out = torch.where(_any(is_op, "brightness", "color", "contrast"), ops.blend(x, degenerate, factor), out)
-    return torch.where(is_op["sharpness"], ops.sharpen(x, ops.blurred_for_sharpness(x), factor), out)
+    degenerate = torch.where((op == _OP["color"]).view(-1, 1, 1, 1), gray, gray.mean(dim=(1, 2, 3), keepdim=True))
+    degenerate = torch.where((op == _OP["brightness"]).view(-1, 1, 1, 1), torch.zeros_like(degenerate), degenerate)
+    return ops.blend(x, degenerate, 1.0 + magnitude)
+
+
+def _any_of(op: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    mask = op == _OP[names[0]]
+    for name in names[1:]:
+        mask = mask | (op == _OP[name])
+    return mask
 
 
 def _geometric(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
@@ -109,11 +129,16 @@ def _where(op: torch.Tensor, name: str, value: torch.Tensor, otherwise: float) -
     return torch.where(op == _OP[name], value, torch.full_like(value, otherwise))
 
 
-def _any(is_op: dict[str, torch.Tensor], *names: str) -> torch.Tensor:
-    mask = is_op[names[0]]
-    for name in names[1:]:
-        mask = mask | is_op[name]
-    return mask
+_GROUPS = (
+    (("shear-x", "shear-y", "translate-x", "translate-y", "rotate"), _geometric),  # one warp for all five
+    (("brightness", "color", "contrast"), _blends),
+    (("sharpness",), lambda x, op, m: ops.sharpen(x, ops.blurred_for_sharpness(x), 1.0 + m)),
+    (("posterize",), lambda x, op, m: ops.posterize(x, m.trunc())),
+    (("solarize",), lambda x, op, m: ops.solarize(x, m)),
+    (("autocontrast",), lambda x, op, m: ops.autocontrast(x)),
+    (("equalize",), lambda x, op, m: ops.equalize(x)),
+)
+"""The ops but identity, in groups that share one computation, each as ``fn(x, op, magnitude)``."""
 
 
 def _device_tables(policy: str, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
