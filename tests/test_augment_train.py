@@ -44,9 +44,9 @@ def test_defaults_are_off():
     assert (t.policy, t.policy_magnitude, t.mixup, t.cutmix, t.random_erasing) == ("none", 9, 0.0, 0.0, 0.0)
 
 
-def _pipeline(images: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pipeline(images: torch.Tensor, seed: int | torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The step's input pipeline with everything on, as ``TrainStep._inputs`` runs it."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     images = apply_policy(augment_batch(images, "flip-crop", generator), "randaugment", 9, generator)
     x = random_erase(to_model_input(images), 0.25, generator)
     return Mixing(0.8, 1.0, 0.1)(x, generator)
@@ -87,3 +87,26 @@ def test_every_new_option_is_captured_with_the_generator(monkeypatch, extra):
     reason = graph_unavailable_reason(_graph_config(*extra), cuda)
     assert reason and extra[0] in reason and "\n" not in reason
     assert graph_unavailable_reason(_graph_config(), cuda) is None  # nothing random: no generator needed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pipeline_is_captured_in_a_cuda_graph_and_replays_what_eager_draws():
+    device = torch.device("cuda")
+    images = torch.randint(0, 256, (32, 32, 32, 3), dtype=torch.uint8, device=device)
+    generator = torch.Generator(device=device).manual_seed(3)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up: the tables and grids are made here, not during capture
+        _pipeline(images, generator)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    graph.register_generator_state(generator)
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        static_out, static_lam = _pipeline(images, generator)
+    for _ in range(2):
+        before = generator.get_state()
+        graph.replay()
+        torch.cuda.synchronize()
+        eager_out, eager_lam = _pipeline(images, torch.Generator(device=device).set_state(before))
+        assert torch.equal(static_lam, eager_lam)
+        assert torch.allclose(static_out, eager_out, atol=1e-5)

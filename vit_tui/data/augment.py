@@ -13,6 +13,10 @@ Kinds:
 - ``flip-resized-crop``: flip, then a random crop holding 35-100% of the area with aspect ratio
   3/4 to 4/3, resized back to full size (bilinear).
 
+The policy augmentations (``train.policy``) follow these on the uint8 batch
+(:mod:`.augment_policy`); random erasing and mixup/CutMix work on the normalised float input
+(:mod:`.augment_mix`). All draw through :mod:`.augment_draws`.
+
 Normalisation in :func:`to_model_input`: ``(x / 255 - 0.5) / 0.5`` for every channel, so pixel
 values map from [0, 255] to [-1, 1].
 """
