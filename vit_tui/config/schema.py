@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..data.augment_names import AUGMENTS
+from ..data.augment_names import AUGMENTS, POLICIES
 from ..errors import UserError
 
 ARCHS = ("vit", "resnet18")
@@ -124,6 +124,13 @@ class TrainConfig:
     augment: str = setting(
         "none", "none, flip, flip-crop (padded crop) or flip-resized-crop; runs on the device.", AUGMENTS
     )
+    policy: str = setting(
+        "none", "none, trivialaugment or randaugment: one (two) ops per image after augment, on the device.", POLICIES
+    )
+    policy_magnitude: int = setting(9, "RandAugment magnitude bin, 0-30 (trivialaugment draws its own).")
+    mixup: float = setting(0.0, "Mixup Beta alpha (timm's; 0.8 is usual); 0 turns mixup off.")
+    cutmix: float = setting(0.0, "CutMix Beta alpha (timm's; 1.0 is usual); 0 turns it off. With mixup: half each.")
+    random_erasing: float = setting(0.0, "Probability of erasing one box per image with noise (timm's pixel mode).")
     precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16.", PRECISIONS)
     compile: bool = setting(False, "Wrap the model in torch.compile.")
     cuda_graph: str = setting(

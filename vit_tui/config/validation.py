@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 
+from ..data.augment_names import POLICY_BINS
 from ..model.size_estimate import estimate_parameters, is_cnn
 from ..sizes import SIZE_EXAMPLES, parse_size
 from .schema import (
@@ -48,6 +49,7 @@ def field_errors(cfg: RunConfig) -> list[ConfigError]:
         errors += _size_errors(cfg.model)
     errors += _train_number_errors(cfg.train)
     errors += _train_choice_errors(cfg.train)
+    errors += _train_regularisation_errors(cfg.train)
     errors += _train_environment_errors(cfg.train)
     return errors
 
@@ -207,8 +209,20 @@ def _train_number_errors(t: TrainConfig) -> Iterator[ConfigError]:
 
 
 def _train_choice_errors(t: TrainConfig) -> Iterator[ConfigError]:
-    for name in ("optimizer", "schedule", "augment", "precision", "keep", "cuda_graph"):
+    for name in ("optimizer", "schedule", "augment", "policy", "precision", "keep", "cuda_graph"):
         yield from _choice(f"train.{name}", getattr(t, name))
+
+
+def _train_regularisation_errors(t: TrainConfig) -> Iterator[ConfigError]:
+    """The policy magnitude, mixing alphas and erasing probability."""
+    if not 0 <= t.policy_magnitude < POLICY_BINS:
+        yield ConfigError("train.policy_magnitude", f"must be a bin between 0 and {POLICY_BINS - 1}, got {t.policy_magnitude}")
+    for key in ("mixup", "cutmix"):
+        value = getattr(t, key)
+        if not (value >= 0 and math.isfinite(value)):
+            yield ConfigError(f"train.{key}", f"must be a Beta alpha >= 0 (0 = off), got {value}")
+    if not 0 <= t.random_erasing <= 1:
+        yield ConfigError("train.random_erasing", f"must be a probability in [0, 1], got {t.random_erasing}")
 
 
 def _train_environment_errors(t: TrainConfig) -> Iterator[ConfigError]:

@@ -13,6 +13,10 @@ Kinds:
 - ``flip-resized-crop``: flip, then a random crop holding 35-100% of the area with aspect ratio
   3/4 to 4/3, resized back to full size (bilinear).
 
+The policy augmentations (``train.policy``) follow these on the uint8 batch
+(:mod:`.augment_policy`); random erasing and mixup/CutMix work on the normalised float input
+(:mod:`.augment_mix`). All draw through :mod:`.augment_draws`.
+
 Normalisation in :func:`to_model_input`: ``(x / 255 - 0.5) / 0.5`` for every channel, so pixel
 values map from [0, 255] to [-1, 1].
 """
@@ -24,6 +28,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .augment_draws import uniform as _uniform
 from .augment_names import AUGMENTS
 
 MEAN = 0.5
@@ -68,12 +73,6 @@ def _is_nhwc(images: torch.Tensor) -> bool:
     if images.is_floating_point() and images.shape[1] == 3:
         return False
     raise ValueError(f"expected uint8 (N, H, W, 3) or float (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
-
-
-def _uniform(count: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``count`` uniform numbers in [0, 1) drawn on the generator's device, moved to ``device``."""
-    source = generator.device if generator is not None else device
-    return torch.rand(count, generator=generator, device=source).to(device)
 
 
 def _reflect(index: torch.Tensor, length: int) -> torch.Tensor:

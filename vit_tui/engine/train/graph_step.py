@@ -56,9 +56,23 @@ def graph_unavailable_reason(cfg: RunConfig, device: torch.device, streamed: boo
         return "train.compile=true runs the compiled model instead"
     if cfg.train.optimizer not in ("adam", "adamw"):
         return f"optimizer {cfg.train.optimizer} has no capturable fused form here"
-    if cfg.train.augment != "none" and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-        return f"torch {torch.__version__} cannot capture a seeded augmentation generator"
+    random = random_options(cfg)
+    if random and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+        return f"torch {torch.__version__} cannot capture a seeded augmentation generator ({', '.join(random)})"
     return None
+
+
+def random_options(cfg: RunConfig) -> list[str]:
+    """The options that draw from the augmentation generator inside the step, as ``key=value``.
+
+    Each of them is written to be captured (static shapes, masks instead of slices, no host
+    reads, tables made on the device before capture), so all a graph needs is the generator.
+    """
+    t = cfg.train
+    options = [f"train.augment={t.augment}"] if t.augment != "none" else []
+    options += [f"train.policy={t.policy}"] if t.policy != "none" else []
+    options += [f"train.{key}={getattr(t, key)}" for key in ("random_erasing", "mixup", "cutmix") if getattr(t, key) > 0]
+    return options
 
 
 def optimizer_options(cfg: RunConfig, device: torch.device, streamed: bool = False) -> dict:

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from ...config import RunConfig
 from ...data.augment import augment_batch, to_model_input
+from ...data.augment_mix import Mixing, dominant_labels, random_erase, soft_target_cross_entropy
+from ...data.augment_policy import apply_policy
 from ..device.placement import is_out_of_memory
 from ..device.precision import autocast
 from .batches import StreamedTrainData, TrainData
@@ -49,6 +51,10 @@ class TrainStep:
         self.precision = precision
         self.generator = generator
         self.augment = cfg.train.augment
+        self.policy = cfg.train.policy
+        self.policy_magnitude = cfg.train.policy_magnitude
+        self.random_erasing = cfg.train.random_erasing
+        self.mixing = Mixing(cfg.train.mixup, cfg.train.cutmix, cfg.train.label_smoothing)
         self.label_smoothing = cfg.train.label_smoothing
         self.grad_clip = cfg.train.grad_clip
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -92,13 +98,15 @@ class TrainStep:
 
         Everything here stays on the device (no host reads), so it can also be captured as a graph.
         """
-        images, labels = self.data.batch(batch_indices)  # (B, H, W, 3) uint8, (B,)
-        if self.augment != "none":
-            images = augment_batch(images, self.augment, self.generator)
-        inputs = to_model_input(images)  # (B, 3, H, W) float
+        inputs, labels, lam = self._inputs(batch_indices)
         with self._autocast():
             logits = self.forward(inputs)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        if lam is None:
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        else:
+            targets = self.mixing.targets(labels, logits.shape[1], lam)
+            loss = soft_target_cross_entropy(logits.float(), targets)
+            labels = dominant_labels(labels, lam)  # a mixed image counts as a hit on its larger share
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:
@@ -106,6 +114,25 @@ class TrainStep:
         self.optimizer.step()
         self.loss_sum.add_(loss.detach() * labels.shape[0])
         self.correct.add_((logits.detach().argmax(dim=1) == labels).sum())
+
+    def _inputs(self, batch_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The augmented model input, the labels, and the mixing lambda (None when mixing is off).
+
+        Order: flip/crop and the policy on the uint8 batch, then normalisation, random erasing and
+        mixup/CutMix on the float input (timm's order: erasing per image, mixing per batch).
+        """
+        images, labels = self.data.batch(batch_indices)  # (B, H, W, 3) uint8, (B,)
+        if self.augment != "none":
+            images = augment_batch(images, self.augment, self.generator)
+        if self.policy != "none":
+            images = apply_policy(images, self.policy, self.policy_magnitude, self.generator)
+        inputs = to_model_input(images)  # (B, 3, H, W) float
+        if self.random_erasing > 0:
+            inputs = random_erase(inputs, self.random_erasing, self.generator)
+        if not self.mixing.enabled:
+            return inputs, labels, None
+        inputs, lam = self.mixing(inputs, self.generator)
+        return inputs, labels, lam
 
     def totals(self) -> tuple[float, int, int]:
         """(sum of losses, correct predictions, images) since the last ``reset``: one host sync."""
