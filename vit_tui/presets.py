@@ -86,6 +86,28 @@ _REFERENCE = RunConfig(
 )
 
 
+def _adamw_cosine(
+    epochs: int, batch_size: int, lr: float, betas: tuple[float, float], warmup_epochs: float
+) -> TrainConfig:
+    """The standard ViT recipe: AdamW with weight decay 0.05, warm-up then cosine, label smoothing, clipping, flip-crop."""
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="adamw",
+        lr=lr,
+        betas=betas,
+        weight_decay=0.05,
+        schedule="cosine",
+        warmup_epochs=warmup_epochs,
+        label_smoothing=0.1,
+        grad_clip=1.0,
+        augment="flip-crop",
+        precision="auto",
+        seed=1,
+        deterministic=False,
+    )
+
+
 def _standard(
     name: str, embed_dim: int, blocks: int, dropout: float, epochs: int, batch_size: int, warmup_epochs: float
 ) -> RunConfig:
@@ -108,22 +130,7 @@ def _standard(
             mlp_ratio=2.0,
             dropout=dropout,
         ),
-        train=TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer="adamw",
-            lr=1e-3,
-            betas=(0.9, 0.99),
-            weight_decay=0.05,
-            schedule="cosine",
-            warmup_epochs=warmup_epochs,
-            label_smoothing=0.1,
-            grad_clip=1.0,
-            augment="flip-crop",
-            precision="auto",
-            seed=1,
-            deterministic=False,
-        ),
+        train=_adamw_cosine(epochs, batch_size, lr=1e-3, betas=(0.9, 0.99), warmup_epochs=warmup_epochs),
         preset=name,
     )
 
@@ -147,22 +154,7 @@ def _finetune(name: str, embed_dim: int, heads: int) -> RunConfig:
             mlp_ratio=4.0,
             drop_path=0.1,
         ),
-        train=TrainConfig(
-            epochs=10,
-            batch_size=64,
-            optimizer="adamw",
-            lr=1e-4,
-            betas=(0.9, 0.999),
-            weight_decay=0.05,
-            schedule="cosine",
-            warmup_epochs=1.0,
-            label_smoothing=0.1,
-            grad_clip=1.0,
-            augment="flip-crop",
-            precision="auto",
-            seed=1,
-            deterministic=False,
-        ),
+        train=_adamw_cosine(10, 64, lr=1e-4, betas=(0.9, 0.999), warmup_epochs=1.0),
         preset=name,
     )
 

@@ -63,7 +63,7 @@ def graph_unavailable_reason(cfg: RunConfig, device: torch.device, streamed: boo
 
 
 def random_options(cfg: RunConfig) -> list[str]:
-    """The options that draw from the augmentation generator inside the step, as ``key=value``.
+    """The options that draw from the augmentation generator inside the step (drop path in the forward), as ``key=value``.
 
     Each of them is written to be captured (static shapes, masks instead of slices, no host
     reads, tables made on the device before capture), so all a graph needs is the generator.
@@ -72,6 +72,7 @@ def random_options(cfg: RunConfig) -> list[str]:
     options = [f"train.augment={t.augment}"] if t.augment != "none" else []
     options += [f"train.policy={t.policy}"] if t.policy != "none" else []
     options += [f"train.{key}={getattr(t, key)}" for key in ("random_erasing", "mixup", "cutmix") if getattr(t, key) > 0]
+    options += [f"model.drop_path={cfg.model.drop_path}"] if cfg.model.drop_path > 0 else []
     return options
 
 

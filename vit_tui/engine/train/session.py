@@ -40,7 +40,7 @@ from ..runs.checkpoint import (
 )
 from ..telemetry.events import PhaseChanged, Sink
 from .batches import Holding, StreamedTrainData, choose_holding, make_train_data, resident_bytes
-from .graph_step import make_train_step
+from .graph_step import make_train_step, random_options
 from .optimizer import make_optimizer, make_scheduler, optimizer_settings_after_resume
 from .step import TrainData, TrainStep, compile_forward
 
@@ -388,6 +388,6 @@ def _rank_rng(data: dict[str, Any], rank: int) -> dict[str, Any]:
 def _warn_other_world_size(sink: Sink, session: Session, saved: int) -> None:
     """A run resumed on another number of processes continues, but its augmentation draws change."""
     now = session.group.world_size
-    if saved != now and session.cfg.train.augment != "none":
+    if saved != now and random_options(session.cfg):
         text = f"resumed on {now} process(es), the run had {saved}: augmentation draws differ from an uninterrupted run"
         sink(PhaseChanged("warning", text))
