@@ -57,7 +57,8 @@ async def test_mark_two_and_compare_side_by_side(home):
             await pilot.press("space")
         assert [p.name for p in runs.marked] == ["ref-dlstudio", "ref-einsum"]
         await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 30)
+        # Pushed first, composed after: wait for its charts, not only for the screen.
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.query("#compare-acc"), 30)
         compare = app.screen
         out = home / "compare" / "ref-dlstudio-vs-ref-einsum"
         assert {p.name for p in compare.files} >= {"comparison.csv", "comparison.md"}
@@ -241,7 +242,8 @@ async def test_mark_three_and_compare_overlays_every_runs_curves_and_metrics(hom
             await pilot.press("space")
         assert len(runs.marked) == 3
         await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 30)
+        # Pushed first, composed after: wait for its charts, not only for the screen.
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.query("#compare-acc"), 30)
         compare = app.screen
         names = [p.name for p in runs.marked]
         assert compare.files[0].parent.name == f"{names[0]}-vs-{names[1]}-and-1-more"
