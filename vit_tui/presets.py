@@ -200,7 +200,7 @@ PRESETS: dict[str, Preset] = {
             "the reference with the course listing's attention, softmax across heads",
         ),
         Preset(
-            _standard("fast", embed_dim=96, blocks=4, dropout=0.0, epochs=45, batch_size=64, warmup_epochs=1.0),
+            _standard("fast", embed_dim=96, blocks=4, dropout=0.0, epochs=60, batch_size=64, warmup_epochs=1.0),
             "the standard ViT, sized for a CPU",
             _MEASURED,
         ),
