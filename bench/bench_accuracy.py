@@ -131,8 +131,11 @@ def run_engine(cfg: RunConfig, label: dict, out: Path | None) -> dict:
         if isinstance(event, EpochEnded):
             seconds = (curve[-1][0] if curve else 0.0) + event.seconds
             curve.append((seconds, event.val_acc, event.images_per_s))
-            row = {"epoch": event.epoch, "train_seconds": round(seconds, 2), "val_acc": event.val_acc}
-            emit({**label, **row, "train_acc": round(event.train_acc, 4)}, out)
+            emit(
+                {**label, "epoch": event.epoch, "train_seconds": round(seconds, 2), "val_acc": event.val_acc,
+                 "train_acc": round(event.train_acc, 4)},
+                out,
+            )
 
     with tempfile.TemporaryDirectory() as runs:
         result = train(cfg, sink, runs_root=runs)
